@@ -1,0 +1,1 @@
+"""snapfind: bot."""

@@ -1,1 +1,1 @@
-"""snapfind: bot."""
+"""The Telegram front: handlers and replies on top of the retrieval core."""

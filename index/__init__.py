@@ -1,1 +1,1 @@
-"""snapfind: index."""
+"""The offline side: catalog ingestion, index build and publish, evaluation."""

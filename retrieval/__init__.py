@@ -1,1 +1,1 @@
-"""snapfind: retrieval."""
+"""The retrieval core: image bytes → unit vector → nearest products. Knows nothing of Telegram."""

@@ -1,1 +1,1 @@
-"""snapfind: snapfind."""
+"""The `snapfind` command: the composition root that wires retrieval, index and bot."""

@@ -1,0 +1,28 @@
+"""Typed errors: each carries one readable line, so callers never need a traceback to explain."""
+
+
+class SnapfindError(Exception):
+    """Base of every expected failure; `str(error)` is one line meant for a person."""
+
+
+class ConfigError(SnapfindError):
+    """A setting or argument has a value snapfind cannot use."""
+
+
+class ImageError(SnapfindError):
+    """Bytes that cannot safely become an RGB image.
+
+    `user_message` is short and friendly, fit to send to a shopper as is.
+    """
+
+    def __init__(self, detail: str, user_message: str) -> None:
+        super().__init__(detail)
+        self.user_message = user_message
+
+
+class IndexNotFoundError(SnapfindError):
+    """No published index where one was expected."""
+
+
+class IndexMismatchError(SnapfindError):
+    """The index was made by another extractor; its vectors would give wrong matches."""

@@ -1,0 +1,60 @@
+"""manifest.json: what made an index, read before its vectors are trusted."""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from retrieval.errors import IndexMismatchError
+from retrieval.extractor import Fingerprint
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+PRODUCTS = "products.sqlite"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The identity and shape of one published index."""
+
+    fingerprint: Fingerprint
+    model_name: str  # the network that actually ran, read from the Keras model
+    index_key: str  # FAISS factory string, e.g. "Flat" or "IVF1024,Flat"
+    products: int
+    vectors: int
+    built_at: str  # ISO 8601, UTC
+    catalog: str
+    nprobe: int = 0  # IVF probes, set once at load; 0 for exact indexes
+    unreadable: int = 0  # catalog images skipped because they could not be decoded
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, float | int | str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def read(cls, path: Path) -> "Manifest":
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        version = raw.get("format_version")
+        if version != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"index at {path.parent} has format version {version}, this snapfind reads "
+                f"{FORMAT_VERSION}; rebuild it with `snapfind index build --full`"
+            )
+        raw["fingerprint"] = Fingerprint(**raw["fingerprint"])
+        return cls(**raw)
+
+    def check_compatible(self, fingerprint: Fingerprint, where: Path) -> None:
+        """Raise `IndexMismatchError` naming every difference, and how to rebuild."""
+        built, running = self.fingerprint, fingerprint
+        differences = [
+            f"{name} {getattr(built, name)!r} (index) vs {getattr(running, name)!r} (extractor)"
+            for name in ("backbone", "weights_id", "input_size", "dim")
+            if getattr(built, name) != getattr(running, name)
+        ]
+        if differences:
+            raise IndexMismatchError(
+                f"index at {where} was made by another extractor: {'; '.join(differences)}. "
+                f"Rebuild it: snapfind index build --catalog {self.catalog} --out {where} "
+                f"--backbone {running.backbone} --weights <the weights you run> --full"
+            )

@@ -1,0 +1,99 @@
+"""Product metadata in SQLite, behind one narrow read interface."""
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE products (
+    row INTEGER PRIMARY KEY,      -- dense 0..P-1, the product's position
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    categories TEXT NOT NULL,     -- JSON list
+    image TEXT,                   -- path of the product's first image
+    url TEXT,
+    price TEXT,
+    extra TEXT NOT NULL           -- JSON object of any other catalog fields
+);
+CREATE TABLE images (
+    vector_id INTEGER PRIMARY KEY, -- the row in the FAISS index
+    product_row INTEGER NOT NULL REFERENCES products(row),
+    image TEXT NOT NULL,
+    content_hash TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Product:
+    """One catalog product, as a reply shows it."""
+
+    id: str
+    title: str
+    categories: tuple[str, ...]
+    image: Path | None
+    url: str | None = None
+    price: str | None = None
+    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+
+class ProductStore:
+    """Read-only view of products.sqlite; the vector → product map is held in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        rows = self._db.execute("SELECT vector_id, product_row FROM images ORDER BY vector_id")
+        self.product_of_vector = np.array([r[1] for r in rows], dtype=np.int64)  # (V,)
+        self._row_of_id = dict(self._db.execute("SELECT id, row FROM products"))
+        self._categories = [
+            tuple(json.loads(c))
+            for (c,) in self._db.execute("SELECT categories FROM products ORDER BY row")
+        ]
+
+    def __len__(self) -> int:
+        return len(self._categories)
+
+    def row_of(self, product_id: str) -> int | None:
+        return self._row_of_id.get(product_id)
+
+    def categories_of(self, row: int) -> tuple[str, ...]:
+        return self._categories[row]
+
+    def categories(self) -> list[str]:
+        """Every category label, sorted."""
+        return sorted({c for labels in self._categories for c in labels})
+
+    def rows_in(self, category: str) -> np.ndarray:
+        """Product rows that carry `category` (case-insensitive)."""
+        wanted = category.casefold()
+        return np.array(
+            [i for i, labels in enumerate(self._categories) if wanted in map(str.casefold, labels)],
+            dtype=np.int64,
+        )
+
+    def get(self, rows: list[int]) -> list[Product]:
+        """Products at `rows`, in that order."""
+        marks = ",".join("?" * len(rows))
+        found = {
+            row: Product(
+                id=pid,
+                title=title,
+                categories=tuple(json.loads(cats)),
+                image=Path(image) if image else None,
+                url=url,
+                price=price,
+                extra=json.loads(extra),
+            )
+            for row, pid, title, cats, image, url, price, extra in self._db.execute(
+                f"SELECT row, id, title, categories, image, url, price, extra "
+                f"FROM products WHERE row IN ({marks})",
+                rows,
+            )
+        }
+        return [found[row] for row in rows]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,91 @@
+"""Typed settings from the environment (prefix SNAPFIND_) or a `.env` file.
+
+Built once by the command line and passed down as plain values: no module reads the
+environment itself.
+"""
+
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from retrieval.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """What the retrieval core and the index builder need to know."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SNAPFIND_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    backbone: str = Field("efficientnetb7", description="Feature extractor (`snapfind backbones`).")
+    weights: str = Field(
+        "imagenet", description="`imagenet`, `none` (random, for tests) or a weights file path."
+    )
+    input_size: int | None = Field(
+        None, ge=32, le=1024, description="Square input side in pixels; default: the backbone's."
+    )
+    index_dir: Path = Field(Path("data/index"), description="Where published indexes live.")
+    catalog: Path | None = Field(
+        None, description="Catalog folder, CSV or JSONL; used to build the index if none exists."
+    )
+    top_k: int = Field(5, ge=1, le=50, description="Products per answer.")
+    batch_size: int = Field(
+        16, ge=1, le=256, description="Images per extractor call when indexing."
+    )
+    threads: int = Field(0, ge=0, le=256, description="TensorFlow intra-op threads; 0 = all cores.")
+    onednn: bool = Field(
+        False,
+        description="Turn on TensorFlow's oneDNN kernels (faster, far more resident memory).",
+    )
+    max_image_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest accepted image file in bytes."
+    )
+    max_image_pixels: int = Field(
+        50_000_000, ge=1024, description="Largest accepted image in pixels (decompression bombs)."
+    )
+    ann_ram_budget_mb: int = Field(
+        4096, ge=16, description="Memory the vector index may use; picks exact or ANN."
+    )
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, value: str) -> str:
+        from retrieval.backbones import get_backbone
+
+        try:
+            return get_backbone(value).name
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_form(cls, value: str) -> str:
+        if value.lower() in {"imagenet", "none"}:
+            return value.lower()
+        if not Path(value).expanduser().is_file():
+            raise ValueError(f"weights must be imagenet, none or an existing file, not {value!r}")
+        return str(Path(value).expanduser().resolve())
+
+
+def _field_name(location: tuple[int | str, ...]) -> str:
+    """`backbone` → `SNAPFIND_BACKBONE`: the name the user actually set."""
+    name = ".".join(str(part) for part in location)
+    return f"SNAPFIND_{name.upper()}" if name else "settings"
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S] = Settings, **overrides: object) -> S:  # type: ignore[assignment]
+    """Build settings, turning pydantic's report into one readable line."""
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{_field_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,59 @@
+"""Which FAISS index to build: a pure function of catalog size, dimension and a memory budget.
+
+The rule, in order:
+1. Up to `EXACT_LIMIT` vectors whose raw float32 matrix fits the budget: `Flat`, exact search.
+   A brute-force scan of 100k × 2560 floats takes tens of milliseconds, cheaper than a
+   forward pass, so nothing is gained by approximating.
+2. More vectors, still fitting raw in the budget: `IVF{nlist},Flat` — the same vectors,
+   partitioned into nlist ≈ 4·√n lists, of which `nprobe` = nlist/16 are scanned.
+3. Not fitting raw: `IVF{nlist},PQ{m}` — m-byte product-quantised codes, the largest m that
+   divides the dimension and fits the budget.
+Recall@5 of each choice against exact search is measured by `benchmarks/search_bench.py`.
+"""
+
+from dataclasses import dataclass
+
+from retrieval.errors import ConfigError
+
+EXACT_LIMIT = 100_000
+PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)
+OVERHEAD = 1.1  # ids, inverted lists and centroids on top of the codes
+
+
+@dataclass(frozen=True)
+class IndexChoice:
+    """A FAISS factory string and the probes to search it with (0: exact)."""
+
+    key: str
+    nprobe: int
+    bytes_estimate: int
+
+
+def _nlist(n: int) -> int:
+    """A power of two near 4·√n, with at least 39 training points per list."""
+    target = max(16, min(65536, int(4 * n**0.5), n // 39))
+    return 1 << (target.bit_length() - 1)
+
+
+def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
+    """The index to build for `n` vectors of `dim` floats within `budget_bytes` of memory."""
+    if n < 1 or dim < 1:
+        raise ValueError("an index needs at least one vector of at least one dimension")
+    raw = n * dim * 4
+    if n <= EXACT_LIMIT and raw <= budget_bytes:
+        return IndexChoice("Flat", 0, raw)
+    nlist = _nlist(n)
+    nprobe = max(8, min(256, nlist // 16))
+    centroids = nlist * dim * 4
+    if raw * OVERHEAD + centroids <= budget_bytes:
+        return IndexChoice(f"IVF{nlist},Flat", nprobe, int(raw * OVERHEAD) + centroids)
+    for m in PQ_CODE_SIZES:
+        if dim % m:
+            continue
+        size = int(n * (m + 8) * OVERHEAD) + centroids  # codes + ids, per vector
+        if size <= budget_bytes:
+            return IndexChoice(f"IVF{nlist},PQ{m}", nprobe, size)
+    raise ConfigError(
+        f"{n} vectors of {dim} floats cannot fit {budget_bytes // 2**20} MiB even compressed; "
+        "raise SNAPFIND_ANN_RAM_BUDGET_MB"
+    )

@@ -1,0 +1,56 @@
+"""Vectors already computed, by (extractor fingerprint, image content hash).
+
+Written batch by batch as a build runs, so a crash or Ctrl-C loses at most one batch and the
+next build resumes; read back so unchanged images are never embedded twice.
+"""
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.extractor import Fingerprint
+
+
+class VectorCache:
+    """One SQLite file per fingerprint: content_hash → float32 vector bytes."""
+
+    def __init__(self, cache_dir: Path, fingerprint: Fingerprint) -> None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        self.dim = fingerprint.dim
+        self._db = sqlite3.connect(cache_dir / f"{fingerprint.key()}.sqlite")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, v BLOB)")
+
+    def get_many(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """The cached vectors among `hashes`."""
+        found: dict[str, np.ndarray] = {}
+        wanted = list(dict.fromkeys(hashes))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT hash, v FROM vectors WHERE hash IN ({','.join('?' * len(chunk))})", chunk
+            )
+            for digest, blob in rows:
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if vector.size == self.dim:
+                    found[digest] = vector
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        """Store vectors and commit, so they survive an interrupted build."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+            [(digest, np.asarray(v, dtype=np.float32).tobytes()) for digest, v in items.items()],
+        )
+        self._db.commit()
+
+    def keep_only(self, hashes: set[str]) -> int:
+        """Drop vectors of images no longer in the catalog; returns how many went."""
+        stale = [h for (h,) in self._db.execute("SELECT hash FROM vectors") if h not in hashes]
+        self._db.executemany("DELETE FROM vectors WHERE hash = ?", [(h,) for h in stale])
+        self._db.commit()
+        return len(stale)
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,49 @@
+"""`snapfind`: one command, subcommands that map onto public functions."""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from retrieval.errors import ConfigError, SnapfindError
+from snapfind.commands import backbones, health, index_build, search
+
+COMMANDS = (backbones, index_build, search, health)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to document the CLI)."""
+    root = argparse.ArgumentParser(
+        prog="snapfind",
+        description="Find furniture from a photo: index a catalog, search it, run the bot.",
+    )
+    root.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subparsers)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; expected failures print one line and exit non-zero."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the bot URL
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as error:
+        print(f"snapfind: error: {error}", file=sys.stderr)
+        return 2
+    except SnapfindError as error:
+        print(f"snapfind: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("snapfind: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""`snapfind index build`: catalog → published index."""
+
+import argparse
+from pathlib import Path
+
+from index.build import BuildOptions, BuildReport, build_index
+from retrieval.errors import ConfigError
+from retrieval.loading import load_extractor
+from retrieval.settings import Settings
+from snapfind.commands.options import add_extractor_options, settings_from
+
+
+def build_from_settings(
+    settings: Settings, *, full: bool = False, progress: bool = True
+) -> BuildReport:
+    """Build the index of `settings.catalog` into `settings.index_dir`."""
+    if settings.catalog is None:
+        raise ConfigError("no catalog given: pass --catalog PATH or set SNAPFIND_CATALOG")
+    extractor = load_extractor(settings)
+    options = BuildOptions(
+        full=full,
+        progress=progress,
+        batch_size=settings.batch_size,
+        ram_budget_bytes=settings.ann_ram_budget_mb * 2**20,
+        max_image_bytes=settings.max_image_bytes,
+        max_image_pixels=settings.max_image_pixels,
+    )
+    return build_index(settings.catalog, settings.index_dir, extractor, options)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args, catalog=args.catalog, index_dir=args.out)
+    report = build_from_settings(settings, full=args.full, progress=not args.no_progress)
+    print(
+        f"published {report.release}\n"
+        f"  {report.products} products, {report.vectors} images ({report.index_key}); "
+        f"embedded {report.embedded}, reused {report.reused}, unreadable {report.unreadable}; "
+        f"{report.seconds:.1f} s"
+    )
+    if report.unreadable:
+        print(f"  unreadable images are listed in {report.release / 'unreadable.tsv'}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    index = subparsers.add_parser("index", help="build the product index")
+    actions = index.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = actions.add_parser(
+        "build", help="build or refresh the index from a catalog (incremental unless --full)"
+    )
+    build.add_argument("--catalog", type=Path, help="folder tree, CSV or JSONL (SNAPFIND_CATALOG)")
+    build.add_argument("--out", type=Path, help="index directory (SNAPFIND_INDEX_DIR)")
+    build.add_argument("--full", action="store_true", help="re-embed every image")
+    build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_extractor_options(build)
+    build.set_defaults(run=run)

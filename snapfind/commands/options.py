@@ -1,0 +1,31 @@
+"""Options shared by several subcommands, and turning them into settings."""
+
+import argparse
+from pathlib import Path
+
+from retrieval.settings import Settings, load_settings
+
+
+def add_extractor_options(parser: argparse.ArgumentParser) -> None:
+    """--backbone, --weights, --input-size: override SNAPFIND_BACKBONE etc."""
+    group = parser.add_argument_group("extractor (default: settings / SNAPFIND_*)")
+    group.add_argument("--backbone", help="backbone name, see `snapfind backbones`")
+    group.add_argument("--weights", help="imagenet, none, or a weights file")
+    group.add_argument("--input-size", type=int, help="square input side in pixels")
+
+
+def settings_from(args: argparse.Namespace, **fields: object) -> Settings:
+    """Settings from the environment and .env, overridden by the options given."""
+    return load_settings(
+        Settings,
+        backbone=getattr(args, "backbone", None),
+        weights=getattr(args, "weights", None),
+        input_size=getattr(args, "input_size", None),
+        **fields,
+    )
+
+
+def index_dir_option(parser: argparse.ArgumentParser, flag: str = "--index") -> None:
+    parser.add_argument(
+        flag, dest="index_dir", type=Path, help="index directory (default SNAPFIND_INDEX_DIR)"
+    )

@@ -1,0 +1,75 @@
+"""`snapfind search PHOTO...`: the top-k products for each photo, the model loaded once."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from retrieval.errors import ImageError
+from retrieval.loading import load_service
+from retrieval.search import QueryResult
+from snapfind.commands.options import add_extractor_options, index_dir_option, settings_from
+from snapfind.contact_sheet import contact_sheet
+
+
+def _as_json(photo: Path, result: QueryResult) -> str:
+    return json.dumps(
+        {
+            "photo": str(photo),
+            "results": [
+                {
+                    "rank": rank,
+                    "id": hit.product.id,
+                    "title": hit.product.title,
+                    "categories": list(hit.product.categories),
+                    "score": round(hit.score, 4),
+                    "image": str(hit.product.image) if hit.product.image else None,
+                    "url": hit.product.url,
+                }
+                for rank, hit in enumerate(result.hits, start=1)
+            ],
+        }
+    )
+
+
+def _as_text(photo: Path, result: QueryResult) -> str:
+    lines = [f"{photo}:"]
+    for rank, hit in enumerate(result.hits, start=1):
+        p = hit.product
+        extras = "  ".join(x for x in (p.url, str(p.image) if p.image else None) if x)
+        lines.append(
+            f"  {rank}. {hit.score:6.3f}  {p.title}  [{', '.join(p.categories)}]  {extras}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args, index_dir=args.index_dir, top_k=args.k)
+    service = load_service(settings)
+    failures = 0
+    sheets: list[tuple[Path, QueryResult]] = []
+    for photo in args.photos:
+        try:
+            result = service.search_bytes(photo.read_bytes(), settings.top_k, args.category)
+        except (OSError, ImageError) as error:
+            print(f"{photo}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
+            failures += 1
+            continue
+        print(_as_json(photo, result) if args.json else _as_text(photo, result), flush=True)
+        sheets.append((photo, result))
+    if args.sheet and sheets:
+        contact_sheet(sheets).save(args.sheet)
+        print(f"contact sheet: {args.sheet}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("search", help="find the products most like some photos")
+    parser.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    index_dir_option(parser)
+    parser.add_argument("-k", "--k", type=int, help="products per photo (SNAPFIND_TOP_K)")
+    parser.add_argument("--category", help="only products of this category")
+    parser.add_argument("--json", action="store_true", help="one JSON object per photo per line")
+    parser.add_argument("--sheet", type=Path, help="write a contact sheet PNG")
+    add_extractor_options(parser)
+    parser.set_defaults(run=run)

@@ -104,3 +104,41 @@ for _class, _side, _dim, _params, _min, _pre in _KERAS_APPLICATIONS:
     register_backbone(
         Backbone(_class.lower(), _side, _dim, _params, _min, _pre, keras_application(_class))
     )
+
+
+def efficientnet_lite(variant: str) -> Builder:
+    """Builder for our Keras port of EfficientNet-Lite (weights shipped in retrieval/weights)."""
+
+    def build(weights: str | None, size: int) -> "keras.Model":
+        from retrieval.efficientnet_lite import build_lite
+
+        return build_lite(variant, weights, size)
+
+    return build
+
+
+def preprocess_lite(batch: np.ndarray) -> np.ndarray:
+    """The Lite checkpoints' normalisation, from the port itself (imported when first used)."""
+    from retrieval.efficientnet_lite import preprocess_lite as lite_normalisation
+
+    return lite_normalisation(batch)
+
+
+_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"  # see weights/NOTICE
+
+for _variant, _side, _params in (
+    ("efficientnet-lite0", 224, 3_413_024),
+    ("efficientnet-lite2", 260, 4_869_168),
+):
+    register_backbone(
+        Backbone(
+            _variant,
+            _side,
+            1280,
+            _params,
+            32,
+            preprocess_lite,
+            efficientnet_lite(_variant),
+            packaged_weights=_WEIGHTS_DIR / f"{_variant}.weights.h5",
+        )
+    )

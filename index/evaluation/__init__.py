@@ -1,0 +1,1 @@
+"""The backbone comparison study behind `snapfind evaluate` (reads the core, writes a report)."""

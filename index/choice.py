@@ -1,6 +1,7 @@
 """Which FAISS index to build: a pure function of catalog size, dimension and a memory budget.
 
 The rule, in order:
+0. Fewer than `MIN_TRAIN` vectors: `Flat` (too few to train any quantiser well).
 1. Up to `EXACT_LIMIT` vectors whose raw float32 matrix fits the budget: `Flat`, exact search.
    A brute-force scan of 100k × 2560 floats takes tens of milliseconds, cheaper than a
    forward pass, so nothing is gained by approximating.
@@ -17,6 +18,7 @@ from retrieval.errors import ConfigError
 
 EXACT_LIMIT = 100_000
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)
+MIN_TRAIN = 39 * 256  # FAISS wants 39 training points per centroid; PQ codebooks have 256
 OVERHEAD = 1.1  # ids, inverted lists and centroids on top of the codes
 
 
@@ -40,7 +42,9 @@ def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
     if n < 1 or dim < 1:
         raise ValueError("an index needs at least one vector of at least one dimension")
     raw = n * dim * 4
-    if n <= EXACT_LIMIT and raw <= budget_bytes:
+    if n < MIN_TRAIN or (n <= EXACT_LIMIT and raw <= budget_bytes):
+        if raw > budget_bytes:
+            raise _too_small(n, dim, budget_bytes)
         return IndexChoice("Flat", 0, raw)
     nlist = _nlist(n)
     nprobe = max(8, min(256, nlist // 16))
@@ -53,7 +57,11 @@ def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
         size = int(n * (m + 8) * OVERHEAD) + centroids  # codes + ids, per vector
         if size <= budget_bytes:
             return IndexChoice(f"IVF{nlist},PQ{m}", nprobe, size)
-    raise ConfigError(
-        f"{n} vectors of {dim} floats cannot fit {budget_bytes // 2**20} MiB even compressed; "
+    raise _too_small(n, dim, budget_bytes)
+
+
+def _too_small(n: int, dim: int, budget_bytes: int) -> ConfigError:
+    return ConfigError(
+        f"{n} vectors of {dim} floats cannot fit {budget_bytes // 2**20} MiB; "
         "raise SNAPFIND_ANN_RAM_BUDGET_MB"
     )

@@ -32,6 +32,8 @@ DEFAULT_MAX_PIXELS = 50_000_000
 
 _UNREADABLE = "I couldn't read that as an image. Please send a JPEG, PNG or WebP photo."
 _DAMAGED = "That image seems damaged or incomplete. Please try another photo."
+_SMALLER = "Please send a smaller one."
+_TOO_MANY_PIXELS = f"That image has far too many pixels. {_SMALLER}"
 
 
 def decode_image(
@@ -56,7 +58,9 @@ def decode_image(
             image = _to_rgb(ImageOps.exif_transpose(image))
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"decompression bomb: {error}", _TOO_MANY_PIXELS) from None
+    except UnidentifiedImageError:
         raise ImageError("not a supported image", _UNREADABLE) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"corrupt or truncated image: {error}", _DAMAGED) from None
@@ -70,7 +74,7 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageError(
             f"image is {width}x{height} pixels, over the {max_pixels}-pixel limit",
-            f"That image is too large ({width}×{height} pixels). Please send a smaller one.",
+            f"That image is too large ({width}×{height} pixels). {_SMALLER}",
         )
 
 

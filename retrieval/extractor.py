@@ -49,8 +49,9 @@ def resolve_weights(backbone: Backbone, weights: str) -> tuple[str | None, str]:
     if choice.lower() == "none":
         return None, f"none:seed{RANDOM_SEED}"
     if choice.lower() == "imagenet":
-        if backbone.packaged_weights is not None:
-            return str(backbone.packaged_weights), "imagenet"
+        if backbone.packaged_weights is not None:  # shipped file: its hash tells versions apart
+            packaged = backbone.packaged_weights
+            return str(packaged), f"imagenet:sha256:{file_sha256(packaged)[:16]}"
         return "imagenet", "imagenet"
     path = Path(choice).expanduser()
     if not path.is_file():

@@ -51,8 +51,12 @@ def run(args: argparse.Namespace) -> int:
     for photo in args.photos:
         try:
             result = service.search_bytes(photo.read_bytes(), settings.top_k, args.category)
-        except (OSError, ImageError) as error:
-            print(f"{photo}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
+        except ImageError as error:
+            print(f"{photo}: {error.user_message}", file=sys.stderr)
+            failures += 1
+            continue
+        except OSError as error:
+            print(f"{photo}: {error.strerror or error}", file=sys.stderr)
             failures += 1
             continue
         print(_as_json(photo, result) if args.json else _as_text(photo, result), flush=True)

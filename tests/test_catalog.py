@@ -1,0 +1,88 @@
+"""Catalog ingestion: folder trees, CSV and JSONL manifests, and label merging."""
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from index.catalog import load_catalog, read_catalog
+from retrieval.errors import ConfigError
+from tests.synthetic import draw_item, write_shapes_catalog
+
+
+def test_folder_tree_with_source_level(tmp_path: Path) -> None:
+    entries = read_catalog(write_shapes_catalog(tmp_path, per_category=2))
+    assert len(entries) == 6  # the copy filed under squares merges into its circle
+    by_id = {e.id: e for e in entries}
+    merged = by_id["shop/circles/circles-0"]
+    assert merged.categories == ("circles", "squares")
+    assert merged.extra == {"source": "shop"}
+    assert by_id["shop/triangles/triangles-1"].categories == ("triangles",)
+
+
+def test_folder_tree_without_source_level(tmp_path: Path) -> None:
+    (tmp_path / "beds").mkdir()
+    draw_item("squares", 1).save(tmp_path / "beds" / "kura_bed.png")
+    (tmp_path / "loose.jpg").write_bytes(b"no category")
+    [entry] = read_catalog(tmp_path)
+    assert entry.categories == ("beds",) and entry.title == "kura bed" and entry.extra == {}
+
+
+def test_csv_manifest_with_multi_labels_and_extra_fields(tmp_path: Path) -> None:
+    draw_item("circles", 1).save(tmp_path / "a.jpg")
+    draw_item("squares", 2).save(tmp_path / "b.jpg")
+    (tmp_path / "catalog.csv").write_text(
+        "id,title,categories,image,url,price,colour\n"
+        "p1,Round table,tables|kitchen,a.jpg,https://shop/p1,129.00,oak\n"
+        "p2,Box shelf, shelving ; storage ,b.jpg,,,\n"
+        "p3,Gone,misc,missing.jpg,,,\n",
+        encoding="utf-8",
+    )
+    catalog = load_catalog(tmp_path / "catalog.csv")
+    first, second = catalog.entries
+    assert (first.id, first.categories, first.url, first.price) == (
+        "p1",
+        ("tables", "kitchen"),
+        "https://shop/p1",
+        "129.00",
+    )
+    assert first.extra == {"colour": "oak"}
+    assert second.categories == ("shelving", "storage") and second.url is None
+    assert [path for path, _ in catalog.unreadable] == [str(tmp_path / "missing.jpg")]
+
+
+def test_ikea_style_category_column(tmp_path: Path) -> None:
+    draw_item("circles", 1).save(tmp_path / "x.jpg")
+    (tmp_path / "c.csv").write_text("id,title,type,category,image\n1,MALM,Bed frame,bed,x.jpg\n")
+    [entry] = read_catalog(tmp_path / "c.csv")
+    assert entry.categories == ("bed",) and entry.extra == {"type": "Bed frame"}
+
+
+def test_jsonl_rows_sharing_an_id_are_one_product_with_all_labels(tmp_path: Path) -> None:
+    draw_item("circles", 1).save(tmp_path / "front.jpg")
+    draw_item("circles", 2).save(tmp_path / "side.jpg")
+    rows = [
+        {"id": "sofa-1", "title": "Sofa", "categories": ["sofas"], "image": "front.jpg"},
+        {"id": "sofa-1", "title": "Sofa", "categories": "living room", "image": "side.jpg"},
+    ]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
+    entries = read_catalog(path)
+    assert len(entries) == 2
+    assert all(e.categories == ("sofas", "living room") for e in entries)
+
+
+def test_bad_jsonl_line_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": 1}\n{not json\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"c.jsonl:2"):
+        read_catalog(path)
+
+
+def test_unknown_catalog_form_is_refused(tmp_path: Path) -> None:
+    Image.new("RGB", (4, 4)).save(tmp_path / "x.png")
+    with pytest.raises(ConfigError, match="folder, a .csv or a .jsonl"):
+        read_catalog(tmp_path / "x.png")
+    with pytest.raises(ConfigError, match="not found"):
+        read_catalog(tmp_path / "nowhere")

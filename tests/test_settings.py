@@ -1,0 +1,42 @@
+"""Settings come from SNAPFIND_* variables or .env, and bad values read as one line."""
+
+from pathlib import Path
+
+import pytest
+
+from retrieval.errors import ConfigError
+from retrieval.settings import Settings, load_settings
+
+
+def test_defaults_are_the_studied_model() -> None:
+    settings = Settings(_env_file=None)
+    assert (settings.backbone, settings.weights, settings.top_k) == (
+        "efficientnetb7",
+        "imagenet",
+        5,
+    )
+
+
+def test_environment_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("SNAPFIND_BACKBONE=ResNet50\nSNAPFIND_TOP_K=7\n")
+    monkeypatch.setenv("SNAPFIND_WEIGHTS", "NONE")
+    settings = load_settings()
+    assert (settings.backbone, settings.weights, settings.top_k) == ("resnet50", "none", 7)
+    assert load_settings(top_k=3, backbone=None).top_k == 3  # None means "not given"
+
+
+def test_invalid_values_are_one_readable_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNAPFIND_BACKBONE", "alexnet")
+    monkeypatch.setenv("SNAPFIND_TOP_K", "0")
+    monkeypatch.setenv("SNAPFIND_WEIGHTS", "/no/such/file.h5")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "\n" not in message
+    for part in (
+        "SNAPFIND_BACKBONE: unknown backbone 'alexnet'",
+        "SNAPFIND_TOP_K",
+        "SNAPFIND_WEIGHTS",
+    ):
+        assert part in message

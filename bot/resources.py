@@ -1,0 +1,41 @@
+"""Everything the handlers share, built once at start and kept in `bot_data` (PTB's habit)."""
+
+from dataclasses import dataclass, field
+
+from telegram.ext import ContextTypes
+
+from bot.query_cache import QueryCache
+from bot.query_state import QueryState
+from bot.rate_limit import RateLimiter
+from bot.reload import IndexReloader
+from bot.stats import Stats
+from bot.worker import InferenceWorker
+from retrieval.search import SearchService
+
+KEY = "snapfind"
+
+
+@dataclass
+class BotResources:
+    """The search service and the bot's own bounded state, plus the access lists."""
+
+    service: SearchService
+    worker: InferenceWorker
+    cache: QueryCache[QueryState]
+    limiter: RateLimiter
+    reloader: IndexReloader
+    page_size: int = 5
+    allowed_users: frozenset[int] = frozenset()  # empty: everyone
+    admin_ids: frozenset[int] = frozenset()
+    stats: Stats = field(default_factory=Stats)
+
+    def allows(self, user_id: int) -> bool:
+        return not self.allowed_users or user_id in self.allowed_users or user_id in self.admin_ids
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admin_ids
+
+
+def resources(context: ContextTypes.DEFAULT_TYPE) -> BotResources:
+    """The shared resources of the running application."""
+    return context.application.bot_data[KEY]

@@ -10,11 +10,13 @@ delivered twice; for a shopping bot a rare duplicate beats a lost answer.
 import asyncio
 import datetime as dtm
 import logging
+import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,9 @@ class RetryingRequests(BaseRateLimiter[None]):
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
-                wait = _seconds(error.retry_after)
+                with warnings.catch_warnings():  # int today, timedelta later: both handled
+                    warnings.simplefilter("ignore", PTBDeprecationWarning)
+                    wait = _seconds(error.retry_after)
                 if attempt >= self.attempts or wait > self.max_wait:
                     raise
             except BadRequest:

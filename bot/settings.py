@@ -65,7 +65,7 @@ class BotSettings(Settings):
     def _token_form(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not TOKEN_FORM.match(value.get_secret_value().strip()):
             raise ValueError(
-                "SNAPFIND_BOT_TOKEN does not look like a bot token (<digits>:<30+ characters>); "
+                "does not look like a bot token (<digits>:<30+ characters>); "
                 "copy it again from @BotFather"
             )
         return None if value is None else SecretStr(value.get_secret_value().strip())
@@ -74,7 +74,7 @@ class BotSettings(Settings):
     @classmethod
     def _secret_form(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not SECRET_FORM.match(value.get_secret_value()):
-            raise ValueError("SNAPFIND_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -")
+            raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ -")
         return value
 
     @field_validator("allowed_users", "admin_ids", mode="before")

@@ -10,6 +10,7 @@ import logging
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -17,34 +18,25 @@ from bot.handlers import HELP, NOT_AN_IMAGE, PLEASE_PHOTO, UNSUPPORTED
 from bot.search_flow import GETFILE_LIMIT
 from retrieval.extractor import Extractor
 from retrieval.search import SearchService
-from tests.telegram_api import BotApiServer, Call
+from tests.telegram_api import BotApiServer
+from tests.telegram_api.fixtures import (  # noqa: F401 - fixtures
+    server_fixture,
+    service_fixture,
+    shapes_index_fixture,
+)
 from tests.telegram_api.harness import (
     BuiltIndex,
     bot_settings,
     build,
+    button,
+    results,
     running_bot,
     service_for,
-    shared_index,
+    text_reply,
 )
 from tests.telegram_api.shapes import CATEGORIES, COLOURS, draw, jpeg, png, title
 
 USER = 1001
-
-
-@pytest.fixture(scope="session")
-def shapes_index(tmp_path_factory: pytest.TempPathFactory, tiny_extractor: Extractor) -> BuiltIndex:
-    return shared_index(tmp_path_factory.getbasetemp(), tiny_extractor)
-
-
-@pytest.fixture
-def service(shapes_index: BuiltIndex, tiny_extractor: Extractor) -> SearchService:
-    return service_for(shapes_index.index_dir, tiny_extractor)
-
-
-@pytest.fixture
-async def server() -> BotApiServer:
-    async with BotApiServer(lifetime=120) as api:
-        yield api
 
 
 @pytest.fixture
@@ -54,34 +46,12 @@ def extractions(monkeypatch: pytest.MonkeyPatch, tiny_extractor: Extractor) -> l
     calls: list[int] = []
     original = ex.embed_one
 
-    def counting(image):
+    def counting(image: np.ndarray) -> np.ndarray:
         calls.append(1)
         return original(image)
 
     monkeypatch.setattr(ex, "embed_one", counting)
     return calls
-
-
-async def results(server: BotApiServer, chat: int, start: int = 0) -> tuple[Call, Call]:
-    """The next album (sendMediaGroup) and the buttons message after it."""
-    album = await server.reply(chat, "sendMediaGroup", start=start)
-    buttons = await server.wait_for(
-        lambda c: c.method == "sendMessage" and c.chat_id == chat and "reply_markup" in c.params,
-        start=server.calls.index(album),
-    )
-    return album, buttons
-
-
-async def text_reply(server: BotApiServer, chat: int, start: int) -> str:
-    return (await server.reply(chat, "sendMessage", start=start)).params["text"]
-
-
-def button(call: Call, text: str) -> str:
-    return next(data for label, data in call.buttons() if label == text)
-
-
-def message_of(call: Call) -> dict:
-    return call.result
 
 
 async def test_photo_is_answered_with_one_album_of_five(
@@ -268,7 +238,7 @@ async def test_more_filter_and_similar_buttons_reuse_the_query_vector(
         first_titles = [c.splitlines()[0].split(" ", 1)[1] for c in first.captions()]
 
         mark = len(server.calls)
-        await server.press(USER, message_of(buttons), button(buttons, "More ▸"))
+        await server.press(USER, buttons.result, button(buttons, "More ▸"))
         more, more_buttons = await results(server, USER, mark)
         assert [c.split()[0] for c in more.captions()] == ["#6", "#7", "#8", "#9", "#10"]
         more_titles = [c.splitlines()[0].split(" ", 1)[1] for c in more.captions()]
@@ -283,7 +253,7 @@ async def test_more_filter_and_similar_buttons_reuse_the_query_vector(
         assert server.count("answerCallbackQuery") == 1
 
         mark = len(server.calls)
-        await server.press(USER, message_of(buttons), button(buttons, "Only sofa"))
+        await server.press(USER, buttons.result, button(buttons, "Only sofa"))
         only, only_buttons = await results(server, USER, mark)
         assert len(only.captions()) == 4  # the catalog has four sofas
         assert all(c.splitlines()[1].startswith("sofa · ") for c in only.captions())
@@ -292,7 +262,7 @@ async def test_more_filter_and_similar_buttons_reuse_the_query_vector(
         assert "All categories" in labels and "More ▸" not in labels
 
         mark = len(server.calls)
-        await server.press(USER, message_of(buttons), button(buttons, "Similar to #2"))
+        await server.press(USER, buttons.result, button(buttons, "Similar to #2"))
         similar, similar_buttons = await results(server, USER, mark)
         source = first_titles[1]
         assert similar_buttons.params["text"].startswith(f"Similar to #2 ({source}).")
@@ -301,7 +271,7 @@ async def test_more_filter_and_similar_buttons_reuse_the_query_vector(
 
         # buttons under the "similar" results work from the product's stored vector too
         mark = len(server.calls)
-        await server.press(USER, message_of(similar_buttons), button(similar_buttons, "More ▸"))
+        await server.press(USER, similar_buttons.result, button(similar_buttons, "More ▸"))
         again, _ = await results(server, USER, mark)
         assert again.captions()[0].startswith("#6 ")
     assert len(extractions) == 1

@@ -24,7 +24,7 @@ from retrieval.extractor import Extractor
 from retrieval.index_store import open_index
 from retrieval.search import SearchService
 
-from .server import TOKEN, BotApiServer
+from .server import TOKEN, BotApiServer, Call
 from .shapes import write_catalog
 
 BACKBONE, WEIGHTS, INPUT_SIZE = "efficientnetb0", "none", 64
@@ -106,3 +106,21 @@ async def running_bot(
         stop.set()
         async with asyncio.timeout(stop_timeout):
             await task
+
+
+async def results(server: BotApiServer, chat: int, start: int = 0) -> tuple[Call, Call]:
+    """The next album (sendMediaGroup) and the buttons message after it."""
+    album = await server.reply(chat, "sendMediaGroup", start=start)
+    buttons = await server.wait_for(
+        lambda c: c.method == "sendMessage" and c.chat_id == chat and "reply_markup" in c.params,
+        start=server.calls.index(album),
+    )
+    return album, buttons
+
+
+async def text_reply(server: BotApiServer, chat: int, start: int) -> str:
+    return (await server.reply(chat, "sendMessage", start=start)).params["text"]
+
+
+def button(call: Call, text: str) -> str:
+    return next(data for label, data in call.buttons() if label == text)

@@ -79,7 +79,7 @@ class Call:
 
 @dataclass
 class _Fault:
-    kind: str  # "500" | "429" | "timeout"
+    kind: str  # "500" | "429" | "timeout" | "slow"
     retry_after: int = 1
     hang: float = 5.0
 
@@ -217,6 +217,10 @@ class BotApiServer:
 
     async def send_message(self, user_id: int, **content: Any) -> dict[str, Any]:
         """The user sends any message content (sticker=..., video=..., location=...)."""
+        return await self.push_update(self.message_update(user_id, **content))
+
+    def message_update(self, user_id: int, **content: Any) -> dict[str, Any]:
+        """The body of an update carrying a new message from `user_id` (not delivered)."""
         message = {
             "message_id": self._new_message_id(user_id),
             "date": int(time.time()),
@@ -225,7 +229,7 @@ class BotApiServer:
             **content,
         }
         self._messages[(user_id, message["message_id"])] = message
-        return await self.push_update({"message": message})
+        return {"message": message}
 
     async def press(self, user_id: int, message: dict[str, Any], data: str) -> dict[str, Any]:
         """The user presses the inline button carrying `data` under the bot's `message`."""
@@ -238,9 +242,13 @@ class BotApiServer:
         }
         return await self.push_update({"callback_query": query})
 
+    def numbered(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`body` as a complete update, with the next update_id."""
+        return {"update_id": next(self._update_ids), **body}
+
     async def push_update(self, body: dict[str, Any]) -> dict[str, Any]:
         """Queue an update for getUpdates, or POST it to the webhook if one is set."""
-        update = {"update_id": next(self._update_ids), **body}
+        update = self.numbered(body)
         if self.webhook_url is not None:
             task = asyncio.create_task(self.post_to_webhook(update, self.webhook_secret))
             self._deliveries.add(task)
@@ -260,11 +268,13 @@ class BotApiServer:
 
     # ---- faults ----------------------------------------------------------------------------
 
-    def fail(
+    def inject(
         self, method: str, kind: str, *, times: int = 1, retry_after: int = 1, hang: float = 5.0
     ) -> None:
-        """Make the next `times` calls of `method` answer 500, 429 (retry_after) or hang."""
-        if kind not in {"500", "429", "timeout"}:
+        """Disturb the next `times` calls of `method`: answer 500, answer 429 (retry_after),
+        hang `hang` seconds and drop the call ("timeout"), or answer normally after `hang`
+        seconds ("slow")."""
+        if kind not in {"500", "429", "timeout", "slow"}:
             raise ValueError(f"unknown fault {kind!r}")
         queue = self._faults.setdefault(method, deque())
         queue.extend(_Fault(kind, retry_after, hang) for _ in range(times))
@@ -309,16 +319,9 @@ class BotApiServer:
         fault = self._next_fault(method)
         if fault is not None:
             self.faults_served.append((method, fault.kind))
-            if fault.kind == "timeout":  # a lost request: nothing recorded, no answer in time
-                await asyncio.sleep(fault.hang)
-                return _error(500, "Internal Server Error")
-            if fault.kind == "429":
-                return _error(
-                    429,
-                    f"Too Many Requests: retry after {fault.retry_after}",
-                    parameters={"retry_after": fault.retry_after},
-                )
-            return _error(500, "Internal Server Error")
+            refusal = await _apply(fault)
+            if refusal is not None:
+                return refusal
         params, files = await _read_params(request)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
@@ -542,6 +545,23 @@ def _dimensions(data: bytes) -> dict[str, int]:
     except Exception:  # a test may send bytes that are not an image at all
         width, height = 1, 1
     return {"width": width, "height": height}
+
+
+async def _apply(fault: _Fault) -> web.Response | None:
+    """The response a fault gives instead of the real one (None: answer normally, late)."""
+    if fault.kind == "slow":
+        await asyncio.sleep(fault.hang)
+        return None
+    if fault.kind == "timeout":  # a lost request: nothing recorded, no answer in time
+        await asyncio.sleep(fault.hang)
+        return _error(500, "Internal Server Error")
+    if fault.kind == "429":
+        return _error(
+            429,
+            f"Too Many Requests: retry after {fault.retry_after}",
+            parameters={"retry_after": fault.retry_after},
+        )
+    return _error(500, "Internal Server Error")
 
 
 def _error(status: int, description: str, **extra: Any) -> web.Response:

@@ -1,0 +1,102 @@
+"""`snapfind bot`: serve the Telegram bot (long polling or webhook) over a published index.
+
+If no index exists yet but a catalog is configured, the first start builds it (progress in
+the log) and then serves; this composition root is the one place that may join `bot/` and
+`index/`.
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+from bot.app import run as run_bot
+from bot.app import token_of
+from bot.settings import BotSettings
+from index.build import BuildOptions, build_index
+from retrieval.errors import IndexNotFoundError
+from retrieval.extractor import Extractor
+from retrieval.loading import load_extractor, load_service
+from retrieval.search import SearchService
+from retrieval.settings import load_settings
+from snapfind.commands.options import add_extractor_options, index_dir_option
+
+log = logging.getLogger(__name__)
+
+
+def load_or_build(settings: BotSettings, extractor: Extractor | None = None) -> SearchService:
+    """The search service over `settings.index_dir`, building the index first if need be."""
+    extractor = extractor or load_extractor(settings, warmup=True)
+    try:
+        return load_service(settings, extractor)
+    except IndexNotFoundError:
+        if settings.catalog is None:
+            raise IndexNotFoundError(
+                f"no index at {settings.index_dir}: set SNAPFIND_CATALOG to a catalog (the bot "
+                f"builds the index at first start) or run: snapfind index build --catalog PATH "
+                f"--out {settings.index_dir}"
+            ) from None
+    log.info("no index at %s yet: building it from %s", settings.index_dir, settings.catalog)
+    report = build_index(
+        settings.catalog,
+        settings.index_dir,
+        extractor,
+        BuildOptions(
+            progress=True,
+            batch_size=settings.batch_size,
+            ram_budget_bytes=settings.ann_ram_budget_mb * 2**20,
+            max_image_bytes=settings.max_image_bytes,
+            max_image_pixels=settings.max_image_pixels,
+        ),
+    )
+    log.info(
+        "index built: %d products, %d images, %d unreadable, %.1f s",
+        report.products,
+        report.vectors,
+        report.unreadable,
+        report.seconds,
+    )
+    return load_service(settings, extractor)
+
+
+def settings_from(args: argparse.Namespace) -> BotSettings:
+    """Bot settings from the environment and .env, overridden by the options given."""
+    return load_settings(
+        BotSettings,
+        backbone=args.backbone,
+        weights=args.weights,
+        input_size=args.input_size,
+        index_dir=args.index_dir,
+        catalog=args.catalog,
+        bot_mode=args.mode,
+        webhook_url=args.webhook_url,
+        webhook_listen=args.listen,
+        webhook_port=args.port,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    token_of(settings)  # a missing token is reported before the model loads
+    run_bot(settings, lambda: load_or_build(settings))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bot",
+        help="run the Telegram bot (token in SNAPFIND_BOT_TOKEN)",
+        description="Run the Telegram bot until SIGTERM/SIGINT; SIGHUP reloads the index. "
+        "Everything else comes from SNAPFIND_* variables or .env (see docs/bot.md).",
+    )
+    index_dir_option(parser)
+    parser.add_argument(
+        "--catalog", type=Path, help="catalog to build the index from if none exists yet"
+    )
+    parser.add_argument(
+        "--mode", choices=("polling", "webhook"), help="how updates arrive (SNAPFIND_BOT_MODE)"
+    )
+    parser.add_argument("--webhook-url", help="public URL for webhook mode (SNAPFIND_WEBHOOK_URL)")
+    parser.add_argument("--listen", help="webhook listen address (SNAPFIND_WEBHOOK_LISTEN)")
+    parser.add_argument("--port", type=int, help="webhook listen port (SNAPFIND_WEBHOOK_PORT)")
+    add_extractor_options(parser)
+    parser.set_defaults(run=run)

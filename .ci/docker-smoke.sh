@@ -25,6 +25,8 @@ SMOKE_BACKBONE=${SMOKE_BACKBONE:-efficientnetb0}
 SMOKE_INPUT_SIZE=${SMOKE_INPUT_SIZE:-32}
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-300}
 say() { echo "[docker-smoke] $*"; }
+DOCKER_BIN=$(command -v docker || echo docker)
+docker() { "$DOCKER_BIN" "$@"; }
 t_start=$(date +%s)
 
 # --- 1. lint -------------------------------------------------------------------------------
@@ -40,7 +42,7 @@ say "hadolint: Dockerfile clean ($("$HADOLINT" --version | head -1))"
 # --- 2. build --------------------------------------------------------------------------------
 DPID=""
 cleanup() {
-  docker rm -f snapfind-smoke >/dev/null 2>&1 || true
+  docker rm -f -v snapfind-smoke >/dev/null 2>&1 || true
   docker volume rm -f snapfind-smoke-index >/dev/null 2>&1 || true
   if [ -n "$DPID" ]; then kill "$DPID" 2>/dev/null || true; wait "$DPID" 2>/dev/null || true; fi
 }
@@ -59,9 +61,10 @@ if engine_has_base; then
 elif [ -x "$OFFLINE_BUILD" ] && [ "$(id -u)" = 0 ]; then
   say "no registry reachable: building $TAG with $OFFLINE_BUILD"
   TAG=$TAG W=$W "$OFFLINE_BUILD" "$ROOT"
+  DOCKER_BIN=/usr/bin/docker  # the client the offline script installed, matching its daemon
   # The offline script stops its daemon when done; start it again on the same data root to run
   # the smoke steps (same flags: no host network changes).
-  dockerd --data-root "$W/root" --exec-root "$W/exec" --pidfile "$W/dockerd.pid" \
+  /usr/sbin/dockerd --data-root "$W/root" --exec-root "$W/exec" --pidfile "$W/dockerd.pid" \
     -H "unix://$W/docker.sock" --iptables=false --ip-forward=false --bridge=none \
     >>"$W/dockerd.log" 2>&1 &
   DPID=$!
@@ -106,7 +109,7 @@ for i, (category, colour) in enumerate([(\"chair\", (200, 40, 40)), (\"table\", 
 '
 say "tiny index built and queried inside the container"
 
-docker rm -f snapfind-smoke >/dev/null 2>&1 || true
+docker rm -f -v snapfind-smoke >/dev/null 2>&1 || true
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 t0=$(ms)
 docker run -d --name snapfind-smoke --network none "${SMOKE_ENV[@]}" \

@@ -12,9 +12,12 @@ agree to float precision (`tools/check_lite_agreement.py`).
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
+
+if TYPE_CHECKING:  # Keras is imported when a model is built, after TensorFlow is configured
+    import keras
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 FEATURE_DIM = 1280  # the head is not scaled in Lite models
@@ -125,9 +128,11 @@ def get_lite_spec(variant: str) -> LiteSpec:
 
 
 def _conv_bn(
-    x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str, *, relu: bool
-) -> keras.KerasTensor:
+    x: "keras.KerasTensor", filters: int, kernel: int, stride: int, name: str, *, relu: bool
+) -> "keras.KerasTensor":
     """Convolution ("same" padding, no bias) → batch norm (→ ReLU6)."""
+    import keras
+
     x = keras.layers.Conv2D(
         filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
     )(x)
@@ -135,8 +140,10 @@ def _conv_bn(
     return keras.layers.ReLU(6.0, name=f"{name}_relu")(x) if relu else x
 
 
-def _mbconv(x: keras.KerasTensor, block: BlockSpec) -> keras.KerasTensor:
+def _mbconv(x: "keras.KerasTensor", block: BlockSpec) -> "keras.KerasTensor":
     """Inverted residual: 1x1 expand → depthwise kxk → 1x1 project (+ identity skip)."""
+    import keras
+
     name = f"block{block.index}"
     inputs = x
     expanded = block.filters_in * block.expand
@@ -159,13 +166,15 @@ def build_lite(
     input_size: int,
     *,
     include_top: bool = False,
-) -> keras.Model:
+) -> "keras.Model":
     """EfficientNet-Lite taking preprocessed (N, S, S, 3) input (see `preprocess_lite`).
 
     Headless (default): (N, 1280) global-average-pooled features. `include_top`: (N, 1000)
     ImageNet logits. The full graph is always built so one weights file fits both; `weights`
     None leaves Keras's random initialisation.
     """
+    import keras
+
     spec = get_lite_spec(variant)
     if input_size < 32:
         raise ValueError(f"{variant} needs inputs of at least 32 px, not {input_size}")

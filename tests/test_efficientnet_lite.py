@@ -6,6 +6,9 @@ square, PIL bicubic) and `preprocess_lite`, as catalog and query images do.
 
 import hashlib
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -102,3 +105,15 @@ def test_notice_records_the_sha256_of_each_weights_file() -> None:
         assert recorded, f"{path.name} missing from NOTICE"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded.group(1)
     assert "Apache License" in (WEIGHTS_DIR / "LICENSE").read_text()
+
+
+def test_importing_the_module_loads_no_keras() -> None:
+    """The registry may import it at start: TensorFlow must be configurable after that."""
+    code = (
+        "import sys, retrieval.efficientnet_lite; "
+        "print(sorted({'keras', 'tensorflow', 'torch'} & set(sys.modules)))"
+    )
+    root = Path(__file__).parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

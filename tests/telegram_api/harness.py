@@ -108,12 +108,15 @@ async def running_bot(
             await task
 
 
-async def results(server: BotApiServer, chat: int, start: int = 0) -> tuple[Call, Call]:
+async def results(
+    server: BotApiServer, chat: int, start: int = 0, *, timeout: float = 20.0
+) -> tuple[Call, Call]:
     """The next album (sendMediaGroup) and the buttons message after it."""
-    album = await server.reply(chat, "sendMediaGroup", start=start)
+    album = await server.reply(chat, "sendMediaGroup", start=start, timeout=timeout)
     buttons = await server.wait_for(
         lambda c: c.method == "sendMessage" and c.chat_id == chat and "reply_markup" in c.params,
         start=server.calls.index(album),
+        timeout=timeout,
     )
     return album, buttons
 

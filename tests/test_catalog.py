@@ -76,13 +76,13 @@ def test_jsonl_rows_sharing_an_id_are_one_product_with_all_labels(tmp_path: Path
 def test_bad_jsonl_line_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     path.write_text('{"id": 1}\n{not json\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"c.jsonl:2"):
+    with pytest.raises(ConfigError, match=r"c\.jsonl:2"):
         read_catalog(path)
 
 
 def test_unknown_catalog_form_is_refused(tmp_path: Path) -> None:
     Image.new("RGB", (4, 4)).save(tmp_path / "x.png")
-    with pytest.raises(ConfigError, match="folder, a .csv or a .jsonl"):
+    with pytest.raises(ConfigError, match=r"folder, a \.csv or a \.jsonl"):
         read_catalog(tmp_path / "x.png")
     with pytest.raises(ConfigError, match="not found"):
         read_catalog(tmp_path / "nowhere")

@@ -54,9 +54,9 @@ def leave_one_out(index: CatalogIndex, labels: dict[str, frozenset[str]], k: int
 
 
 @pytest.fixture(scope="module")
-def scores(tmp_path_factory: pytest.TempPathFactory) -> Scores:
+def scores(tmp_path_factory: pytest.TempPathFactory, lite0_extractor: Extractor) -> Scores:
     """Index the catalog once (vectors cached in this test's tmp dir only) and score it."""
-    extractor = Extractor("efficientnet-lite0", weights="imagenet")
+    extractor = lite0_extractor
     index_dir = tmp_path_factory.mktemp("ikea-index")
     build_index(CATALOG, index_dir, extractor, BuildOptions(progress=False))
     index = open_index(index_dir, extractor.fingerprint)

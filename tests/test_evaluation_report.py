@@ -46,6 +46,7 @@ def _backbone(label: str, network: str, shift: float) -> BackboneResult:
         dim=2,
         input_size=32,
         ms_per_image=3.5,
+        load_average=1.25,
         runs=runs,
         extraction=ExtractionStats(cached=1, extracted=3, seconds=0.1),
     )
@@ -112,7 +113,7 @@ def test_markdown_reports_scores_costs_and_the_network_that_ran(
     assert "1.000 ± 0.000" in row
     other = next(line for line in text.splitlines() if line.startswith("| `other:none` |"))
     assert "0.500 ± 0.707" in other  # Top-1: runs 0 and 1, sample std
-    assert "Not measurable here: product R@1, product R@5" in text
+    assert "Not measurable here: product R@1, product R@5 (no query" in text
     assert "1,000,000" in text and "3.5" in text
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
         assert (tmp_path / image).is_file()

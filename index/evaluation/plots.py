@@ -71,19 +71,21 @@ def _against(
             color=_COLOURS[metric],
             label=_TITLES[metric],
         )
-    for x, b in zip(xs, backbones, strict=True):
+    for i, (x, b) in enumerate(zip(xs, backbones, strict=True)):
         axes.annotate(
             b.spec.label,
             (x, b.mean("acc5") or 0.0),
             textcoords="offset points",
-            xytext=(6, 6),
+            xytext=(6, 8 if i % 2 == 0 else -16),  # alternate, so close neighbours stay legible
             fontsize=8,
         )
+    axes.margins(x=0.2)
     if log_x:
         axes.set_xscale("log")
         axes.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         axes.xaxis.set_minor_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    axes.margins(x=0.2)
+    else:
+        axes.set_xlim(left=0)  # costs compared from zero, not from the cheapest
     axes.set_xlabel(label)
     axes.set_ylabel("score")
     axes.set_ylim(0, 1.05)

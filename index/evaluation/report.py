@@ -21,7 +21,7 @@ REPORT_MD = "report.md"
 SUMMARY_CSV = "summary.csv"
 RUNS_CSV = "runs.csv"
 CATEGORIES_CSV = "categories.csv"
-_COST = ("params", "dim", "input_size", "ms_per_image", "index_bytes")
+_COST = ("params", "dim", "input_size", "ms_per_image", "load_average", "index_bytes")
 
 DEFINITIONS = """\
 Each query is searched against the catalog side; results are ranked by product (a product
@@ -83,17 +83,17 @@ def render_markdown(result: StudyResult, plots: Sequence[str], command: str | No
     if missing:
         lines += [
             "",
-            f"Not measurable here: {', '.join(missing)} (no product has photos on both sides "
-            "of a split; this catalog has one photo per product).",
+            f"Not measurable here: {', '.join(missing)} (no query's product has another photo "
+            "on the catalog side, e.g. a catalog with one photo per product).",
         ]
     lines += ["", "## Cost (measured in this run)", ""]
     lines += _table(
         ["backbone", "weights", "network run", "parameters", "feature dim", "input px",
-         "ms / image", "index bytes", "vectors extracted / cached"],
+         "ms / image", "load avg", "index bytes", "vectors extracted / cached"],
         [
             [f"`{b.spec.label}`", f"`{b.weights_id}`", f"`{b.network}`", f"{b.params:,}",
-             str(b.dim), str(b.input_size), f"{b.ms_per_image:.1f}", f"{b.index_bytes:,}",
-             f"{b.extraction.extracted} / {b.extraction.cached}"]
+             str(b.dim), str(b.input_size), f"{b.ms_per_image:.1f}", f"{b.load_average:.1f}",
+             f"{b.index_bytes:,}", f"{b.extraction.extracted} / {b.extraction.cached}"]
             for b in result.backbones
         ],
     )  # fmt: skip
@@ -115,7 +115,8 @@ def _setup(result: StudyResult) -> list[str]:
     lines = [
         f"- Catalog: {len(dataset.images) + dataset.dropped_images} readable images"
         + (f" ({result.unreadable} unreadable, skipped)" if result.unreadable else "")
-        + f"; kept {len(dataset.images)} images in {len(dataset.classes)} classes: "
+        + f"; {len(dataset.images) - dataset.distractors} labelled images (distinct per class) "
+        + f"in {len(dataset.classes)} classes: "
         + ", ".join(f"{c} ({counts[c]})" for c in dataset.classes)
         + ".",
         f"- Rare classes dropped (fewer than {config.min_class} distinct images): "
@@ -145,7 +146,8 @@ def _setup(result: StudyResult) -> list[str]:
         ),
         f"- Machine: {os.cpu_count()} CPU cores, {platform.machine()}, Python "
         f"{platform.python_version()}, TensorFlow {_version('tensorflow')}, "
-        f"Keras {_version('keras')}.",
+        f"Keras {_version('keras')}. Timings are slower on a busy machine: the cost table "
+        "gives the 1-minute load average right after each backbone was timed.",
     ]
     return lines
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -100,6 +101,7 @@ class BackboneResult:
     dim: int
     input_size: int
     ms_per_image: float  # median single-image latency after warm-up (decode excluded)
+    load_average: float  # 1-minute load average just after timing: context for ms_per_image
     runs: tuple[RunScores, ...]
     extraction: ExtractionStats
 
@@ -210,6 +212,7 @@ def _study_backbone(
             dim=extractor.fingerprint.dim,
             input_size=extractor.input_size,
             ms_per_image=ms,
+            load_average=os.getloadavg()[0],
             runs=tuple(_score_split(images, split, vectors, config) for split in splits),
             extraction=stats,
         )

@@ -24,7 +24,13 @@ def main(argv: list[str]) -> int:
         print(f"BAKE_WEIGHTS={wanted}: not a keras.applications model, nothing to bake")
         return 0
     # The headless weights file does not depend on the input size: one download serves all.
-    getattr(keras.applications, apps[wanted])(include_top=False, weights="imagenet")
+    try:
+        getattr(keras.applications, apps[wanted])(include_top=False, weights="imagenet")
+    except Exception as error:  # Keras reports a failed download as a bare Exception
+        print(
+            f"BAKE_WEIGHTS={wanted}: could not fetch the ImageNet weights: {error}", file=sys.stderr
+        )
+        return 1
     return 0
 
 

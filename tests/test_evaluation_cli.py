@@ -19,7 +19,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_parse_backbones_reads_name_weights_pairs() -> None:
-    specs = parse_backbones("efficientnet-lite0, ResNet50:none", "imagenet")
+    specs = parse_backbones("efficientnet-lite0, ResNet50:None", "imagenet")
     assert specs == (
         BackboneSpec("efficientnet-lite0", "imagenet"),
         BackboneSpec("resnet50", "none"),

@@ -33,6 +33,8 @@ from retrieval.extractor import Extractor
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CACHE = Path.home() / ".cache" / "snapfind" / "evaluate"
+
 
 @dataclass(frozen=True)
 class BackboneSpec:
@@ -56,7 +58,10 @@ def parse_backbones(text: str, default_weights: str = "imagenet") -> tuple[Backb
         if not item:
             continue
         name, _, weights = item.partition(":")
-        spec = BackboneSpec(get_backbone(name).name, weights.strip() or default_weights)
+        weights = weights.strip() or default_weights
+        if weights.lower() in {"imagenet", "none"}:
+            weights = weights.lower()
+        spec = BackboneSpec(get_backbone(name).name, weights)
         if spec in specs:
             raise ConfigError(f"backbone {spec.label} is listed twice")
         specs.append(spec)
@@ -77,7 +82,7 @@ class StudyConfig:
     augment_index: int = 0  # augmented copies of each catalog image in the index
     augment_queries: bool = False
     input_size: int | None = None
-    cache: Path = Path(".snapfind-cache")  # feature cache folder, one file per fingerprint
+    cache: Path = DEFAULT_CACHE  # feature cache folder, one file per fingerprint
     batch_size: int = 16
     timing_images: int = 20
 

@@ -5,11 +5,15 @@ import shlex
 from pathlib import Path
 
 from index.evaluation.report import REPORT_MD, write_report
-from index.evaluation.runner import StudyConfig, StudyResult, parse_backbones, run_study
+from index.evaluation.runner import (
+    DEFAULT_CACHE,
+    StudyConfig,
+    StudyResult,
+    parse_backbones,
+    run_study,
+)
 from retrieval.settings import Settings, load_settings
 from retrieval.tf_runtime import configure_tensorflow
-
-DEFAULT_CACHE = Path.home() / ".cache" / "snapfind" / "evaluate"
 
 
 def evaluate(config: StudyConfig, out: Path, *, progress: bool = True) -> StudyResult:

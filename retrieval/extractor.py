@@ -95,7 +95,7 @@ class Extractor:
             keras.utils.set_random_seed(RANDOM_SEED)
         try:
             return self.backbone.build(weights, size)
-        except (OSError, ValueError) as error:
+        except Exception as error:  # Keras reports a failed weights download as a bare Exception
             raise ConfigError(
                 f"could not load {weights!r} weights for {self.backbone.name}: {error}. "
                 "Offline? Point SNAPFIND_WEIGHTS at a local weights file."

@@ -72,3 +72,17 @@ def test_efficientnet_b7_graph_gives_2560_features() -> None:
     assert b7.param_count == BACKBONES["efficientnetb7"].params
     vector = b7.embed_one(images(1)[0])
     assert vector.shape == (2560,) and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+
+
+def test_weights_that_cannot_be_fetched_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...")  # as Keras does
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setattr("keras.src.utils.file_utils.get_file", offline)
+    with pytest.raises(
+        ConfigError, match=r"could not load 'imagenet' weights for resnet50.*SNAPFIND_WEIGHTS"
+    ):
+        Extractor("resnet50", "imagenet", 32)

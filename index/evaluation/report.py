@@ -115,8 +115,8 @@ def _setup(result: StudyResult) -> list[str]:
     lines = [
         f"- Catalog: {len(dataset.images) + dataset.dropped_images} readable images"
         + (f" ({result.unreadable} unreadable, skipped)" if result.unreadable else "")
-        + f"; {len(dataset.images) - dataset.distractors} labelled images (distinct per class) "
-        + f"in {len(dataset.classes)} classes: "
+        + f"; {len(dataset.images) - dataset.distractors} labelled images in "
+        + f"{len(dataset.classes)} classes (distinct images per class): "
         + ", ".join(f"{c} ({counts[c]})" for c in dataset.classes)
         + ".",
         f"- Rare classes dropped (fewer than {config.min_class} distinct images): "
@@ -135,7 +135,8 @@ def _setup(result: StudyResult) -> list[str]:
         f"- Split: stratified by class, {1 - config.test_fraction:.0%} catalog / "
         f"{config.test_fraction:.0%} queries, {config.runs} runs (seeds {seeds}); per run "
         f"{len(split.catalog)} catalog images and {len(split.queries)} queries (all test images).",
-        f"- Index augmentation: {config.augment_index} augmented copies per catalog image"
+        f"- Index augmentation: {config.augment_index} augmented copies per catalog image "
+        "(flip, rotation, zoom, brightness), as the original study did."
         if config.augment_index
         else "- Index augmentation: none (one vector per catalog image).",
         "- Query augmentation: "

@@ -135,3 +135,19 @@ def test_csvs_hold_one_row_per_backbone_run_and_category(
     assert summary[0]["params"] == "4000000" and summary[0]["ms_per_image"] == "3.5"
     assert len(runs) == 4 and {r["seed"] for r in runs} == {"0", "1"}
     assert len(categories) == 4 and {r["category"] for r in categories} == {"sofa", "lamp"}
+
+
+def test_a_missing_matplotlib_is_reported_before_the_study(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from index.evaluation.report import require_plotting
+    from retrieval.errors import ConfigError
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a),
+    )
+    with pytest.raises(ConfigError, match=r"snapfind\[eval\]"):
+        require_plotting()

@@ -7,15 +7,16 @@ committed even when the catalog's images may not be.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import platform
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from index.evaluation.plots import write_plots
 from index.evaluation.runner import BackboneResult, StudyResult
 from index.evaluation.scoring import CATEGORY_METRICS, METRIC_TITLES, METRICS
+from retrieval.errors import ConfigError
 
 REPORT_MD = "report.md"
 SUMMARY_CSV = "summary.csv"
@@ -45,8 +46,18 @@ Mean ± sample standard deviation over runs; every backbone sees the same splits
 """
 
 
+def require_plotting() -> None:
+    """Fail before a long study, not after it, when matplotlib is not installed."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ConfigError(
+            "snapfind evaluate draws its plots with matplotlib: pip install 'snapfind[eval]'"
+        )
+
+
 def write_report(result: StudyResult, out: Path, *, command: str | None = None) -> list[Path]:
     """Write report.md, the CSVs and the PNG plots into ``out``; returns the files written."""
+    from index.evaluation.plots import write_plots  # matplotlib: the `eval` extra
+
     out.mkdir(parents=True, exist_ok=True)
     plots = write_plots(result, out)
     csvs = [

@@ -4,7 +4,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from index.evaluation.report import REPORT_MD, write_report
+from index.evaluation.report import REPORT_MD, require_plotting, write_report
 from index.evaluation.runner import (
     DEFAULT_CACHE,
     StudyConfig,
@@ -18,6 +18,7 @@ from retrieval.tf_runtime import configure_tensorflow
 
 def evaluate(config: StudyConfig, out: Path, *, progress: bool = True) -> StudyResult:
     """Run the study and write report.md, the CSVs and the plots into ``out``."""
+    require_plotting()
     result = run_study(config, progress=progress)
     write_report(result, out, command=command_line(config, out))
     return result

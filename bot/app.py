@@ -20,7 +20,7 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.handlers import add_handlers
 from bot.query_cache import QueryCache
 from bot.rate_limit import RateLimiter
-from bot.redaction import redact_in_logs
+from bot.redaction import mask, redact_in_logs
 from bot.reload import IndexReloader
 from bot.resources import KEY, BotResources
 from bot.retry import RetryingRequests
@@ -100,7 +100,7 @@ async def check_token(app: Application) -> None:
     except NetworkError as error:
         await app.bot.shutdown()
         raise SnapfindError(
-            f"cannot reach the Bot API at {host} ({error}): check the network, or "
+            f"cannot reach the Bot API at {host} ({mask(str(error))}): check the network, or "
             "SNAPFIND_BOT_API_URL if you run your own Bot API server"
         ) from None
 

@@ -36,14 +36,15 @@ def scrub(record: logging.LogRecord) -> None:
     except (TypeError, ValueError):  # a malformed record: let logging report it as usual
         return
     if any(secret in message for secret in _secrets):
-        record.msg, record.args = _mask(message), ()
+        record.msg, record.args = mask(message), ()
     if record.exc_info and record.exc_info[0] is not None:
         text = logging.Formatter().formatException(record.exc_info)
         if any(secret in text for secret in _secrets):
-            record.exc_text = _mask(text)
+            record.exc_text = mask(text)
 
 
-def _mask(text: str) -> str:
+def mask(text: str) -> str:
+    """`text` with every registered secret replaced (for text that is printed, not logged)."""
     for secret in _secrets:
         text = text.replace(secret, MASK)
     return text

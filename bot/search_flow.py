@@ -49,7 +49,10 @@ async def answer_photo(
             mark = time.perf_counter()
             data = await download(bot, file_id)
             stages["download"] = time.perf_counter() - mark
+            mark = time.perf_counter()
             result = await res.worker.run(res.service.search_bytes, data, res.page_size)
+            worked = sum(result.timings.values())
+            stages["queue"] = max(0.0, time.perf_counter() - mark - worked)
             stages.update(result.timings)
             state = QueryState(result.vector)
             res.cache.put(key, state)

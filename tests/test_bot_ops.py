@@ -193,6 +193,7 @@ async def test_webhook_accepts_only_updates_with_the_secret(
     assert server.sent_to(STRANGER) == []
 
 
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter()
 @pytest.mark.parametrize(
     ("method", "kind"),
     [

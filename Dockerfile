@@ -60,7 +60,10 @@ COPY --from=weights /opt/keras/models /opt/keras/models
 USER 10001:10001
 WORKDIR /home/snapfind
 VOLUME ["/data/index", "/data/catalog"]
-# `snapfind health` loads the index and runs the extractor once: a whole TensorFlow process,
-# so it runs rarely. Tune per deployment with compose `healthcheck:` or `docker run --health-*`.
-HEALTHCHECK --interval=5m --timeout=2m --start-period=5m --retries=2 CMD ["snapfind", "health"]
+# The serving bot probes its worker and index every SNAPFIND_HEARTBEAT_INTERVAL seconds and
+# touches this file; the health check only reads its age (no second TensorFlow process).
+# `snapfind health` without --heartbeat is the full check: index loads, extractor answers.
+ENV SNAPFIND_HEARTBEAT_FILE=/tmp/snapfind/heartbeat
+HEALTHCHECK --interval=30s --timeout=10s --start-period=5m --retries=3 \
+  CMD ["snapfind", "health", "--heartbeat"]
 CMD ["snapfind", "bot"]

@@ -114,6 +114,7 @@ ms() { echo $(( $(date +%s%N) / 1000000 )); }
 t0=$(ms)
 docker run -d --name snapfind-smoke --network none "${SMOKE_ENV[@]}" \
   -v snapfind-smoke-index:/data/index:ro \
+  --health-cmd "snapfind health" \
   --health-interval 1s --health-timeout 120s --health-retries 1 --health-start-period 0s \
   "$TAG" sleep 900 >/dev/null
 status=starting

@@ -18,6 +18,7 @@ from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.handlers import add_handlers
+from bot.heartbeat import beat
 from bot.query_cache import QueryCache
 from bot.rate_limit import RateLimiter
 from bot.redaction import mask, redact_in_logs
@@ -111,11 +112,16 @@ async def serve(app: Application, settings: BotSettings, stop: asyncio.Event) ->
     await check_token(app)
     res.worker.start()
     watcher: asyncio.Task[None] | None = None
+    heart: asyncio.Task[None] | None = None
     try:
         await app.start()
         await _start_updates(app, settings)
         if settings.watch_interval > 0 and res.service.index_dir is not None:
             watcher = asyncio.create_task(res.reloader.watch(settings.watch_interval))
+        if settings.heartbeat_file is not None:
+            heart = asyncio.create_task(
+                beat(res, settings.heartbeat_file, settings.heartbeat_interval)
+            )
         log.info(
             "serving %d products as @%s (%s)",
             len(res.service.index),
@@ -125,10 +131,11 @@ async def serve(app: Application, settings: BotSettings, stop: asyncio.Event) ->
         await stop.wait()
         log.info("stopping: no new updates; finishing the replies in flight")
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        for task in (watcher, heart):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:

@@ -6,6 +6,7 @@ message never repeats a secret's value.
 """
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -58,6 +59,12 @@ class BotSettings(Settings):
     )
     watch_interval: float = Field(
         10.0, ge=0, description="Seconds between checks for a new index release; 0 = off."
+    )
+    heartbeat_file: Path | None = Field(
+        None, description="File the serving bot touches after each health probe (HEALTHCHECK)."
+    )
+    heartbeat_interval: float = Field(
+        30.0, gt=0, description="Seconds between the bot's health probes."
     )
 
     @field_validator("bot_token")

@@ -14,6 +14,7 @@ from bot.settings import BotSettings
 from retrieval.errors import IndexNotFoundError
 from retrieval.extractor import Extractor
 from snapfind.commands.bot import load_or_build
+from snapfind.commands.health import check_heartbeat
 from tests.telegram_api import TOKEN, BotApiServer
 from tests.telegram_api.fixtures import server_fixture  # noqa: F401 - fixture
 from tests.telegram_api.harness import BACKBONE, INPUT_SIZE, WEIGHTS, build, results
@@ -65,7 +66,16 @@ async def test_snapfind_bot_builds_serves_reloads_and_stops_gracefully(
         "SNAPFIND_INPUT_SIZE": str(INPUT_SIZE),
         "SNAPFIND_WATCH_INTERVAL": "0",  # only SIGHUP may reload here
         "SNAPFIND_POLL_TIMEOUT": "5",
+        "SNAPFIND_HEARTBEAT_FILE": str(tmp_path / "run" / "heartbeat"),
+        "SNAPFIND_HEARTBEAT_INTERVAL": "0.5",
     }
+    health = BotSettings(
+        _env_file=None, heartbeat_file=tmp_path / "run" / "heartbeat", heartbeat_interval=0.5
+    )
+    assert check_heartbeat(health) == (
+        False,
+        f"no heartbeat yet at {health.heartbeat_file}: the bot is not serving",
+    )
     log = tmp_path / "bot.log"
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
@@ -74,6 +84,9 @@ async def test_snapfind_bot_builds_serves_reloads_and_stops_gracefully(
         )  # fmt: skip
     try:
         await _wait_for_log(log, "serving 24 products", process)
+        async with asyncio.timeout(30):
+            while not check_heartbeat(health)[0]:
+                await asyncio.sleep(0.1)
         await server.send_photo(USER, png(draw("sofa", "blue")), unique_id="sofa-blue")
         first, _ = await results(server, USER, timeout=30)
         assert titles(first.captions())[0] == "Blue sofa"
@@ -103,6 +116,9 @@ async def test_snapfind_bot_builds_serves_reloads_and_stops_gracefully(
         if process.returncode is None:
             process.kill()
             await process.wait()
+    await asyncio.sleep(2)  # four beats missed
+    healthy, reason = check_heartbeat(health)
+    assert not healthy and "limit 2 s" in reason
     text = log.read_text(errors="replace")
     assert "building it from" in text and "index built: 24 products" in text
     assert "stopping: no new updates" in text and text.rstrip().endswith("stopped")

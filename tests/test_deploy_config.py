@@ -113,7 +113,7 @@ def test_bot_service_restarts_with_limits_env_file_and_the_index():
     assert bot["env_file"] == ".env"
     assert bot["mem_limit"]
     assert bot["command"] == ["snapfind", "bot"]
-    assert bot["healthcheck"]["test"] == ["CMD", "snapfind", "health"]
+    assert bot["healthcheck"]["test"] == ["CMD", "snapfind", "health", "--heartbeat"]
     assert "/data/index" in mounts(bot)
     assert "/data/index:ro" in " ".join(bot["volumes"]), "only index-build writes the index"
 

@@ -133,7 +133,7 @@ def _embed(
     embedded = 0
     bar = tqdm(total=len(todo), unit="img", desc="embedding", disable=not options.progress)
     with bar:
-        for batch in _decoded_batches(todo, options):
+        for batch in _decoded_batches(todo, options, extractor.input_size):
             images = [image for _, image in batch if not isinstance(image, ImageError)]
             ok = [entry for entry, image in batch if not isinstance(image, ImageError)]
             for entry, image in batch:
@@ -155,7 +155,7 @@ def _embed(
 
 
 def _decoded_batches(
-    todo: list[CatalogEntry], options: BuildOptions
+    todo: list[CatalogEntry], options: BuildOptions, input_size: int
 ) -> Iterator[list[tuple[CatalogEntry, np.ndarray | ImageError]]]:
     """Decode ahead in two threads while the network runs on the previous batch."""
 
@@ -163,7 +163,10 @@ def _decoded_batches(
         try:
             data = entry.image.read_bytes()
             return decode_image(
-                data, max_bytes=options.max_image_bytes, max_pixels=options.max_image_pixels
+                data,
+                max_bytes=options.max_image_bytes,
+                max_pixels=options.max_image_pixels,
+                min_side=input_size,
             )
         except ImageError as error:
             return error

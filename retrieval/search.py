@@ -61,7 +61,10 @@ class SearchService:
         timings: dict[str, float] = {}
         with _timed(timings, "decode"):
             image = decode_image(
-                data, max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels
+                data,
+                max_bytes=self.max_image_bytes,
+                max_pixels=self.max_image_pixels,
+                min_side=self.extractor.input_size,
             )
         result = self.search_image(image, k, category)
         result.timings = timings | result.timings
@@ -70,12 +73,13 @@ class SearchService:
     def search_image(
         self, image: np.ndarray, k: int = 5, category: str | None = None
     ) -> QueryResult:
-        """Embed an (H, W, 3) uint8 image and search."""
+        """Embed an (H, W, 3) uint8 image and search the index that was current when it came."""
+        index = self._index  # a reload during extraction does not change this query's index
         timings: dict[str, float] = {}
         with _timed(timings, "extract"):
             vector = self.extractor.embed_one(image)
         with _timed(timings, "search"):
-            hits = self.search_vector(vector, k, category)
+            hits = index.search(vector, k, category)
         return QueryResult(vector, hits, timings)
 
     def search_vector(

@@ -11,7 +11,6 @@ from PIL import Image
 import index.build as build_module
 from index.build import BuildOptions, build_index
 from index.choice import IndexChoice
-from retrieval.decode import decode_image
 from retrieval.errors import IndexMismatchError, IndexNotFoundError
 from retrieval.extractor import Extractor, Fingerprint
 from retrieval.index_store import open_index
@@ -91,9 +90,8 @@ def test_product_with_several_images_collapses_to_its_best(
     report = build_index(tmp_path / "c.csv", tmp_path / "idx", tiny_extractor, QUIET)
     assert (report.products, report.vectors) == (2, 4)
     index = open_index(tmp_path / "idx")
-    hits = index.search(
-        tiny_extractor.embed_one(decode_image((tmp_path / "c1.jpg").read_bytes())), k=5
-    )
+    service = SearchService(tiny_extractor, index)
+    hits = service.search_bytes((tmp_path / "c1.jpg").read_bytes(), k=5).hits
     assert [h.product.id for h in hits] == ["lamp", "box"]  # k beyond the catalog: no -1 ids
     assert hits[0].score == pytest.approx(1.0, abs=1e-4)
 

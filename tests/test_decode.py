@@ -129,3 +129,12 @@ def test_pixel_limit_is_configurable() -> None:
     with pytest.raises(ImageError):
         decode_image(data, max_pixels=9_999)
     assert decode_image(data, max_pixels=10_000).shape == (100, 100, 3)
+
+
+def test_large_jpeg_decodes_at_a_reduced_scale_but_never_below_min_side() -> None:
+    data = jpeg_bytes(Image.effect_noise((1600, 1200), 40).convert("RGB"))
+    assert decode_image(data).shape == (1200, 1600, 3)
+    assert decode_image(data, min_side=224).shape == (300, 400, 3)  # 1/4 scale
+    assert decode_image(data, min_side=600).shape == (600, 800, 3)  # 1/2 scale
+    png = encode(Image.new("RGB", (1600, 1200)), "PNG")
+    assert decode_image(png, min_side=224).shape == (1200, 1600, 3)  # not a JPEG: unchanged

@@ -12,12 +12,12 @@ from pathlib import Path
 from bot.app import run as run_bot
 from bot.app import token_of
 from bot.settings import BotSettings
-from index.build import BuildOptions, build_index
 from retrieval.errors import IndexNotFoundError
 from retrieval.extractor import Extractor
 from retrieval.loading import load_extractor, load_service
 from retrieval.search import SearchService
 from retrieval.settings import load_settings
+from snapfind.commands.index_build import build_from_settings
 from snapfind.commands.options import add_extractor_options, index_dir_option
 
 log = logging.getLogger(__name__)
@@ -36,18 +36,7 @@ def load_or_build(settings: BotSettings, extractor: Extractor | None = None) -> 
                 f"--out {settings.index_dir}"
             ) from None
     log.info("no index at %s yet: building it from %s", settings.index_dir, settings.catalog)
-    report = build_index(
-        settings.catalog,
-        settings.index_dir,
-        extractor,
-        BuildOptions(
-            progress=True,
-            batch_size=settings.batch_size,
-            ram_budget_bytes=settings.ann_ram_budget_mb * 2**20,
-            max_image_bytes=settings.max_image_bytes,
-            max_image_pixels=settings.max_image_pixels,
-        ),
-    )
+    report = build_from_settings(settings, extractor)
     log.info(
         "index built: %d products, %d images, %d unreadable, %.1f s",
         report.products,

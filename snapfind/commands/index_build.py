@@ -5,18 +5,23 @@ from pathlib import Path
 
 from index.build import BuildOptions, BuildReport, build_index
 from retrieval.errors import ConfigError
+from retrieval.extractor import Extractor
 from retrieval.loading import load_extractor
 from retrieval.settings import Settings
 from snapfind.commands.options import add_extractor_options, settings_from
 
 
 def build_from_settings(
-    settings: Settings, *, full: bool = False, progress: bool = True
+    settings: Settings,
+    extractor: Extractor | None = None,
+    *,
+    full: bool = False,
+    progress: bool = True,
 ) -> BuildReport:
     """Build the index of `settings.catalog` into `settings.index_dir`."""
     if settings.catalog is None:
         raise ConfigError("no catalog given: pass --catalog PATH or set SNAPFIND_CATALOG")
-    extractor = load_extractor(settings)
+    extractor = extractor or load_extractor(settings)
     options = BuildOptions(
         full=full,
         progress=progress,

@@ -7,7 +7,7 @@ import sys
 log = logging.getLogger(__name__)
 
 
-def configure_tensorflow(*, threads: int = 0, onednn: bool = False) -> None:
+def configure_tensorflow(*, threads: int = 0, onednn: bool = True) -> None:
     """Quiet TensorFlow's C++ logs, choose oneDNN kernels and the thread count.
 
     oneDNN must be chosen before `import tensorflow`; if TensorFlow is already loaded the

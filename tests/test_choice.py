@@ -14,10 +14,13 @@ GiB = 2**30
         (1, 1280, 4 * GiB, "Flat", 0),
         (2_042, 2560, 4 * GiB, "Flat", 0),
         (100_000, 2560, 4 * GiB, "Flat", 0),  # 1.0 GB raw: exact still fits
-        (100_001, 2560, 4 * GiB, "IVF1024,Flat", 64),
-        (1_000_000, 1280, 8 * GiB, "IVF2048,Flat", 128),
-        (1_000_000, 2560, 4 * GiB, "IVF2048,PQ64", 128),  # 10 GB raw does not fit
-        (10_000, 2560, 64 * 2**20, "IVF256,PQ64", 16),  # a tiny budget forces compression
+        (100_001, 2560, 4 * GiB, "IVF1024,Flat", 256),
+        (200_000, 1280, 4 * GiB, "Flat", 0),  # the exact limit counts floats, not vectors
+        (300_000, 1280, 4 * GiB, "IVF2048,Flat", 512),
+        (1_000_000, 1280, 8 * GiB, "IVF2048,Flat", 512),
+        (1_000_000, 2560, 4 * GiB, "IVF2048,SQ8", 512),  # 10 GB raw does not fit; 2.6 GB does
+        (10_000, 2560, 64 * 2**20, "IVF256,SQ8", 64),
+        (10_000, 2560, 20 * 2**20, "IVF256,PQ64", 64),  # a tiny budget forces PQ
         (200, 1280, 4 * GiB, "Flat", 0),
     ],
 )
@@ -28,7 +31,7 @@ def test_golden_table(n: int, dim: int, budget: int, key: str, nprobe: int) -> N
 
 
 def test_pq_code_size_divides_the_dimension() -> None:
-    choice = choose_index(1_000_000, 2000, 200 * 2**20)
+    choice = choose_index(1_000_000, 2000, 100 * 2**20)
     m = int(choice.key.split("PQ")[1])
     assert 2000 % m == 0
 

@@ -15,6 +15,7 @@ def test_defaults_are_the_studied_model() -> None:
         "imagenet",
         5,
     )
+    assert settings.onednn and settings.search_threads == 1  # see benchmarks/README.md
 
 
 def test_environment_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

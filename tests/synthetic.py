@@ -1,6 +1,7 @@
 """Synthetic test material: drawn product photos and labelled catalogs made on the fly."""
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +53,13 @@ def jpeg_bytes(image: Image.Image, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", **options)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    """The fields of a catalog entry the evaluation reads, for hand-made labelled sets."""
+
+    id: str
+    categories: tuple[str, ...]
+    image: Path
+    content_hash: str

@@ -2,7 +2,6 @@
 
 import csv
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from index.evaluation.report import write_report
 from index.evaluation.runner import BackboneResult, BackboneSpec, StudyConfig, StudyResult
 from index.evaluation.scoring import run_once
 from index.evaluation.split import Split
+from tests.synthetic import CatalogRow as Entry
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -50,14 +50,6 @@ def _backbone(label: str, network: str, shift: float) -> BackboneResult:
         runs=runs,
         extraction=ExtractionStats(cached=1, extracted=3, seconds=0.1),
     )
-
-
-@dataclass(frozen=True)
-class Entry:
-    id: str
-    categories: tuple[str, ...]
-    image: Path
-    content_hash: str
 
 
 @pytest.fixture

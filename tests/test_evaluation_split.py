@@ -2,21 +2,13 @@
 
 import random
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from index.evaluation.dataset import LabelledImage, prepare_dataset
 from index.evaluation.split import LeakageError, Split, check_no_leakage, stratified_split
-
-
-@dataclass(frozen=True)
-class Entry:
-    id: str
-    categories: tuple[str, ...]
-    image: Path
-    content_hash: str
+from tests.synthetic import CatalogRow as Entry
 
 
 def entry(product: str, labels: tuple[str, ...], content: str) -> Entry:

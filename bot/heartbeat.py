@@ -16,13 +16,6 @@ from bot.resources import BotResources
 log = logging.getLogger(__name__)
 
 
-def probe(res: BotResources) -> int:
-    """One search through the current index from its first product's stored vector."""
-    index = res.service.index
-    first = index.store.get([0])[0]
-    return len(index.search(index.vector_of(first.id), k=1))
-
-
 def touch(path: Path) -> None:
     """Write the current time atomically (a reader never sees an empty file)."""
     partial = path.with_name(f".{path.name}.tmp")
@@ -35,7 +28,7 @@ async def beat(res: BotResources, path: Path, interval: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         try:
-            if await res.worker.run(probe, res) == 1:
+            if await res.worker.run(lambda: res.service.index.answers()):
                 await asyncio.to_thread(touch, path)
         except Busy:
             log.info("health probe skipped: the inference queue is full")

@@ -78,6 +78,11 @@ class CatalogIndex:
             raise KeyError(product_id)
         return self._vectors.reconstruct(int(self._first_vector[row]))
 
+    def answers(self) -> bool:
+        """Whether a search from a stored vector finds a product: the cheap health probe."""
+        first = self.store.get([0])[0]
+        return bool(self.search(self.vector_of(first.id), k=1))
+
     def search(
         self,
         vector: np.ndarray,

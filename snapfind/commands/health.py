@@ -36,8 +36,7 @@ def check_service(args: argparse.Namespace) -> tuple[bool, str]:
     started = time.perf_counter()
     service = load_service(settings_from(args, index_dir=args.index_dir))
     index = service.index
-    probe = index.vector_of(index.store.get([0])[0].id)
-    if not service.search_vector(probe, k=1):
+    if not index.answers():
         return False, "the index returned nothing"
     return True, (
         f"{len(index)} products, {index.manifest.fingerprint.backbone} "

@@ -22,7 +22,7 @@ run: setup
 	$(BIN)/snapfind bot
 
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -rs
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -106,8 +106,17 @@ async def check_token(app: Application) -> None:
         ) from None
 
 
-async def serve(app: Application, settings: BotSettings, stop: asyncio.Event) -> None:
-    """Take updates until `stop` is set, then stop taking them and finish those in flight."""
+async def serve(
+    app: Application,
+    settings: BotSettings,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Take updates until `stop` is set, then stop taking them and finish those in flight.
+
+    `ready` is set once updates can arrive: polling has started, or the webhook is registered
+    with Telegram and its server listens (PTB marks its updater running before either).
+    """
     res: BotResources = app.bot_data[KEY]
     await check_token(app)
     res.worker.start()
@@ -128,6 +137,8 @@ async def serve(app: Application, settings: BotSettings, stop: asyncio.Event) ->
             app.bot.username,
             settings.bot_mode,
         )
+        if ready is not None:
+            ready.set()
         await stop.wait()
         log.info("stopping: no new updates; finishing the replies in flight")
     finally:

@@ -66,6 +66,7 @@ def test_bad_backbone_or_size_is_a_config_error() -> None:
         Extractor("inceptionv3", "none", 64)
 
 
+@pytest.mark.slow  # builds the full 64M-parameter graph (about a minute); CI runs it
 def test_efficientnet_b7_graph_gives_2560_features() -> None:
     b7 = Extractor("efficientnetb7", "none", 64)
     assert b7.model_name == "efficientnetb7"

@@ -93,13 +93,15 @@ async def running_bot(
     app = build_application(settings)
     res = make_resources(settings, service)
     attach(app, res)
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(app, settings, stop))
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(app, settings, stop, ready))
     async with asyncio.timeout(20):
-        while not (app.running and app.updater is not None and app.updater.running):
-            if task.done():
-                task.result()  # surfaces a failed start
-            await asyncio.sleep(0.02)
+        started = asyncio.create_task(ready.wait())
+        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.is_set():
+            started.cancel()
+            task.result()  # surfaces a failed start
+            raise AssertionError("serve() returned before it was ready")
     try:
         yield RunningBot(app, res, stop, task)
     finally:

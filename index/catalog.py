@@ -17,6 +17,7 @@ from retrieval.errors import ConfigError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 LABEL_SEPARATORS = ("|", ";")
 KNOWN_FIELDS = {"id", "title", "categories", "category", "image", "url", "price"}
+MANIFEST_NAMES = ("catalog.csv", "catalog.jsonl")  # a folder holding one is read through it
 
 
 @dataclass(frozen=True)
@@ -46,19 +47,64 @@ def content_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def catalog_source(path: Path) -> Path:
+    """What a catalog path stands for: a folder holding `catalog.csv`/`.jsonl` is that manifest."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    manifests = [path / name for name in MANIFEST_NAMES if (path / name).is_file()]
+    if len(manifests) > 1:
+        raise ConfigError(
+            f"{path} holds both {' and '.join(m.name for m in manifests)}: "
+            "point --catalog (SNAPFIND_CATALOG) at the one to use"
+        )
+    return manifests[0] if manifests else path
+
+
+def describe_source(source: Path) -> str:
+    """How the build reads a catalog, said in its first line."""
+    if source.is_dir():
+        return f"catalog {source}: a folder tree (ROOT/[source/]category/image)"
+    kind = "CSV" if source.suffix.lower() == ".csv" else "JSONL"
+    return f"catalog {source}: a {kind} manifest"
+
+
 def load_catalog(path: Path) -> Catalog:
     """Read a catalog in any supported form."""
     path = Path(path)
-    if path.is_dir():
-        return _from_rows(_folder_rows(path), merge_by_hash=True)
-    if not path.is_file():
+    source = catalog_source(path)
+    if source.is_dir():
+        return _from_rows(_folder_rows(source), merge_by_hash=True)
+    if not source.is_file():
         raise ConfigError(f"catalog not found: {path}")
-    suffix = path.suffix.lower()
+    suffix = source.suffix.lower()
     if suffix == ".csv":
-        return _from_rows(_csv_rows(path), merge_by_hash=False)
-    if suffix in {".jsonl", ".ndjson"}:
-        return _from_rows(_jsonl_rows(path), merge_by_hash=False)
-    raise ConfigError(f"catalog must be a folder, a .csv or a .jsonl file, not {path.name}")
+        catalog = _from_rows(_csv_rows(source), merge_by_hash=False)
+    elif suffix in {".jsonl", ".ndjson"}:
+        catalog = _from_rows(_jsonl_rows(source), merge_by_hash=False)
+    else:
+        raise ConfigError(f"catalog must be a folder, a .csv or a .jsonl file, not {path.name}")
+    if source != path:
+        _refuse_unlisted_images(path, source, catalog)
+    return catalog
+
+
+def _refuse_unlisted_images(folder: Path, manifest: Path, catalog: Catalog) -> None:
+    """A folder with a manifest and images the manifest does not list is ambiguous: refuse."""
+    listed = {entry.image.resolve() for entry in catalog.entries}
+    listed |= {(folder / image).resolve() for image, _ in catalog.unreadable}
+    loose = [image for image in _images_under(folder) if image.resolve() not in listed]
+    if loose:
+        raise ConfigError(
+            f"{folder} holds {manifest.name} and {len(loose)} images it does not list (e.g. "
+            f"{loose[0].relative_to(folder)}): to use the manifest, point --catalog at "
+            f"{manifest} or list those images in it; to index the folder tree, move "
+            f"{manifest.name} out of the folder"
+        )
+
+
+def _images_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def read_catalog(path: Path) -> list[CatalogEntry]:
@@ -67,7 +113,7 @@ def read_catalog(path: Path) -> list[CatalogEntry]:
 
 
 def _folder_rows(root: Path) -> Iterator[dict[str, object]]:
-    for image in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+    for image in _images_under(root):
         parts = image.relative_to(root).parts
         if len(parts) < 2:
             continue  # an image directly under ROOT has no category

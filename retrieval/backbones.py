@@ -125,6 +125,8 @@ def preprocess_lite(batch: np.ndarray) -> np.ndarray:
 
 
 _WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"  # see weights/NOTICE
+# The backbone that works with no download at all: its weights ship inside the package.
+OFFLINE_BACKBONE = "efficientnet-lite0"
 
 for _variant, _side, _params in (
     ("efficientnet-lite0", 224, 3_413_024),

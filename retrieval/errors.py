@@ -9,6 +9,10 @@ class ConfigError(SnapfindError):
     """A setting or argument has a value snapfind cannot use."""
 
 
+class WeightsUnavailableError(ConfigError):
+    """A backbone's pretrained weights could not be downloaded (offline, or the host is down)."""
+
+
 class ImageError(SnapfindError):
     """Bytes that cannot safely become an RGB image.
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.backbones import Backbone, get_backbone
-from retrieval.errors import ConfigError
+from retrieval.backbones import OFFLINE_BACKBONE, Backbone, get_backbone
+from retrieval.errors import ConfigError, WeightsUnavailableError
 from retrieval.resize import to_square
 
 RANDOM_SEED = 1234  # weights "none" are seeded, so two processes build the same random network
@@ -96,9 +96,15 @@ class Extractor:
         try:
             return self.backbone.build(weights, size)
         except Exception as error:  # Keras reports a failed weights download as a bare Exception
-            raise ConfigError(
-                f"could not load {weights!r} weights for {self.backbone.name}: {error}. "
-                "Offline? Point SNAPFIND_WEIGHTS at a local weights file."
+            if weights != "imagenet":
+                raise ConfigError(
+                    f"could not load weights {weights!r} for {self.backbone.name}: {error}"
+                ) from None
+            raise WeightsUnavailableError(
+                f"could not download the ImageNet weights of {self.backbone.name} ({error}). "
+                f"Offline? Use {OFFLINE_BACKBONE}, whose weights ship with snapfind "
+                f"(SNAPFIND_BACKBONE={OFFLINE_BACKBONE} or --backbone {OFFLINE_BACKBONE}), "
+                "or point SNAPFIND_WEIGHTS at a local weights file"
             ) from None
 
     def _compile(self):

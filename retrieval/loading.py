@@ -1,16 +1,27 @@
-"""Load the heavy things once, from settings: the extractor, the index, the search service."""
+"""Load the heavy things once, from settings: the extractor, the index, the search service.
+
+An index is read by the extractor that made it: its manifest names the backbone, the weights
+and the input size, so serving needs no extractor settings at all. Settings choose the
+extractor only when an index is built.
+"""
 
 import logging
+from pathlib import Path
 
 import faiss
 
-from retrieval.extractor import Extractor
-from retrieval.index_store import open_index
+from retrieval.backbones import OFFLINE_BACKBONE, get_backbone
+from retrieval.errors import ConfigError, WeightsUnavailableError
+from retrieval.extractor import Extractor, Fingerprint, file_sha256, resolve_weights
+from retrieval.index_store import open_index, resolve_release
+from retrieval.manifest import MANIFEST, Manifest
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 from retrieval.tf_runtime import configure_tensorflow
 
 log = logging.getLogger(__name__)
+
+EXTRACTOR_FIELDS = ("backbone", "weights", "input_size")
 
 
 def load_extractor(settings: Settings, *, warmup: bool = False) -> Extractor:
@@ -28,9 +39,87 @@ def load_extractor(settings: Settings, *, warmup: bool = False) -> Extractor:
     return extractor
 
 
+def load_extractor_to_build(settings: Settings) -> Extractor:
+    """The extractor that builds a new index: the settings' choice.
+
+    The default backbone needs a download; offline, when nobody chose a backbone, snapfind
+    builds with the one whose weights ship in the package rather than stop, and says so.
+    """
+    try:
+        return load_extractor(settings)
+    except WeightsUnavailableError:
+        if settings.model_fields_set & {"backbone", "weights"}:
+            raise
+        log.warning(
+            "the ImageNet weights of %s (the default backbone) could not be downloaded: "
+            "building with %s, whose weights ship with snapfind; set SNAPFIND_BACKBONE to choose",
+            settings.backbone,
+            OFFLINE_BACKBONE,
+        )
+        offline = settings.model_copy(update={"backbone": OFFLINE_BACKBONE, "input_size": None})
+        return load_extractor(offline)
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of the index published under `index_dir` (`IndexNotFoundError` if none)."""
+    return Manifest.read(resolve_release(Path(index_dir)) / MANIFEST)
+
+
+def settings_for_index(settings: Settings, index_dir: Path) -> Settings:
+    """`settings` with the extractor of the index at `index_dir`, which decides it.
+
+    A backbone, weights or input size set explicitly (environment, .env or an option) that
+    contradicts the index is refused with both ways out, never silently overridden.
+    """
+    built = read_manifest(index_dir).fingerprint
+    weights = _weights_setting(built, settings, index_dir)
+    wanted = {"backbone": built.backbone, "weights": weights, "input_size": built.input_size}
+    for name in sorted(settings.model_fields_set & set(EXTRACTOR_FIELDS)):
+        if _identity(name, getattr(settings, name), built) != _identity(name, wanted[name], built):
+            raise ConfigError(_contradiction(name, getattr(settings, name), built, index_dir))
+    return settings.model_copy(update=wanted)
+
+
+def _identity(name: str, value: object, built: Fingerprint) -> object:
+    """What a setting amounts to: weights compare by the identity the fingerprint records."""
+    if name == "weights":
+        return resolve_weights(get_backbone(built.backbone), str(value))[1]
+    if name == "backbone":
+        return get_backbone(str(value)).name
+    return value
+
+
+def _weights_setting(built: Fingerprint, settings: Settings, index_dir: Path) -> str:
+    """The weights setting that rebuilds the extractor recorded as `built.weights_id`."""
+    if built.weights_id.startswith("none:"):
+        return "none"
+    if built.weights_id.split(":")[0] == "imagenet":
+        return "imagenet"
+    configured = settings.weights
+    if configured not in {"imagenet", "none"} and built.weights_id.endswith(
+        file_sha256(Path(configured))[:16]
+    ):
+        return configured
+    raise ConfigError(
+        f"the index at {index_dir} was built from a weights file ({built.weights_id}): set "
+        "SNAPFIND_WEIGHTS (or --weights) to that file"
+    )
+
+
+def _contradiction(name: str, value: object, built: Fingerprint, index_dir: Path) -> str:
+    option = name.replace("_", "-")
+    return (
+        f"the index at {index_dir} was built by {built.backbone} ({built.weights_id} weights, "
+        f"{built.input_size} px), but SNAPFIND_{name.upper()} / --{option} asks for {value}. "
+        f"Either unset it (the index decides which extractor reads it), or rebuild the index "
+        f"with it: snapfind index build --out {index_dir} --{option} {value} --full"
+    )
+
+
 def load_service(settings: Settings, extractor: Extractor | None = None) -> SearchService:
-    """The search service over `settings.index_dir`, refusing an index of another extractor."""
-    extractor = extractor or load_extractor(settings, warmup=True)
+    """The search service over `settings.index_dir`, with the extractor that built the index."""
+    if extractor is None:
+        extractor = load_extractor(settings_for_index(settings, settings.index_dir), warmup=True)
     index = open_index(settings.index_dir, extractor.fingerprint)
     # Set once, when serving starts (an index build in this process keeps all cores before):
     # under load, two OpenMP threads per query made exact search 3-8x slower.

@@ -9,6 +9,7 @@ from retrieval.errors import ConfigError, SnapfindError
 from snapfind.commands import backbones, bot, evaluate, health, index_build, search
 
 COMMANDS = (backbones, index_build, search, health, evaluate, bot)
+NARRATED = {"bot", "evaluate"}  # long-running: their INFO log is how they show progress
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,11 +25,18 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _log_level(args: argparse.Namespace) -> int:
+    """-v: everything; the long-running commands narrate at INFO; the rest only warn."""
+    if args.verbose:
+        return logging.DEBUG
+    return logging.INFO if args.command in NARRATED else logging.WARNING
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand; expected failures print one line and exit non-zero."""
     args = parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=_log_level(args),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the bot URL

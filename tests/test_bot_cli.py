@@ -34,7 +34,7 @@ def test_no_index_and_no_catalog_is_one_actionable_line(
 ) -> None:
     settings = BotSettings(_env_file=None, index_dir=tmp_path / "nothing", catalog=None)
     with pytest.raises(IndexNotFoundError) as caught:
-        load_or_build(settings, tiny_extractor)
+        load_or_build(settings)
     message = str(caught.value)
     assert "\n" not in message
     assert "SNAPFIND_CATALOG" in message and "snapfind index build" in message

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from index.catalog import load_catalog, read_catalog
+from index.catalog import catalog_source, describe_source, load_catalog, read_catalog
 from retrieval.errors import ConfigError
 from tests.synthetic import draw_item, write_shapes_catalog
 
@@ -86,3 +86,37 @@ def test_unknown_catalog_form_is_refused(tmp_path: Path) -> None:
         read_catalog(tmp_path / "x.png")
     with pytest.raises(ConfigError, match="not found"):
         read_catalog(tmp_path / "nowhere")
+
+
+def test_a_folder_holding_a_manifest_is_read_through_it(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    for number in range(2):
+        draw_item("circles", number).save(tmp_path / "photos" / f"p{number}.png")
+    (tmp_path / "catalog.csv").write_text(
+        "id,title,category,image\n"
+        "a,Round table,table,photos/p0.png\n"
+        "b,Round stool,chair,photos/p1.png\n"
+    )
+    assert catalog_source(tmp_path) == tmp_path / "catalog.csv"
+    assert describe_source(catalog_source(tmp_path)).endswith("a CSV manifest")
+    entries = read_catalog(tmp_path)
+    assert [(e.id, e.title, e.categories) for e in entries] == [
+        ("a", "Round table", ("table",)),
+        ("b", "Round stool", ("chair",)),
+    ]  # not a folder tree whose one category would be "photos"
+
+
+def test_a_folder_with_a_manifest_and_unlisted_images_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "sofa").mkdir()
+    draw_item("squares", 0).save(tmp_path / "sofa" / "listed.png")
+    draw_item("squares", 1).save(tmp_path / "sofa" / "loose.png")
+    (tmp_path / "catalog.csv").write_text("id,title,category,image\na,A,sofa,sofa/listed.png\n")
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and "1 images it does not list (e.g. sofa/loose.png)" in message
+    assert str(tmp_path / "catalog.csv") in message
+    assert [e.id for e in read_catalog(tmp_path / "catalog.csv")] == ["a"]  # explicit: fine
+    (tmp_path / "catalog.jsonl").write_text("")
+    with pytest.raises(ConfigError, match=r"holds both catalog\.csv and catalog\.jsonl"):
+        load_catalog(tmp_path)

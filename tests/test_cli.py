@@ -1,6 +1,8 @@
 """The snapfind command: exit codes, one-line errors, text and JSON output, contact sheets."""
 
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,8 +71,7 @@ def test_search_text_json_and_sheet(
         "--json",
         "--sheet",
         str(sheet),
-        *TINY,
-    ]
+    ]  # no extractor options: the index names its own
     code = main(args)
     captured = capsys.readouterr()
     assert code == 1  # one of the two photos could not be read
@@ -82,31 +83,24 @@ def test_search_text_json_and_sheet(
     assert result["results"][0]["score"] == pytest.approx(1.0, abs=1e-3)
     with Image.open(sheet) as image:
         assert image.size == (4 * 160, 160 + 34)
-    assert (
-        main(["search", str(photo), "--index", str(built / "idx"), "--category", "circles", *TINY])
-        == 0
-    )
+    assert main(["search", str(photo), "--index", str(built / "idx"), "--category", "circles"]) == 0
     text = capsys.readouterr().out
     assert "1. " in text and "[circles" in text and "[triangles" not in text
 
 
 def test_errors_are_one_line_with_exit_codes(
-    built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert main(["search", "x.jpg", "--index", str(tmp_path), *TINY]) == 1
+    assert main(["search", "x.jpg", "--index", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip().startswith("snapfind: error: no index at")
-    mismatch = [
-        "search",
-        "x.jpg",
-        "--index",
-        str(built / "idx"),
-        "--backbone",
-        "efficientnetb0",
-        "--weights",
-        "none",
-    ]
-    assert main(mismatch) == 1
-    assert "input_size 64 (index) vs 224 (extractor)" in capsys.readouterr().err
+    monkeypatch.setenv("SNAPFIND_BACKBONE", "efficientnet-lite0")  # says otherwise than the index
+    assert main(["search", "x.jpg", "--index", str(built / "idx")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"snapfind: error: the index at {built / 'idx'} was built by ")
+    assert "efficientnetb0 (none:seed1234 weights, 64 px)" in line
+    assert "SNAPFIND_BACKBONE / --backbone asks for efficientnet-lite0" in line
+    assert "unset it" in line and "--backbone efficientnet-lite0 --full" in line
+    monkeypatch.delenv("SNAPFIND_BACKBONE")
     assert (
         main(
             [
@@ -127,8 +121,8 @@ def test_errors_are_one_line_with_exit_codes(
 
 
 def test_health_and_backbones(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["health", "--index", str(built / "idx"), *TINY]) == 0
-    assert "healthy: 9 products, efficientnetb0" in capsys.readouterr().out
+    assert main(["health", "--index", str(built / "idx")]) == 0
+    assert "healthy: 9 products, efficientnetb0 at 64 px, " in capsys.readouterr().out
     assert main(["backbones"]) == 0
     listing = capsys.readouterr().out
     assert "efficientnetb7" in listing and "2560" in listing and "(default)" in listing
@@ -139,3 +133,57 @@ def test_console_script_runs() -> None:
         [sys.executable, "-m", "snapfind", "--help"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0 and "index" in done.stdout and "search" in done.stdout
+
+
+def test_an_index_built_from_a_weights_file_asks_for_that_file(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval.errors import ConfigError
+    from retrieval.loading import settings_for_index
+    from retrieval.manifest import MANIFEST
+    from retrieval.settings import Settings
+
+    release = tmp_path / "release"
+    shutil.copytree((built / "idx" / "current").resolve(), release)
+    weights = tmp_path / "mine.weights.h5"
+    weights.write_bytes(b"pretend weights")
+    manifest = json.loads((release / MANIFEST).read_text())
+    manifest["fingerprint"]["weights_id"] = (
+        "sha256:" + hashlib.sha256(b"pretend weights").hexdigest()[:16]
+    )
+    (release / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(
+        ConfigError, match=r"built from a weights file \(sha256:\w+\): set SNAPFIND_WEIGHTS"
+    ):
+        settings_for_index(Settings(_env_file=None), release)
+    chosen = settings_for_index(Settings(_env_file=None, weights=str(weights)), release)
+    assert (chosen.backbone, chosen.weights, chosen.input_size) == (
+        "efficientnetb0",
+        str(weights),
+        64,
+    )
+
+
+def test_offline_first_build_falls_back_to_the_packaged_backbone_unless_one_was_chosen(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from retrieval import loading
+    from retrieval.errors import WeightsUnavailableError
+    from retrieval.settings import Settings
+
+    built_with: list[str] = []
+
+    def fake_load(settings: Settings, *, warmup: bool = False) -> str:
+        built_with.append(settings.backbone)
+        if settings.backbone == "efficientnetb7":
+            raise WeightsUnavailableError("could not download the ImageNet weights of b7")
+        return f"extractor {settings.backbone}"
+
+    monkeypatch.setattr(loading, "load_extractor", fake_load)
+    default = Settings(_env_file=None)
+    assert loading.load_extractor_to_build(default) == "extractor efficientnet-lite0"
+    assert built_with == ["efficientnetb7", "efficientnet-lite0"]
+    assert "building with efficientnet-lite0, whose weights ship with snapfind" in caplog.text
+    chosen = Settings(_env_file=None, backbone="efficientnetb7")
+    with pytest.raises(WeightsUnavailableError):
+        loading.load_extractor_to_build(chosen)

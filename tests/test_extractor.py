@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.backbones import BACKBONES, get_backbone
-from retrieval.errors import ConfigError
+from retrieval.errors import ConfigError, WeightsUnavailableError
 from retrieval.extractor import Extractor, resolve_weights
 from tests.synthetic import draw_item
 
@@ -83,7 +83,10 @@ def test_weights_that_cannot_be_fetched_are_one_line(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
     monkeypatch.setattr("keras.src.utils.file_utils.get_file", offline)
-    with pytest.raises(
-        ConfigError, match=r"could not load 'imagenet' weights for resnet50.*SNAPFIND_WEIGHTS"
-    ):
+    with pytest.raises(WeightsUnavailableError) as caught:
         Extractor("resnet50", "imagenet", 32)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(
+        "could not download the ImageNet weights of resnet50 (URL fetch failure"
+    )
+    assert "SNAPFIND_BACKBONE=efficientnet-lite0" in message and "SNAPFIND_WEIGHTS" in message

@@ -12,9 +12,9 @@ from pathlib import Path
 from bot.app import run as run_bot
 from bot.app import token_of
 from bot.settings import BotSettings
+from index.catalog import catalog_source, describe_source
 from retrieval.errors import IndexNotFoundError
-from retrieval.extractor import Extractor
-from retrieval.loading import load_extractor, load_service
+from retrieval.loading import load_extractor_to_build, load_service
 from retrieval.search import SearchService
 from retrieval.settings import load_settings
 from snapfind.commands.index_build import build_from_settings
@@ -23,19 +23,24 @@ from snapfind.commands.options import add_extractor_options, index_dir_option
 log = logging.getLogger(__name__)
 
 
-def load_or_build(settings: BotSettings, extractor: Extractor | None = None) -> SearchService:
-    """The search service over `settings.index_dir`, building the index first if need be."""
-    extractor = extractor or load_extractor(settings, warmup=True)
+def load_or_build(settings: BotSettings) -> SearchService:
+    """The search service over `settings.index_dir`, building the index first if need be.
+
+    An existing index brings its own extractor; the settings choose one only to build.
+    """
     try:
-        return load_service(settings, extractor)
+        return load_service(settings)
     except IndexNotFoundError:
         if settings.catalog is None:
             raise IndexNotFoundError(
                 f"no index at {settings.index_dir}: set SNAPFIND_CATALOG to a catalog (the bot "
-                f"builds the index at first start) or run: snapfind index build --catalog PATH "
-                f"--out {settings.index_dir}"
+                f"builds the index at first start) or build one: snapfind index build "
+                f"--catalog PATH --out {settings.index_dir} (in the container: docker compose "
+                f"run --rm index-build)"
             ) from None
-    log.info("no index at %s yet: building it from %s", settings.index_dir, settings.catalog)
+    source = describe_source(catalog_source(settings.catalog))
+    log.info("no index at %s yet: building it from the %s", settings.index_dir, source)
+    extractor = load_extractor_to_build(settings)
     report = build_from_settings(settings, extractor)
     log.info(
         "index built: %d products, %d images, %d unreadable, %.1f s",
@@ -44,6 +49,7 @@ def load_or_build(settings: BotSettings, extractor: Extractor | None = None) -> 
         report.unreadable,
         report.seconds,
     )
+    extractor.warmup()
     return load_service(settings, extractor)
 
 

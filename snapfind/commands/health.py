@@ -13,7 +13,7 @@ from bot.settings import BotSettings
 from retrieval.errors import ConfigError
 from retrieval.loading import load_service
 from retrieval.settings import load_settings
-from snapfind.commands.options import add_extractor_options, index_dir_option, settings_from
+from snapfind.commands.options import index_dir_option, settings_from
 
 MISSED_BEATS = 3  # a bot that missed this many probes in a row is unhealthy
 
@@ -38,9 +38,10 @@ def check_service(args: argparse.Namespace) -> tuple[bool, str]:
     index = service.index
     if not index.answers():
         return False, "the index returned nothing"
+    fingerprint = index.manifest.fingerprint
     return True, (
-        f"{len(index)} products, {index.manifest.fingerprint.backbone} "
-        f"({index.manifest.model_name}), {time.perf_counter() - started:.1f} s"
+        f"{len(index)} products, {fingerprint.backbone} at {fingerprint.input_size} px, "
+        f"{time.perf_counter() - started:.1f} s"
     )
 
 
@@ -61,5 +62,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="only check that the running bot's heartbeat file is fresh (cheap)",
     )
     index_dir_option(parser)
-    add_extractor_options(parser)
     parser.set_defaults(run=run)

@@ -4,9 +4,10 @@ import argparse
 from pathlib import Path
 
 from index.build import BuildOptions, BuildReport, build_index
+from index.catalog import catalog_source, describe_source
 from retrieval.errors import ConfigError
 from retrieval.extractor import Extractor
-from retrieval.loading import load_extractor
+from retrieval.loading import load_extractor_to_build
 from retrieval.settings import Settings
 from snapfind.commands.options import add_extractor_options, settings_from
 
@@ -21,7 +22,7 @@ def build_from_settings(
     """Build the index of `settings.catalog` into `settings.index_dir`."""
     if settings.catalog is None:
         raise ConfigError("no catalog given: pass --catalog PATH or set SNAPFIND_CATALOG")
-    extractor = extractor or load_extractor(settings)
+    extractor = extractor or load_extractor_to_build(settings)
     options = BuildOptions(
         full=full,
         progress=progress,
@@ -35,6 +36,8 @@ def build_from_settings(
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, catalog=args.catalog, index_dir=args.out)
+    if settings.catalog is not None:
+        print(describe_source(catalog_source(settings.catalog)), flush=True)
     report = build_from_settings(settings, full=args.full, progress=not args.no_progress)
     print(
         f"published {report.release}\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 from retrieval.errors import ImageError
 from retrieval.loading import load_service
 from retrieval.search import QueryResult
-from snapfind.commands.options import add_extractor_options, index_dir_option, settings_from
+from snapfind.commands.options import index_dir_option, settings_from
 from snapfind.contact_sheet import contact_sheet
 
 
@@ -75,5 +75,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--category", help="only products of this category")
     parser.add_argument("--json", action="store_true", help="one JSON object per photo per line")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet PNG")
-    add_extractor_options(parser)
     parser.set_defaults(run=run)

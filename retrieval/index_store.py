@@ -29,8 +29,8 @@ def resolve_release(index_dir: Path) -> Path:
     current = index_dir / CURRENT
     if not (current / MANIFEST).is_file():
         raise IndexNotFoundError(
-            f"no index at {index_dir}; build one: "
-            f"snapfind index build --catalog PATH --out {index_dir}"
+            f"no index at {index_dir}; build one: snapfind index build --catalog PATH "
+            f"--out {index_dir} (in the container: docker compose run --rm index-build)"
         )
     return current.resolve()
 

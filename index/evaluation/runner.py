@@ -30,6 +30,7 @@ from retrieval.backbones import get_backbone
 from retrieval.errors import ConfigError, ImageError
 from retrieval.extractor import Extractor
 from retrieval.model_input import DECODING, decode_for_model
+from retrieval.weights_choice import parse_weights
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,7 @@ def parse_backbones(text: str, default_weights: str = "imagenet") -> tuple[Backb
         if not item:
             continue
         name, _, weights = item.partition(":")
-        weights = weights.strip() or default_weights
-        if weights.lower() in {"imagenet", "none"}:
-            weights = weights.lower()
+        weights = parse_weights(weights.strip() or default_weights)
         spec = BackboneSpec(get_backbone(name).name, weights)
         if spec in specs:
             raise ConfigError(f"backbone {spec.label} is listed twice")

@@ -29,7 +29,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the loopback server lives with the tests
 
-from bot.app import attach, build_application, make_resources, serve  # noqa: E402
+from bot.app import attach, connect, make_resources, serve  # noqa: E402
 from bot.settings import BotSettings  # noqa: E402
 from bot.stats import Stats  # noqa: E402
 from index.build import BuildOptions, build_index  # noqa: E402
@@ -167,7 +167,7 @@ async def run(args: argparse.Namespace) -> None:
                     watch_interval=0,
                     request_timeout=600,
                 )
-                app = build_application(settings)
+                app = await connect(settings)
                 res = make_resources(settings, service)
                 attach(app, res)
                 stop = asyncio.Event()

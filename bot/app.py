@@ -3,6 +3,11 @@
 `serve` is the lifecycle (start → take updates until `stop` is set → stop taking updates →
 finish replies in flight → shut down) and is what the tests drive; `run` adds what a process
 needs around it: the token check, signals, and loading the model and index off the loop.
+
+PTB's `run_polling`/`run_webhook` (and the `post_init`/`post_shutdown` hooks only they call)
+own the event loop and its signal handlers; `serve` runs inside a loop that is already
+running, as the loopback tests and SIGHUP reload need, so it calls PTB's
+initialize/start/stop/shutdown itself, each exactly once.
 """
 
 import asyncio
@@ -28,7 +33,7 @@ from bot.retry import RetryingRequests
 from bot.settings import BotSettings
 from bot.worker import InferenceWorker
 from retrieval.errors import ConfigError, SnapfindError
-from retrieval.search import SearchService
+from retrieval.query_api import Retrieval
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +51,7 @@ def token_of(settings: BotSettings) -> str:
     return settings.bot_token.get_secret_value()
 
 
-def make_resources(settings: BotSettings, service: SearchService) -> BotResources:
+def make_resources(settings: BotSettings, service: Retrieval) -> BotResources:
     """The handlers' shared state, sized from the settings."""
     return BotResources(
         service=service,
@@ -61,11 +66,16 @@ def make_resources(settings: BotSettings, service: SearchService) -> BotResource
 
 
 def build_application(settings: BotSettings) -> Application:
-    """The PTB application with every handler; `attach` its resources before `serve`."""
+    """The PTB application with every handler; `attach` its resources before `serve`.
+
+    From here on the token is masked in every log record.
+    """
+    token = token_of(settings)
+    redact_in_logs(token)
     timeout = settings.request_timeout
     app = (
         ApplicationBuilder()
-        .token(token_of(settings))
+        .token(token)
         .base_url(settings.bot_api_url)
         .base_file_url(settings.file_url)
         .concurrent_updates(settings.max_concurrent_updates)
@@ -106,6 +116,13 @@ async def check_token(app: Application) -> None:
         ) from None
 
 
+async def connect(settings: BotSettings) -> Application:
+    """`build_application`, initialized: its token checked with getMe (see `check_token`)."""
+    app = build_application(settings)
+    await check_token(app)
+    return app
+
+
 async def serve(
     app: Application,
     settings: BotSettings,
@@ -114,18 +131,18 @@ async def serve(
 ) -> None:
     """Take updates until `stop` is set, then stop taking them and finish those in flight.
 
-    `ready` is set once updates can arrive: polling has started, or the webhook is registered
-    with Telegram and its server listens (PTB marks its updater running before either).
+    `app` comes from `connect`, with its resources attached. `ready` is set once updates can
+    arrive: polling has started, or the webhook is registered with Telegram and its server
+    listens (PTB marks its updater running before either).
     """
     res: BotResources = app.bot_data[KEY]
-    await check_token(app)
     res.worker.start()
     watcher: asyncio.Task[None] | None = None
     heart: asyncio.Task[None] | None = None
     try:
         await app.start()
         await _start_updates(app, settings)
-        if settings.watch_interval > 0 and res.service.index_dir is not None:
+        if settings.watch_interval > 0 and res.service.reloadable:
             watcher = asyncio.create_task(res.reloader.watch(settings.watch_interval))
         if settings.heartbeat_file is not None:
             heart = asyncio.create_task(
@@ -133,7 +150,7 @@ async def serve(
             )
         log.info(
             "serving %d products as @%s (%s)",
-            len(res.service.index),
+            res.service.describe().products,
             app.bot.username,
             settings.bot_mode,
         )
@@ -179,7 +196,7 @@ async def _start_updates(app: Application, settings: BotSettings) -> None:
         )
 
 
-def run(settings: BotSettings, load_service: Callable[[], SearchService]) -> None:
+def run(settings: BotSettings, load_service: Callable[[], Retrieval]) -> None:
     """Run the bot until SIGTERM/SIGINT; SIGHUP reloads the index. Blocking.
 
     `load_service` (model + index, maybe building the index first) runs in a thread after
@@ -188,9 +205,8 @@ def run(settings: BotSettings, load_service: Callable[[], SearchService]) -> Non
     asyncio.run(run_async(settings, load_service))
 
 
-async def run_async(settings: BotSettings, load_service: Callable[[], SearchService]) -> None:
+async def run_async(settings: BotSettings, load_service: Callable[[], Retrieval]) -> None:
     """`run` inside an existing event loop (which must be in the main thread, for signals)."""
-    redact_in_logs(token_of(settings))
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL, token included
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -198,9 +214,8 @@ async def run_async(settings: BotSettings, load_service: Callable[[], SearchServ
     for signum in signals[:2]:
         loop.add_signal_handler(signum, stop.set)
     try:
-        app = build_application(settings)
+        app = await connect(settings)
         try:
-            await check_token(app)
             service = await asyncio.to_thread(load_service)
         except BaseException:
             await app.shutdown()

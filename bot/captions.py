@@ -4,7 +4,7 @@ Plain text (no parse mode), so catalog text can never break the message's markup
 turns the URL into a link by itself.
 """
 
-from retrieval.index_store import Hit
+from retrieval.results import Hit
 
 CAPTION_LIMIT = 1024  # Telegram's limit on a photo caption
 TITLE_LIMIT = 200

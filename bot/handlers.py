@@ -19,10 +19,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot.callback_data import decode
+from bot.buttons import decode
+from bot.conversation import Conversation, Upload
 from bot.errors import QueryExpired, UserFacingError
 from bot.resources import resources
-from bot.search_flow import answer_photo, answer_press
 from retrieval.errors import ImageError, SnapfindError
 
 log = logging.getLogger(__name__)
@@ -76,32 +76,14 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A photo: search with its largest size."""
-    message = update.effective_message
-    largest = message.photo[-1]
-    await answer_photo(
-        context.bot,
-        resources(context),
-        message.chat_id,
-        update.effective_user.id,
-        largest.file_id,
-        largest.file_unique_id,
-        largest.file_size,
-    )
+    largest = update.effective_message.photo[-1]
+    await Conversation.of(update, context).answer_photo(Upload.of(largest))
 
 
 async def image_file(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An image sent as a file (uncompressed): search with it as is."""
-    message = update.effective_message
-    document = message.document
-    await answer_photo(
-        context.bot,
-        resources(context),
-        message.chat_id,
-        update.effective_user.id,
-        document.file_id,
-        document.file_unique_id,
-        document.file_size,
-    )
+    document = update.effective_message.document
+    await Conversation.of(update, context).answer_photo(Upload.of(document))
 
 
 async def other_file(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -124,29 +106,22 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         press = decode(query.data or "")
     except ValueError:
         raise QueryExpired(f"bad callback data {query.data!r}") from None
-    await answer_press(
-        context.bot,
-        resources(context),
-        update.effective_chat.id,
-        update.effective_user.id,
-        press,
-        query.message if isinstance(query.message, Message) else None,
-    )
+    message = query.message if isinstance(query.message, Message) else None
+    await Conversation.of(update, context).answer_press(press, message)
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/stats (admins): catalog, backbone, queries served, latency percentiles."""
     res = resources(context)
-    index = res.service.index
-    fingerprint = index.manifest.fingerprint
+    info = res.service.describe()
     numbers = res.stats
     p50, p95 = numbers.latency(50), numbers.latency(95)
     stages = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in numbers.stage_means().items())
     refused = ", ".join(f"{k} {v}" for k, v in sorted(numbers.refused.items())) or "none"
     lines = [
-        f"Catalog: {len(index)} products, {index.vectors} images, built {index.manifest.built_at}",
-        f"Backbone: {fingerprint.backbone} ({index.manifest.model_name}), "
-        f"{fingerprint.input_size} px, {fingerprint.dim}-d, weights {fingerprint.weights_id}",
+        f"Catalog: {info.products} products, {info.images} images, built {info.built_at}",
+        f"Backbone: {info.backbone} ({info.model_name}), "
+        f"{info.input_size} px, {info.dim}-d, weights {info.weights_id}",
         f"Queries served: {numbers.queries} ({numbers.cache_hits} from cache), "
         f"button presses: {numbers.button_presses}",
         f"Latency photo→album: p50 {_ms(p50)}, p95 {_ms(p95)}",
@@ -158,10 +133,9 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/reload (admins): swap in the newest published index without a restart."""
-    index = await resources(context).reloader.reload()
+    info = await resources(context).reloader.reload()
     await update.effective_message.reply_text(
-        f"Reloaded: {len(index)} products from {index.release.name} "
-        f"(built {index.manifest.built_at})."
+        f"Reloaded: {info.products} products from {info.release} (built {info.built_at})."
     )
 
 

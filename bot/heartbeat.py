@@ -28,7 +28,7 @@ async def beat(res: BotResources, path: Path, interval: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         try:
-            if await res.worker.run(lambda: res.service.index.answers()):
+            if await res.worker.run(res.service.probe):
                 await asyncio.to_thread(touch, path)
         except Busy:
             log.info("health probe skipped: the inference queue is full")

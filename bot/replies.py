@@ -10,7 +10,7 @@ from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto
 
 from bot.captions import caption
 from bot.product_photos import load_photo
-from retrieval.index_store import Hit
+from retrieval.results import Hit
 
 MESSAGE_LIMIT = 4096  # Telegram's limit on a text message
 

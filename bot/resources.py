@@ -4,22 +4,22 @@ from dataclasses import dataclass, field
 
 from telegram.ext import ContextTypes
 
+from bot.buttons import QueryState
 from bot.query_cache import QueryCache
-from bot.query_state import QueryState
 from bot.rate_limit import RateLimiter
 from bot.reload import IndexReloader
 from bot.stats import Stats
 from bot.worker import InferenceWorker
-from retrieval.search import SearchService
+from retrieval.query_api import Retrieval
 
 KEY = "snapfind"
 
 
 @dataclass
 class BotResources:
-    """The search service and the bot's own bounded state, plus the access lists."""
+    """The query API and the bot's own bounded state, plus the access lists."""
 
-    service: SearchService
+    service: Retrieval
     worker: InferenceWorker
     cache: QueryCache[QueryState]
     limiter: RateLimiter

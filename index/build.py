@@ -4,29 +4,29 @@ Stages: read catalog → reuse cached vectors → decode + embed the rest (progr
 FAISS index + products.sqlite + manifest in a staging folder → publish.
 """
 
+import functools
 import json
 import logging
 import sqlite3
 import time
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import faiss
 import numpy as np
-from tqdm import tqdm
 
 from index.catalog import CatalogEntry, load_catalog
 from index.choice import choose_index
+from index.embedding import ImageJob, embed_missing
 from index.publish import publish, staging_dir
 from index.vector_cache import VectorCache
-from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
-from retrieval.errors import ImageError, SnapfindError
+from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from retrieval.errors import SnapfindError
 from retrieval.extractor import Extractor
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
+from retrieval.model_input import decode_for_model
 from retrieval.products import SCHEMA
 
 log = logging.getLogger(__name__)
@@ -69,20 +69,35 @@ def build_index(
     started = time.perf_counter()
     index_dir = Path(index_dir)
     source = load_catalog(catalog)
-    entries, unreadable = source.entries, list(source.unreadable)
+    entries = source.entries
     if not entries:
         raise SnapfindError(f"catalog {catalog} has no readable images")
 
+    load = functools.partial(
+        decode_for_model,
+        input_size=extractor.input_size,
+        max_bytes=options.max_image_bytes,
+        max_pixels=options.max_image_pixels,
+    )
+    jobs = [
+        ImageJob(e.content_hash, str(e.image), functools.partial(_load, e.image, load))
+        for e in entries
+    ]
     cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
     try:
-        hashes = {e.content_hash for e in entries}
-        vectors = {} if options.full else cache.get_many(hashes)
-        reused = len(vectors)
-        todo = [e for e in _unique_by_hash(entries) if e.content_hash not in vectors]
-        embedded = _embed(todo, extractor, cache, vectors, unreadable, options)
-        cache.keep_only(hashes)
+        done = embed_missing(
+            extractor,
+            jobs,
+            cache,
+            reuse=not options.full,
+            batch_size=options.batch_size,
+            progress=options.progress,
+        )
+        cache.keep_only({e.content_hash for e in entries})
     finally:
         cache.close()
+    vectors, unreadable = done.vectors, [*source.unreadable, *done.unreadable]
+    reused, embedded = done.stats.cached, done.stats.extracted
 
     kept = [e for e in entries if e.content_hash in vectors]
     if not kept:
@@ -116,77 +131,8 @@ def build_index(
     )
 
 
-def _unique_by_hash(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:
-    """One entry per image content: a picture shared by two products is embedded once."""
-    return list({e.content_hash: e for e in reversed(entries)}.values())[::-1]
-
-
-def _embed(
-    todo: list[CatalogEntry],
-    extractor: Extractor,
-    cache: VectorCache,
-    vectors: dict[str, np.ndarray],
-    unreadable: list[tuple[str, str]],
-    options: BuildOptions,
-) -> int:
-    """Embed `todo` batch by batch, caching each batch; returns how many were embedded."""
-    embedded = 0
-    bar = tqdm(total=len(todo), unit="img", desc="embedding", disable=not options.progress)
-    with bar:
-        for batch in _decoded_batches(todo, options, extractor.input_size):
-            images = [image for _, image in batch if not isinstance(image, ImageError)]
-            ok = [entry for entry, image in batch if not isinstance(image, ImageError)]
-            for entry, image in batch:
-                if isinstance(image, ImageError):
-                    unreadable.append((str(entry.image), str(image)))
-            if images:
-                fresh = dict(
-                    zip(
-                        (e.content_hash for e in ok),
-                        extractor.embed(images, len(images)),
-                        strict=True,
-                    )
-                )
-                cache.put_many(fresh)
-                vectors.update(fresh)
-                embedded += len(fresh)
-            bar.update(len(batch))
-    return embedded
-
-
-def _decoded_batches(
-    todo: list[CatalogEntry], options: BuildOptions, input_size: int
-) -> Iterator[list[tuple[CatalogEntry, np.ndarray | ImageError]]]:
-    """Decode ahead in two threads while the network runs on the previous batch."""
-
-    def decode(entry: CatalogEntry) -> np.ndarray | ImageError:
-        try:
-            data = entry.image.read_bytes()
-            return decode_image(
-                data,
-                max_bytes=options.max_image_bytes,
-                max_pixels=options.max_image_pixels,
-                min_side=input_size,
-            )
-        except ImageError as error:
-            return error
-        except OSError as error:
-            return ImageError(f"cannot read: {error.strerror}", "")
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        ahead: deque[tuple[CatalogEntry, Future[np.ndarray | ImageError]]] = deque()
-        pending = iter(todo)
-        batch: list[tuple[CatalogEntry, np.ndarray | ImageError]] = []
-        while True:
-            while len(ahead) < 2 * options.batch_size and (entry := next(pending, None)):
-                ahead.append((entry, pool.submit(decode, entry)))  # bounded look-ahead
-            if not ahead:
-                break
-            entry, future = ahead.popleft()
-            batch.append((entry, future.result()))
-            if len(batch) == options.batch_size or not ahead:
-                yield batch
-                batch = []
+def _load(path: Path, decode: Callable[[bytes], np.ndarray]) -> np.ndarray:
+    return decode(path.read_bytes())
 
 
 def _faiss_index(matrix: np.ndarray, key: str) -> faiss.Index:

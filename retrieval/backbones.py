@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from retrieval.efficientnet_lite import LITE_VARIANTS, LITE_WEIGHTS, preprocess_lite
 from retrieval.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -117,30 +118,23 @@ def efficientnet_lite(variant: str) -> Builder:
     return build
 
 
-def preprocess_lite(batch: np.ndarray) -> np.ndarray:
-    """The Lite checkpoints' normalisation, from the port itself (imported when first used)."""
-    from retrieval.efficientnet_lite import preprocess_lite as lite_normalisation
+# Lite's side, dimension and packaged weights are the port's own facts (plain data: importing
+# it loads no Keras); only the headless parameter counts are stated here.
+_LITE_PARAMS = {"efficientnet-lite0": 3_413_024, "efficientnet-lite2": 4_869_168}
 
-    return lite_normalisation(batch)
-
-
-_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"  # see weights/NOTICE
 # The backbone that works with no download at all: its weights ship inside the package.
 OFFLINE_BACKBONE = "efficientnet-lite0"
 
-for _variant, _side, _params in (
-    ("efficientnet-lite0", 224, 3_413_024),
-    ("efficientnet-lite2", 260, 4_869_168),
-):
+for _lite in LITE_VARIANTS.values():
     register_backbone(
         Backbone(
-            _variant,
-            _side,
-            1280,
-            _params,
+            _lite.name,
+            _lite.input_size,
+            _lite.dim,
+            _LITE_PARAMS[_lite.name],
             32,
             preprocess_lite,
-            efficientnet_lite(_variant),
-            packaged_weights=_WEIGHTS_DIR / f"{_variant}.weights.h5",
+            efficientnet_lite(_lite.name),
+            packaged_weights=LITE_WEIGHTS[_lite.name],
         )
     )

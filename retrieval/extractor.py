@@ -12,6 +12,7 @@ import numpy as np
 from retrieval.backbones import OFFLINE_BACKBONE, Backbone, get_backbone
 from retrieval.errors import ConfigError, WeightsUnavailableError
 from retrieval.resize import to_square
+from retrieval.weights_choice import parse_weights
 
 RANDOM_SEED = 1234  # weights "none" are seeded, so two processes build the same random network
 
@@ -45,18 +46,15 @@ def file_sha256(path: Path) -> str:
 
 def resolve_weights(backbone: Backbone, weights: str) -> tuple[str | None, str]:
     """(argument for the builder, identity for the fingerprint) from a weights setting."""
-    choice = weights.strip()
-    if choice.lower() == "none":
+    choice = parse_weights(weights)
+    if choice == "none":
         return None, f"none:seed{RANDOM_SEED}"
-    if choice.lower() == "imagenet":
+    if choice == "imagenet":
         if backbone.packaged_weights is not None:  # shipped file: its hash tells versions apart
             packaged = backbone.packaged_weights
             return str(packaged), f"imagenet:sha256:{file_sha256(packaged)[:16]}"
         return "imagenet", "imagenet"
-    path = Path(choice).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"weights file not found: {path}")
-    return str(path.resolve()), f"sha256:{file_sha256(path)[:16]}"
+    return choice, f"sha256:{file_sha256(Path(choice))[:16]}"
 
 
 class Extractor:

@@ -1,25 +1,18 @@
 """A published index opened for reading: FAISS vectors + product metadata + manifest."""
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from retrieval.errors import IndexNotFoundError
+from retrieval.errors import IndexNotFoundError, SnapfindError
 from retrieval.extractor import Fingerprint
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
-from retrieval.products import Product, ProductStore
+from retrieval.products import ProductStore
+from retrieval.results import CatalogInfo, Hit
 
 CURRENT = "current"
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One product in an answer, with its best image's cosine similarity to the query."""
-
-    product: Product
-    score: float
+ReleaseStamp = tuple[str, int, int]
 
 
 def resolve_release(index_dir: Path) -> Path:
@@ -33,6 +26,19 @@ def resolve_release(index_dir: Path) -> Path:
             f"--out {index_dir} (in the container: docker compose run --rm index-build)"
         )
     return current.resolve()
+
+
+def release_stamp(index_dir: Path | None) -> ReleaseStamp | None:
+    """Identity of the release `index_dir` points at (its path, manifest inode and mtime), so
+    a newly published release is told from the served one; None if there is none."""
+    if index_dir is None:
+        return None
+    try:
+        release = resolve_release(index_dir)
+        info = (release / MANIFEST).stat()
+    except (SnapfindError, OSError):
+        return None
+    return (str(release), info.st_ino, info.st_mtime_ns)
 
 
 class CatalogIndex:
@@ -52,6 +58,7 @@ class CatalogIndex:
             ivf.nprobe = self.manifest.nprobe  # set once here, never per request
             ivf.make_direct_map()  # lets vector_of() reconstruct stored vectors
         self._first_vector = self._first_vector_of_products()
+        self.info = self._describe()  # a release never changes: described once, off the loop
 
     def _first_vector_of_products(self) -> np.ndarray:
         """Product row → id of its first image's vector (for "similar to this product")."""
@@ -71,6 +78,23 @@ class CatalogIndex:
     def categories(self) -> list[str]:
         return self.store.categories()
 
+    def _describe(self) -> CatalogInfo:
+        """The plain description front ends show."""
+        manifest, fingerprint = self.manifest, self.manifest.fingerprint
+        return CatalogInfo(
+            products=len(self),
+            images=self.vectors,
+            categories=tuple(self.categories()),
+            release=self.release.name,
+            built_at=manifest.built_at,
+            catalog=manifest.catalog,
+            backbone=fingerprint.backbone,
+            model_name=manifest.model_name,
+            input_size=fingerprint.input_size,
+            dim=fingerprint.dim,
+            weights_id=fingerprint.weights_id,
+        )
+
     def vector_of(self, product_id: str) -> np.ndarray:
         """The stored (D,) vector of a product's first image."""
         row = self.store.row_of(product_id)
@@ -89,26 +113,20 @@ class CatalogIndex:
         k: int = 5,
         category: str | None = None,
         exclude: tuple[str, ...] = (),
+        offset: int = 0,
     ) -> list[Hit]:
-        """The `k` best products for a (D,) unit vector, one hit per product, best first."""
+        """Products ranked `offset + 1 .. offset + k` for a (D,) unit vector, one hit per
+        product, best first."""
         excluded = {row for pid in exclude if (row := self.store.row_of(pid)) is not None}
-        params = None
-        allowed = self.vectors
+        owners = self.store.product_of_vector
+        allowed = None
         if category is not None:
-            in_category = np.isin(self.store.product_of_vector, self.store.rows_in(category))
-            ids = np.flatnonzero(in_category).astype(np.int64)
-            if ids.size == 0:
+            in_category = np.isin(owners, self.store.rows_in(category))
+            allowed = np.flatnonzero(in_category).astype(np.int64)
+            if allowed.size == 0:
                 return []
-            params = _selector_params(self._vectors, ids)
-            allowed = int(ids.size)
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)  # (1, D)
-        fetch = min(allowed, max(4 * (k + len(excluded)), 16))
-        while True:
-            scores, ids = self._vectors.search(query, fetch, params=params)
-            best = _best_per_product(scores[0], ids[0], self.store.product_of_vector, excluded, k)
-            if len(best) >= k or fetch >= allowed:
-                break
-            fetch = min(allowed, fetch * 4)
+        best = top_products(self._vectors, query, owners, offset + k, excluded, allowed)[offset:]
         products = self.store.get([row for row, _ in best])
         return [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
 
@@ -122,6 +140,32 @@ def _selector_params(index: faiss.Index, ids: np.ndarray) -> faiss.SearchParamet
     if ivf is not None:
         return faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)
     return faiss.SearchParameters(sel=selector)
+
+
+def top_products(
+    index: faiss.Index,
+    query: np.ndarray,
+    owners: np.ndarray,
+    k: int,
+    excluded: set[int] | frozenset[int] = frozenset(),
+    allowed: np.ndarray | None = None,
+) -> list[tuple[int, float]]:
+    """The `k` best (owner, score) pairs for a (1, D) query: each owner (product) at its
+    best vector, skipping `excluded`, only among vector ids `allowed` if given. The one
+    ranking both the product and the evaluation use.
+
+    Fetches a few vectors per wanted product and asks for more only when too many belong to
+    the same products; `owners` maps vector id → product row, (V,) int.
+    """
+    params = None if allowed is None else _selector_params(index, allowed)
+    reachable = index.ntotal if allowed is None else int(allowed.size)
+    fetch = min(reachable, max(4 * (k + len(excluded)), 16))
+    while True:
+        scores, ids = index.search(query, fetch, params=params)
+        best = _best_per_product(scores[0], ids[0], owners, set(excluded), k)
+        if len(best) >= k or fetch >= reachable:
+            return best
+        fetch = min(reachable, fetch * 4)
 
 
 def _best_per_product(

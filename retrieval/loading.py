@@ -18,6 +18,7 @@ from retrieval.manifest import MANIFEST, Manifest
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 from retrieval.tf_runtime import configure_tensorflow
+from retrieval.weights_choice import NAMED
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,7 @@ def _weights_setting(built: Fingerprint, settings: Settings, index_dir: Path) ->
     if built.weights_id.split(":")[0] == "imagenet":
         return "imagenet"
     configured = settings.weights
-    if configured not in {"imagenet", "none"} and built.weights_id.endswith(
-        file_sha256(Path(configured))[:16]
-    ):
+    if configured not in NAMED and built.weights_id.endswith(file_sha256(Path(configured))[:16]):
         return configured
     raise ConfigError(
         f"the index at {index_dir} was built from a weights file ({built.weights_id}): set "

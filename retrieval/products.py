@@ -2,10 +2,11 @@
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from retrieval.results import Product
 
 SCHEMA = """
 CREATE TABLE products (
@@ -25,19 +26,6 @@ CREATE TABLE images (
     content_hash TEXT NOT NULL
 );
 """
-
-
-@dataclass(frozen=True)
-class Product:
-    """One catalog product, as a reply shows it."""
-
-    id: str
-    title: str
-    categories: tuple[str, ...]
-    image: Path | None
-    url: str | None = None
-    price: str | None = None
-    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
 
 class ProductStore:

@@ -1,26 +1,23 @@
-"""The one entry point the bot and the CLI call: bytes or an image in, ranked products out."""
+"""`SearchService`: the real `Retrieval` (retrieval/query_api.py) the bot and the CLI call.
+
+Extractor + the served index. Every call reads the index once at its start and uses that one
+throughout, so a reload while a query runs never mixes two releases in one answer.
+"""
 
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from retrieval.errors import SnapfindError
 from retrieval.extractor import Extractor
-from retrieval.index_store import CatalogIndex, Hit, open_index
-
-
-@dataclass
-class QueryResult:
-    """A query's vector (kept for "more" and filters without re-extraction), hits and timings."""
-
-    vector: np.ndarray  # (D,) unit vector
-    hits: list[Hit]
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+from retrieval.index_store import CatalogIndex, ReleaseStamp, open_index, release_stamp
+from retrieval.model_input import decode_for_model
+from retrieval.results import CatalogInfo, Hit, QueryResult
 
 
 @contextmanager
@@ -51,27 +48,42 @@ class SearchService:
         self.max_image_bytes = max_image_bytes
         self.max_image_pixels = max_image_pixels
         self._swap = threading.Lock()
+        self._served: ReleaseStamp | None = release_stamp(index_dir)
 
     @property
     def index(self) -> CatalogIndex:
         return self._index
 
-    def search_bytes(self, data: bytes, k: int = 5, category: str | None = None) -> QueryResult:
+    def search_bytes(
+        self,
+        data: bytes,
+        k: int = 5,
+        category: str | None = None,
+        *,
+        offset: int = 0,
+        exclude: tuple[str, ...] = (),
+    ) -> QueryResult:
         """Decode, embed and search an uploaded image; raises `ImageError` on bad bytes."""
         timings: dict[str, float] = {}
         with _timed(timings, "decode"):
-            image = decode_image(
+            image = decode_for_model(
                 data,
+                self.extractor.input_size,
                 max_bytes=self.max_image_bytes,
                 max_pixels=self.max_image_pixels,
-                min_side=self.extractor.input_size,
             )
-        result = self.search_image(image, k, category)
+        result = self.search_image(image, k, category, offset=offset, exclude=exclude)
         result.timings = timings | result.timings
         return result
 
     def search_image(
-        self, image: np.ndarray, k: int = 5, category: str | None = None
+        self,
+        image: np.ndarray,
+        k: int = 5,
+        category: str | None = None,
+        *,
+        offset: int = 0,
+        exclude: tuple[str, ...] = (),
     ) -> QueryResult:
         """Embed an (H, W, 3) uint8 image and search the index that was current when it came."""
         index = self._index  # a reload during extraction does not change this query's index
@@ -79,7 +91,7 @@ class SearchService:
         with _timed(timings, "extract"):
             vector = self.extractor.embed_one(image)
         with _timed(timings, "search"):
-            hits = index.search(vector, k, category)
+            hits = index.search(vector, k, category, exclude, offset)
         return QueryResult(vector, hits, timings)
 
     def search_vector(
@@ -87,12 +99,33 @@ class SearchService:
         vector: np.ndarray,
         k: int = 5,
         category: str | None = None,
+        *,
+        offset: int = 0,
         exclude: tuple[str, ...] = (),
     ) -> list[Hit]:
-        """Search from a vector already computed (a cached query or a stored product)."""
-        return self._index.search(vector, k, category, exclude)
+        """Search from a vector already computed (a cached query)."""
+        return self._index.search(vector, k, category, exclude, offset)
 
-    def reload(self) -> CatalogIndex:
+    def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:
+        """The product's stored vector and its `k` nearest other products, from one index."""
+        index = self._index
+        try:
+            vector = index.vector_of(product_id)
+        except KeyError:
+            return None
+        return QueryResult(vector, index.search(vector, k, None, (product_id,)))
+
+    def probe(self) -> bool:
+        return self._index.answers()
+
+    def describe(self) -> CatalogInfo:
+        return self._index.info
+
+    @property
+    def reloadable(self) -> bool:
+        return self.index_dir is not None
+
+    def reload(self) -> CatalogInfo:
         """Open `index_dir`'s current release and swap it in; queries in flight keep the old one.
 
         The old index is left to the garbage collector rather than closed, because a query
@@ -101,6 +134,19 @@ class SearchService:
         if self.index_dir is None:
             raise ValueError("this service was not given an index directory to reload from")
         with self._swap:
+            stamp = release_stamp(self.index_dir)
             fresh = open_index(self.index_dir, self.extractor.fingerprint)
-            self._index = fresh
-        return fresh
+            self._index, self._served = fresh, stamp
+        return fresh.info
+
+    def reload_if_changed(self) -> CatalogInfo | None:
+        """Reload when a release other than the served one is published; a broken one is
+        remembered (and raised once), so it is not retried until the next release."""
+        stamp = release_stamp(self.index_dir)
+        if stamp is None or stamp == self._served:
+            return None
+        try:
+            return self.reload()
+        except SnapfindError:
+            self._served = stamp
+            raise

@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.errors import ConfigError
+from retrieval.weights_choice import parse_weights
 
 
 class Settings(BaseSettings):
@@ -66,11 +67,10 @@ class Settings(BaseSettings):
     @field_validator("weights")
     @classmethod
     def _weights_form(cls, value: str) -> str:
-        if value.lower() in {"imagenet", "none"}:
-            return value.lower()
-        if not Path(value).expanduser().is_file():
-            raise ValueError(f"weights must be imagenet, none or an existing file, not {value!r}")
-        return str(Path(value).expanduser().resolve())
+        try:
+            return parse_weights(value)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
 
 
 def _field_name(location: tuple[int | str, ...]) -> str:

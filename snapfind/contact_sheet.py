@@ -4,7 +4,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
-from retrieval.search import QueryResult
+from retrieval.results import QueryResult
 
 TILE = 160
 LABEL = 34

@@ -1,6 +1,12 @@
-"""Shared fixtures: synthetic labelled catalogs and small extractors built once per session."""
+"""Shared fixtures: synthetic labelled catalogs, small extractors built once per session, and
+the loopback Bot API server with the shared shapes index the bot tests run against.
+
+Heavy modules are imported inside the fixtures, so tests that use none of them (the bot's
+unit tests against the in-memory fake) load neither TensorFlow nor FAISS.
+"""
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -33,3 +39,28 @@ def lite0_extractor():
 
     configure_tensorflow()
     return Extractor("efficientnet-lite0", "imagenet")
+
+
+@pytest.fixture(scope="session")
+def shapes_index(tmp_path_factory: pytest.TempPathFactory, tiny_extractor):
+    """The read-only index of the drawn-shapes catalog most bot tests share."""
+    from tests.telegram_api.harness import shared_index
+
+    return shared_index(tmp_path_factory.getbasetemp(), tiny_extractor)
+
+
+@pytest.fixture
+def service(shapes_index, tiny_extractor):
+    """A fresh `SearchService` over the shared shapes index."""
+    from tests.telegram_api.harness import service_for
+
+    return service_for(shapes_index.index_dir, tiny_extractor)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator:
+    """The loopback Bot API server (tests/telegram_api), stopped after the test."""
+    from tests.telegram_api import BotApiServer
+
+    async with BotApiServer(lifetime=180) as api:
+        yield api

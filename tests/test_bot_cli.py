@@ -17,7 +17,6 @@ from retrieval.extractor import Extractor
 from snapfind.commands.bot import load_or_build
 from snapfind.commands.health import check_heartbeat
 from tests.telegram_api import TOKEN, BotApiServer
-from tests.telegram_api.fixtures import server_fixture  # noqa: F401 - fixture
 from tests.telegram_api.harness import BACKBONE, INPUT_SIZE, WEIGHTS, build, results
 from tests.telegram_api.shapes import draw, png, write_catalog
 

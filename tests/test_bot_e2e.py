@@ -14,16 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bot.conversation import GETFILE_LIMIT
 from bot.handlers import HELP, NOT_AN_IMAGE, PLEASE_PHOTO, UNSUPPORTED
-from bot.search_flow import GETFILE_LIMIT
 from retrieval.extractor import Extractor
 from retrieval.search import SearchService
 from tests.telegram_api import BotApiServer
-from tests.telegram_api.fixtures import (  # noqa: F401 - fixtures
-    server_fixture,
-    service_fixture,
-    shapes_index_fixture,
-)
 from tests.telegram_api.harness import (
     BuiltIndex,
     bot_settings,

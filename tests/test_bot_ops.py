@@ -18,11 +18,6 @@ from retrieval.errors import ConfigError
 from retrieval.extractor import Extractor
 from retrieval.search import SearchService
 from tests.telegram_api import BotApiServer
-from tests.telegram_api.fixtures import (  # noqa: F401 - fixtures
-    server_fixture,
-    service_fixture,
-    shapes_index_fixture,
-)
 from tests.telegram_api.harness import (
     BuiltIndex,
     bot_settings,

@@ -13,13 +13,23 @@ import pytest
 from PIL import Image
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bot.callback_data import MAX_BYTES, NO_FILTER, Action, Press, decode, encode, photo_key
+from bot.buttons import (
+    MAX_BYTES,
+    MAX_RESULTS,
+    NO_FILTER,
+    Action,
+    Press,
+    QueryState,
+    decode,
+    encode,
+    photo_key,
+    results_keyboard,
+    without_more,
+)
 from bot.captions import CAPTION_LIMIT, caption, results_header, similarity_percent
 from bot.errors import Busy
-from bot.keyboard import MAX_RESULTS, results_keyboard, without_more
 from bot.product_photos import PHOTO_LIMIT, load_photo
 from bot.query_cache import QueryCache
-from bot.query_state import QueryState
 from bot.rate_limit import RateLimiter
 from bot.redaction import MASK, redact_in_logs
 from bot.replies import _chunks
@@ -28,8 +38,7 @@ from bot.settings import BotSettings
 from bot.stats import Stats
 from bot.worker import InferenceWorker
 from retrieval.errors import ConfigError
-from retrieval.index_store import Hit
-from retrieval.products import Product
+from retrieval.results import Hit, Product
 from retrieval.settings import load_settings
 
 
@@ -173,17 +182,25 @@ def _buttons(markup) -> list[tuple[str, str]]:
 
 
 def test_keyboard_offers_similar_filters_and_more() -> None:
-    state = QueryState(np.zeros(4, np.float32))
+    state = QueryState(np.zeros(4, np.float32), labels=("bed", "chair", "sofa"))
     hits = [hit(f"p{i}", categories=(["sofa", "chair"][i % 2],)) for i in range(5)]
     buttons = _buttons(results_keyboard("key", state, hits, 5, NO_FILTER, 5))
     assert buttons[:5] == [(f"Similar to #{n}", f"s|key|-1|{n - 1}") for n in range(6, 11)]
-    assert ("Only sofa", "f|key|0|0") in buttons and ("Only chair", "f|key|1|0") in buttons
+    assert ("Only sofa", "f|key|2|0") in buttons and ("Only chair", "f|key|1|0") in buttons
+    assert "Only bed" not in [text for text, _ in buttons]  # no bed on this page
     assert buttons[-1] == ("More ▸", "m|key|-1|10")
-    assert state.labels == ["sofa", "chair"]
+
+
+def test_drawing_a_keyboard_leaves_the_cached_query_as_it_was() -> None:
+    state = QueryState(np.zeros(4, np.float32), labels=("sofa",))
+    new_label = [hit("a", categories=("lamp",)), hit("b", categories=("sofa",))]
+    buttons = _buttons(results_keyboard("k", state, new_label, 0, NO_FILTER, 5))
+    assert state.labels == ("sofa",)  # a category added by a reload gets no button, no number
+    assert [t for t, _ in buttons if t.startswith("Only")] == ["Only sofa"]
 
 
 def test_keyboard_under_a_filter_offers_all_categories_and_no_more_at_the_end() -> None:
-    state = QueryState(np.zeros(4, np.float32), labels=["sofa"])
+    state = QueryState(np.zeros(4, np.float32), labels=("sofa",))
     buttons = _buttons(results_keyboard("k", state, [hit("a"), hit("b")], 0, 0, 5))
     labels = [text for text, _ in buttons]
     assert "Only sofa" not in labels and "All categories" in labels and "More ▸" not in labels
@@ -193,7 +210,7 @@ def test_keyboard_under_a_filter_offers_all_categories_and_no_more_at_the_end() 
 
 
 def test_without_more_drops_only_the_more_button() -> None:
-    state = QueryState(np.zeros(4, np.float32))
+    state = QueryState(np.zeros(4, np.float32), labels=("sofa",))
     markup = results_keyboard("k", state, [hit(str(i)) for i in range(5)], 0, NO_FILTER, 5)
     assert [t for t, _ in _buttons(without_more(markup))] == [
         t for t, _ in _buttons(markup) if t != "More ▸"
@@ -201,7 +218,7 @@ def test_without_more_drops_only_the_more_button() -> None:
 
 
 def test_query_state_rejects_unknown_label_numbers() -> None:
-    state = QueryState(np.zeros(4, np.float32), labels=["sofa"])
+    state = QueryState(np.zeros(4, np.float32), labels=("sofa",))
     assert state.label(NO_FILTER) is None and state.label(0) == "sofa"
     with pytest.raises(ValueError):
         state.label(1)

@@ -198,8 +198,9 @@ def test_reload_swaps_to_the_new_release(
     old = service.index
     shutil.rmtree(catalog / "shop" / "triangles")
     build_index(catalog, out, tiny_extractor, QUIET)
-    fresh = service.reload()
-    assert service.index is fresh and len(fresh) == 8 and len(old) == 12
+    info = service.reload()
+    fresh = service.index
+    assert fresh is not old and info.products == len(fresh) == 8 and len(old) == 12
     assert old.search(old.vector_of("shop/triangles/triangles-0"), k=1)  # still usable
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from index.embedding import ExtractionStats
 from index.evaluation.dataset import LabelledImage, prepare_dataset
-from index.evaluation.features import ExtractionStats
 from index.evaluation.report import write_report
 from index.evaluation.runner import BackboneResult, BackboneSpec, StudyConfig, StudyResult
 from index.evaluation.scoring import run_once

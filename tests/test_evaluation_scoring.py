@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from index.evaluation.dataset import LabelledImage
-from index.evaluation.scoring import build_index, rank_products, run_once
+from index.evaluation.scoring import flat_index, rank_products, run_once
 
 
 def image(product: str, labels: tuple[str, ...]) -> LabelledImage:
@@ -35,7 +35,7 @@ QUERY_VECTORS = np.array([[1.0, 0.0], [0.6, 0.8], [0.8, 0.6]], dtype=np.float32)
 
 
 def test_rankings_have_one_entry_per_product_at_its_best_vector() -> None:
-    ranked = rank_products(build_index(CATALOG_VECTORS), OWNERS, QUERY_VECTORS)
+    ranked = rank_products(flat_index(CATALOG_VECTORS), OWNERS, QUERY_VECTORS)
     assert ranked == [["A", "B", "D", "C"], ["D", "B", "A", "C"], ["B", "A", "D", "C"]]
 
 
@@ -77,5 +77,5 @@ def test_depth_is_reached_even_when_copies_crowd_the_top() -> None:
     # ten copies of X closest to the query, then Y: Y must still be ranked second
     vectors = np.array([[1.0, 0.0]] * 10 + [[0.0, 1.0]], dtype=np.float32)
     owners = ["X"] * 10 + ["Y"]
-    ranked = rank_products(build_index(vectors), owners, np.array([[1.0, 0.1]], np.float32))
+    ranked = rank_products(flat_index(vectors), owners, np.array([[1.0, 0.1]], np.float32))
     assert ranked == [["X", "Y"]]

@@ -20,16 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from index.catalog import load_catalog
+from index.embedding import ExtractionStats, ImageJob, embed_missing
 from index.evaluation.augment import augment_for_index, augment_for_query, variant_rng
 from index.evaluation.dataset import Dataset, LabelledImage, prepare_dataset
-from index.evaluation.features import ExtractionStats, Job, extract_cached
 from index.evaluation.scoring import RunScores, run_once
 from index.evaluation.split import Split, stratified_split
 from index.vector_cache import VectorCache
 from retrieval.backbones import get_backbone
-from retrieval.decode import decode_image
 from retrieval.errors import ConfigError, ImageError
 from retrieval.extractor import Extractor
+from retrieval.model_input import DECODING, decode_for_model
+from retrieval.weights_choice import parse_weights
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,7 @@ def parse_backbones(text: str, default_weights: str = "imagenet") -> tuple[Backb
         if not item:
             continue
         name, _, weights = item.partition(":")
-        weights = weights.strip() or default_weights
-        if weights.lower() in {"imagenet", "none"}:
-            weights = weights.lower()
+        weights = parse_weights(weights.strip() or default_weights)
         spec = BackboneSpec(get_backbone(name).name, weights)
         if spec in specs:
             raise ConfigError(f"backbone {spec.label} is listed twice")
@@ -174,10 +173,8 @@ def run_study(config: StudyConfig, *, progress: bool = True) -> StudyResult:
         config.runs,
         len(splits[0].queries),
     )
-    jobs = _jobs(dataset.images, splits, config)
     results = tuple(
-        _study_backbone(spec, dataset.images, splits, jobs, config, progress)
-        for spec in config.backbones
+        _study_backbone(spec, dataset.images, splits, config, progress) for spec in config.backbones
     )
     return StudyResult(
         config=config,
@@ -193,21 +190,24 @@ def _study_backbone(
     spec: BackboneSpec,
     images: Sequence[LabelledImage],
     splits: Sequence[Split],
-    jobs: list[Job],
     config: StudyConfig,
     progress: bool,
 ) -> BackboneResult:
     extractor = Extractor(spec.name, spec.weights, config.input_size)
     cache = VectorCache(config.cache, extractor.fingerprint)
     try:
-        vectors, stats = extract_cached(
+        done = embed_missing(
             extractor,
-            jobs,
+            _jobs(images, splits, config, extractor.input_size),
             cache,
             batch_size=config.batch_size,
             progress=progress,
             desc=spec.label,
         )
+        if done.unreadable:
+            path, reason = done.unreadable[0]
+            raise ConfigError(f"catalog image {path}: {reason}")
+        vectors = done.vectors
         ms = _latency_ms(extractor, [images[i] for i in splits[0].queries], config.timing_images)
         return BackboneResult(
             spec=spec,
@@ -219,7 +219,7 @@ def _study_backbone(
             ms_per_image=ms,
             load_average=os.getloadavg()[0],
             runs=tuple(_score_split(images, split, vectors, config) for split in splits),
-            extraction=stats,
+            extraction=done.stats,
         )
     finally:
         cache.close()
@@ -227,37 +227,38 @@ def _study_backbone(
         _free_keras_memory()
 
 
+# Cache keys name the decoding too: vectors of other pixels (an older, full-size decoding)
+# must not be taken for these.
+def _key(image: LabelledImage) -> str:
+    return f"{image.content_hash}~{DECODING}"
+
+
 def _index_key(image: LabelledImage, copy: int, seed: int) -> str:
-    return f"{image.content_hash}~index{copy}~s{seed}"
+    return f"{_key(image)}~index{copy}~s{seed}"
 
 
 def _query_key(image: LabelledImage, seed: int) -> str:
-    return f"{image.content_hash}~query~s{seed}"
+    return f"{_key(image)}~query~s{seed}"
 
 
 def _jobs(
-    images: Sequence[LabelledImage], splits: Sequence[Split], config: StudyConfig
-) -> list[Job]:
-    """Every vector any run needs: originals, index copies of catalog images, query views."""
+    images: Sequence[LabelledImage], splits: Sequence[Split], config: StudyConfig, side: int
+) -> list[ImageJob]:
+    """Every vector any run needs: originals, index copies of catalog images, query views,
+    decoded for an extractor of input `side` exactly as the product decodes."""
     catalog_side = sorted({i for split in splits for i in split.catalog})
     query_side = sorted({i for split in splits for i in split.queries})
-    jobs = [Job(image.content_hash, _loader(image)) for image in images]
+    jobs = [ImageJob(_key(image), str(image.path), _loader(image, side)) for image in images]
     for i in catalog_side:
         for copy in range(config.augment_index):
+            load = _loader(images[i], side, augment_for_index, f"index{copy}", config.seed)
             jobs.append(
-                Job(
-                    _index_key(images[i], copy, config.seed),
-                    _loader(images[i], augment_for_index, f"index{copy}", config.seed),
-                )
+                ImageJob(_index_key(images[i], copy, config.seed), str(images[i].path), load)
             )
     if config.augment_queries:
         for i in query_side:
-            jobs.append(
-                Job(
-                    _query_key(images[i], config.seed),
-                    _loader(images[i], augment_for_query, "query", config.seed),
-                )
-            )
+            load = _loader(images[i], side, augment_for_query, "query", config.seed)
+            jobs.append(ImageJob(_query_key(images[i], config.seed), str(images[i].path), load))
     return jobs
 
 
@@ -265,10 +266,14 @@ Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def _loader(
-    image: LabelledImage, augment: Augment | None = None, variant: str = "", seed: int = 0
+    image: LabelledImage,
+    side: int,
+    augment: Augment | None = None,
+    variant: str = "",
+    seed: int = 0,
 ) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        pixels = _decode(image.path)  # (H, W, 3) uint8
+        pixels = decode_for_model(image.path.read_bytes(), side)  # (H, W, 3) uint8
         if augment is None:
             return pixels
         return augment(pixels, variant_rng(seed, image.content_hash, variant))
@@ -276,9 +281,9 @@ def _loader(
     return load
 
 
-def _decode(path: Path) -> np.ndarray:
+def _decode(path: Path, side: int) -> np.ndarray:
     try:
-        return decode_image(path.read_bytes())
+        return decode_for_model(path.read_bytes(), side)
     except (OSError, ImageError) as error:
         raise ConfigError(f"catalog image {path}: {error}") from None
 
@@ -294,12 +299,12 @@ def _score_split(
     rows: list[np.ndarray] = []
     owners: list[str] = []
     for image in catalog:
-        keys = [image.content_hash]
+        keys = [_key(image)]
         keys += [_index_key(image, c, config.seed) for c in range(config.augment_index)]
         rows.extend(vectors[key] for key in keys)
         owners.extend([image.product_id] * len(keys))
     query_keys = [
-        _query_key(q, config.seed) if config.augment_queries else q.content_hash for q in queries
+        _query_key(q, config.seed) if config.augment_queries else _key(q) for q in queries
     ]
     return run_once(
         catalog,
@@ -312,7 +317,7 @@ def _score_split(
 
 def _latency_ms(extractor: Extractor, queries: Sequence[LabelledImage], n: int) -> float:
     """Median ms to embed one decoded photo, as the bot does per query, after a warm-up."""
-    photos = [_decode(image.path) for image in queries[: max(1, n)]]
+    photos = [_decode(image.path, extractor.input_size) for image in queries[: max(1, n)]]
     extractor.warmup()
     times = []
     for photo in photos:

@@ -1,7 +1,8 @@
 """One run of the study: search the catalog side with the query side and score the rankings.
 
-Results are ranked by *product*, each product at its best-scoring vector, exactly as the bot
-shows them; so K augmented copies of one catalog image can fill one slot, never five.
+Results are ranked by *product*, each product at its best-scoring vector, by the product's
+own ranking (`retrieval.index_store.top_products`), so they are exactly what the bot shows;
+K augmented copies of one catalog image can fill one slot, never five.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from index.evaluation import metrics
 from index.evaluation.dataset import LabelledImage
+from retrieval.index_store import top_products
 
 DEPTH = 10  # ranks kept per query: mAP@10 needs ten
 METRICS = ("top1", "acc5", "p5", "macc5", "mp5", "map10", "r1", "r5")
@@ -31,7 +33,7 @@ CATEGORY_METRICS = ("top1", "acc5", "p5", "map10")
 
 
 @dataclass(frozen=True)
-class Product:
+class LabelledProduct:
     """A catalog-side product: the union of its catalog images' labels."""
 
     labels: frozenset[str]
@@ -48,7 +50,7 @@ class RunScores:
     index_bytes: int
 
 
-def catalog_products(images: Sequence[LabelledImage]) -> dict[str, Product]:
+def catalog_products(images: Sequence[LabelledImage]) -> dict[str, LabelledProduct]:
     """Products of the catalog side; a product's primary label is its first image's."""
     labels: dict[str, set[str]] = {}
     primary: dict[str, str | None] = {}
@@ -56,10 +58,10 @@ def catalog_products(images: Sequence[LabelledImage]) -> dict[str, Product]:
         labels.setdefault(image.product_id, set()).update(image.labels)
         if primary.get(image.product_id) is None:
             primary[image.product_id] = image.primary
-    return {pid: Product(frozenset(labels[pid]), primary[pid]) for pid in labels}
+    return {pid: LabelledProduct(frozenset(labels[pid]), primary[pid]) for pid in labels}
 
 
-def build_index(vectors: np.ndarray) -> faiss.IndexFlatIP:
+def flat_index(vectors: np.ndarray) -> faiss.IndexFlatIP:
     """Exact inner-product index over unit rows, i.e. cosine similarity."""
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
@@ -75,25 +77,18 @@ def rank_products(
     """(Q, D) queries -> per query, up to ``depth`` distinct product ids, best first."""
     if len(queries) == 0:
         return []
-    copies = max(np.unique(np.asarray(vector_products), return_counts=True)[1])
-    k = min(index.ntotal, depth * int(copies))  # enough vectors to reach depth distinct products
-    _, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)  # (Q, k)
-    ranked: list[list[str]] = []
-    for row in ids:
-        seen: dict[str, None] = {}
-        for i in row:
-            if i >= 0:  # FAISS pads with -1 when k exceeds what it holds
-                seen.setdefault(vector_products[i], None)
-                if len(seen) == depth:
-                    break
-        ranked.append(list(seen))
-    return ranked
+    ids, owners = np.unique(np.asarray(vector_products), return_inverse=True)  # (P,), (V,)
+    rows = np.ascontiguousarray(queries, dtype=np.float32)  # (Q, D)
+    return [
+        [str(ids[owner]) for owner, _ in top_products(index, rows[q : q + 1], owners, depth)]
+        for q in range(len(rows))
+    ]
 
 
 def score_run(
     queries: Sequence[LabelledImage],
     ranked: Sequence[Sequence[str]],
-    products: dict[str, Product],
+    products: dict[str, LabelledProduct],
 ) -> dict[str, float | None]:
     """The study's metrics for one run (see ``metrics`` for definitions)."""
     strict = _strict(queries, ranked, products)
@@ -124,7 +119,7 @@ def score_run(
 def score_categories(
     queries: Sequence[LabelledImage],
     ranked: Sequence[Sequence[str]],
-    products: dict[str, Product],
+    products: dict[str, LabelledProduct],
 ) -> dict[str, dict[str, float]]:
     """CATEGORY_METRICS per query primary label, with the query count ``n``."""
     by_label: dict[str, list[int]] = {}
@@ -147,7 +142,7 @@ def run_once(
     query_vectors: np.ndarray,
 ) -> RunScores:
     """Index the catalog vectors (one row per image or augmented copy), search, score."""
-    index = build_index(catalog_vectors)
+    index = flat_index(catalog_vectors)
     products = catalog_products(catalog)
     ranked = rank_products(index, vector_products, query_vectors)
     return RunScores(
@@ -161,14 +156,18 @@ def run_once(
 
 
 def _strict(
-    queries: Sequence[LabelledImage], ranked: Sequence[Sequence[str]], products: dict[str, Product]
+    queries: Sequence[LabelledImage],
+    ranked: Sequence[Sequence[str]],
+    products: dict[str, LabelledProduct],
 ) -> np.ndarray:
     return metrics.strict_relevance(
         [q.primary or "" for q in queries], [[products[p].primary for p in row] for row in ranked]
     )
 
 
-def _relevant_counts(queries: Sequence[LabelledImage], products: dict[str, Product]) -> list[int]:
+def _relevant_counts(
+    queries: Sequence[LabelledImage], products: dict[str, LabelledProduct]
+) -> list[int]:
     """Per query: catalog products whose primary label is the query's (mAP's denominator)."""
     per_label: dict[str | None, int] = {}
     for product in products.values():

@@ -10,15 +10,13 @@ import logging
 from pathlib import Path
 
 from bot.app import run as run_bot
-from bot.app import token_of
 from bot.settings import BotSettings
 from index.catalog import catalog_source, describe_source
 from retrieval.errors import IndexNotFoundError
 from retrieval.loading import load_extractor_to_build, load_service
 from retrieval.search import SearchService
-from retrieval.settings import load_settings
 from snapfind.commands.index_build import build_from_settings
-from snapfind.commands.options import add_extractor_options, index_dir_option
+from snapfind.commands.options import add_extractor_options, index_dir_option, settings_from
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +51,10 @@ def load_or_build(settings: BotSettings) -> SearchService:
     return load_service(settings, extractor)
 
 
-def settings_from(args: argparse.Namespace) -> BotSettings:
-    """Bot settings from the environment and .env, overridden by the options given."""
-    return load_settings(
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(
+        args,
         BotSettings,
-        backbone=args.backbone,
-        weights=args.weights,
-        input_size=args.input_size,
         index_dir=args.index_dir,
         catalog=args.catalog,
         bot_mode=args.mode,
@@ -67,11 +62,6 @@ def settings_from(args: argparse.Namespace) -> BotSettings:
         webhook_listen=args.listen,
         webhook_port=args.port,
     )
-
-
-def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    token_of(settings)  # a missing token is reported before the model loads
     run_bot(settings, lambda: load_or_build(settings))
     return 0
 

@@ -35,12 +35,11 @@ def check_service(args: argparse.Namespace) -> tuple[bool, str]:
     """(healthy, reason) from loading the index and running the extractor once."""
     started = time.perf_counter()
     service = load_service(settings_from(args, index_dir=args.index_dir))
-    index = service.index
-    if not index.answers():
+    if not service.probe():
         return False, "the index returned nothing"
-    fingerprint = index.manifest.fingerprint
+    info = service.describe()
     return True, (
-        f"{len(index)} products, {fingerprint.backbone} at {fingerprint.input_size} px, "
+        f"{info.products} products, {info.backbone} at {info.input_size} px, "
         f"{time.perf_counter() - started:.1f} s"
     )
 

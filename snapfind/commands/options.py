@@ -2,8 +2,11 @@
 
 import argparse
 from pathlib import Path
+from typing import TypeVar
 
 from retrieval.settings import Settings, load_settings
+
+S = TypeVar("S", bound=Settings)
 
 
 def add_extractor_options(parser: argparse.ArgumentParser) -> None:
@@ -14,10 +17,15 @@ def add_extractor_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--input-size", type=int, help="square input side in pixels")
 
 
-def settings_from(args: argparse.Namespace, **fields: object) -> Settings:
-    """Settings from the environment and .env, overridden by the options given."""
+def settings_from(
+    args: argparse.Namespace,
+    cls: type[S] = Settings,  # type: ignore[assignment]
+    **fields: object,
+) -> S:
+    """Settings (or a subclass's) from the environment and .env, overridden by the options
+    given: the extractor options plus `fields`."""
     return load_settings(
-        Settings,
+        cls,
         backbone=getattr(args, "backbone", None),
         weights=getattr(args, "weights", None),
         input_size=getattr(args, "input_size", None),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from retrieval.errors import ImageError
 from retrieval.loading import load_service
-from retrieval.search import QueryResult
+from retrieval.results import QueryResult
 from snapfind.commands.options import index_dir_option, settings_from
 from snapfind.contact_sheet import contact_sheet
 

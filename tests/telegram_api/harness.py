@@ -16,7 +16,7 @@ from typing import Any
 
 from telegram.ext import Application
 
-from bot.app import attach, build_application, make_resources, serve
+from bot.app import attach, connect, make_resources, serve
 from bot.resources import BotResources
 from bot.settings import BotSettings
 from index.build import BuildOptions, build_index
@@ -90,7 +90,7 @@ async def running_bot(
     settings: BotSettings, service: SearchService, *, stop_timeout: float = 30.0
 ) -> AsyncIterator[RunningBot]:
     """Serve until the block ends, then stop gracefully (and fail if that hangs)."""
-    app = build_application(settings)
+    app = await connect(settings)
     res = make_resources(settings, service)
     attach(app, res)
     stop, ready = asyncio.Event(), asyncio.Event()

@@ -1,0 +1,199 @@
+"""One conversation per update: a photo becomes results, a button press becomes more results.
+
+`Conversation` holds what every step of one reply needs (the bot, the shared resources, the
+chat and the user), so the steps take only what differs between them. Retrieval always runs
+on the inference worker (never on the event loop); a photo is downloaded and embedded once,
+then its vector lives in the query cache for buttons and for the same photo sent again.
+"""
+
+import contextlib
+import functools
+import time
+from dataclasses import dataclass
+
+from telegram import Bot, Document, InlineKeyboardMarkup, Message, PhotoSize, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from bot.buttons import (
+    NO_FILTER,
+    Action,
+    Press,
+    QueryState,
+    photo_key,
+    product_key,
+    results_keyboard,
+    without_more,
+)
+from bot.captions import results_header
+from bot.chat_action import showing
+from bot.errors import FileTooBig, QueryExpired, RateLimited
+from bot.replies import send_results
+from bot.resources import BotResources, resources
+from retrieval.query_api import Retrieval
+from retrieval.results import Hit, QueryResult
+
+GETFILE_LIMIT = 20 * 1024 * 1024  # the largest file Telegram lets a bot download
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A photo or an image file, as Telegram describes it."""
+
+    file_id: str
+    unique_id: str
+    size: int | None
+
+    @classmethod
+    def of(cls, attachment: PhotoSize | Document) -> "Upload":
+        return cls(attachment.file_id, attachment.file_unique_id, attachment.file_size)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of results to send, and the cached query its buttons lead on from."""
+
+    key: str
+    state: QueryState
+    hits: list[Hit]
+    offset: int = 0
+    category: int = NO_FILTER
+    intro: str = ""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """The reply to one update: who asked, where, and the bot's shared resources."""
+
+    bot: Bot
+    res: BotResources
+    chat_id: int
+    user_id: int
+
+    @classmethod
+    def of(cls, update: Update, context: ContextTypes.DEFAULT_TYPE) -> "Conversation":
+        return cls(
+            context.bot, resources(context), update.effective_chat.id, update.effective_user.id
+        )
+
+    async def answer_photo(self, upload: Upload) -> None:
+        """Download, search and answer one photo (or image file) with an album and buttons."""
+        res = self.res
+        started = time.perf_counter()
+        if upload.size is not None and upload.size > GETFILE_LIMIT:
+            raise FileTooBig(f"file of {upload.size} bytes")
+        self.check_rate()
+        key = photo_key(upload.unique_id)
+        stages: dict[str, float] = {}
+        async with showing(self.bot, self.chat_id):
+            state = res.cache.get(key)
+            cached = state is not None
+            if state is None:
+                mark = time.perf_counter()
+                data = await download(self.bot, upload.file_id)
+                stages["download"] = time.perf_counter() - mark
+                mark = time.perf_counter()
+                result = await res.worker.run(res.service.search_bytes, data, res.page_size)
+                worked = sum(result.timings.values())
+                stages["queue"] = max(0.0, time.perf_counter() - mark - worked)
+                stages.update(result.timings)
+                state = self._remember(key, result)
+                hits = result.hits
+            else:
+                hits = await res.worker.run(res.service.search_vector, state.vector, res.page_size)
+            mark = time.perf_counter()
+            await self.show(Page(key, state, hits))
+            stages["send"] = time.perf_counter() - mark
+        res.stats.record_query(time.perf_counter() - started, stages, cached=cached)
+
+    async def answer_press(self, press: Press, message: Message | None) -> None:
+        """More / filter / similar: a new page from the cached vector, never re-extracting."""
+        res = self.res
+        state = res.cache.get(press.key)
+        if state is None:
+            raise QueryExpired(f"query {press.key} not in cache")
+        try:
+            category = state.label(press.category)
+        except ValueError:
+            raise QueryExpired(f"query {press.key} has no label {press.category}") from None
+        self.check_rate()
+        res.stats.button_presses += 1
+        async with showing(self.bot, self.chat_id):
+            if press.action is Action.SIMILAR:
+                found = await res.worker.run(
+                    _similar, res.service, state, press.number, category, res.page_size
+                )
+                if found is None:
+                    raise QueryExpired(f"result #{press.number + 1} of {press.key} is gone")
+                source, result = found
+                key = product_key(source.product.id)
+                fresh = self._remember(key, result, exclude=(source.product.id,))
+                title = source.product.title or source.product.id
+                intro = f"Similar to #{press.number + 1} ({title[:100]}). "
+                await self.show(Page(key, fresh, result.hits, intro=intro))
+                return
+            offset = press.number if press.action is Action.MORE else 0
+            page = functools.partial(
+                res.service.search_vector,
+                state.vector,
+                res.page_size,
+                category,
+                offset=offset,
+                exclude=state.exclude,
+            )
+            hits = await res.worker.run(page)
+            if press.action is Action.MORE and message is not None:
+                await _drop_more_button(message)
+            await self.show(Page(press.key, state, hits, offset, press.category))
+
+    async def show(self, page: Page) -> None:
+        """Send one page of results with the buttons that lead on from it."""
+        state, offset = page.state, page.offset
+        header = page.intro + results_header(offset, len(page.hits), state.label(page.category))
+        markup = results_keyboard(
+            page.key, state, page.hits, offset, page.category, self.res.page_size
+        )
+        await send_results(self.bot, self.chat_id, page.hits, offset, header, markup)
+
+    def check_rate(self) -> None:
+        """Count one search for this user; raises `RateLimited` when over the limit."""
+        wait = self.res.limiter.acquire(self.user_id)
+        if wait > 0:
+            raise RateLimited(wait)
+
+    def _remember(self, key: str, result: QueryResult, exclude: tuple[str, ...] = ()) -> QueryState:
+        """Cache a query with the catalog's categories as its filter labels, fixed from now."""
+        state = QueryState(result.vector, self.res.service.describe().categories, exclude)
+        self.res.cache.put(key, state)
+        return state
+
+
+async def download(bot: Bot, file_id: str) -> bytes:
+    """The file's bytes via getFile; Telegram's "file is too big" becomes `FileTooBig`."""
+    try:
+        telegram_file = await bot.get_file(file_id)
+    except BadRequest as error:
+        if "too big" in str(error).lower():
+            raise FileTooBig(str(error)) from None
+        raise
+    return bytes(await telegram_file.download_as_bytearray())
+
+
+def _similar(
+    service: Retrieval, state: QueryState, rank: int, category: str | None, size: int
+) -> tuple[Hit, QueryResult] | None:
+    """Result `rank` of the query and the products nearest it (runs on the worker)."""
+    ranked = service.search_vector(state.vector, 1, category, offset=rank, exclude=state.exclude)
+    if not ranked:
+        return None
+    found = service.similar_to(ranked[0].product.id, size)
+    return None if found is None else (ranked[0], found)
+
+
+async def _drop_more_button(message: Message) -> None:
+    """Cosmetic: the pressed message loses its More button; failures are not worth an error."""
+    markup = message.reply_markup
+    if not isinstance(markup, InlineKeyboardMarkup):
+        return
+    with contextlib.suppress(TelegramError):
+        await message.edit_reply_markup(without_more(markup))

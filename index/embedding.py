@@ -1,0 +1,115 @@
+"""Embed whatever the vector cache lacks: the one loop the index build and the study share.
+
+Images are loaded (decoded) ahead in two threads while the network runs on the previous
+batch; each batch's vectors are cached as soon as they exist, so an interrupted run resumes
+where it stopped. Nothing passed in is changed: the vectors come back in a new dict.
+"""
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from index.vector_cache import VectorCache
+from retrieval.errors import ImageError
+
+LOAD_THREADS = 2
+
+
+class Embedder(Protocol):
+    def embed(self, images: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """One vector to have: its cache key, where its pixels come from, and how to load them."""
+
+    key: str
+    source: str  # named in the unreadable list
+    load: Callable[[], np.ndarray]  # -> (H, W, 3) uint8; raises ImageError or OSError
+
+
+@dataclass(frozen=True)
+class ExtractionStats:
+    cached: int  # vectors found in the cache
+    extracted: int  # vectors computed now
+    seconds: float  # load + embed time of the extracted ones
+
+
+@dataclass(frozen=True)
+class Embedded:
+    vectors: dict[str, np.ndarray]  # key -> (D,) unit vector, for every readable job
+    stats: ExtractionStats
+    unreadable: tuple[tuple[str, str], ...]  # (source, reason)
+
+
+def embed_missing(
+    embedder: Embedder,
+    jobs: Sequence[ImageJob],
+    cache: VectorCache,
+    *,
+    reuse: bool = True,
+    batch_size: int = 16,
+    progress: bool = True,
+    desc: str = "embedding",
+) -> Embedded:
+    """Vectors for every job: cached ones (unless `reuse` is off), the rest embedded now.
+
+    Jobs sharing a key (one picture under two products) are loaded and embedded once.
+    """
+    unique: dict[str, ImageJob] = {}
+    for job in jobs:
+        unique.setdefault(job.key, job)
+    vectors = cache.get_many(unique) if reuse else {}
+    missing = [job for key, job in unique.items() if key not in vectors]
+    cached = len(vectors)
+    unreadable: list[tuple[str, str]] = []
+    started = time.perf_counter()
+    quiet = not progress or not missing
+    with tqdm(total=len(missing), desc=desc, unit="img", disable=quiet) as bar:
+        for batch in _loaded_batches(missing, batch_size):
+            ok = [(job, pixels) for job, pixels in batch if not isinstance(pixels, ImageError)]
+            unreadable += [(j.source, str(p)) for j, p in batch if isinstance(p, ImageError)]
+            if ok:
+                embedded = embedder.embed([pixels for _, pixels in ok], len(ok))  # (B, D)
+                fresh = {job.key: row for (job, _), row in zip(ok, embedded, strict=True)}
+                cache.put_many(fresh)
+                vectors.update(fresh)
+            bar.update(len(batch))
+    stats = ExtractionStats(cached, len(vectors) - cached, time.perf_counter() - started)
+    return Embedded(vectors, stats, tuple(unreadable))
+
+
+Loaded = tuple[ImageJob, np.ndarray | ImageError]
+
+
+def _load(job: ImageJob) -> np.ndarray | ImageError:
+    try:
+        return job.load()
+    except ImageError as error:
+        return error
+    except OSError as error:
+        return ImageError(f"cannot read: {error.strerror}", "")
+
+
+def _loaded_batches(jobs: list[ImageJob], batch_size: int) -> Iterator[list[Loaded]]:
+    """Batches of loaded jobs, loading a bounded number ahead in threads."""
+    with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
+        ahead: deque[tuple[ImageJob, Future[np.ndarray | ImageError]]] = deque()
+        pending = iter(jobs)
+        batch: list[Loaded] = []
+        while True:
+            while len(ahead) < 2 * batch_size and (job := next(pending, None)):
+                ahead.append((job, pool.submit(_load, job)))  # bounded look-ahead
+            if not ahead:
+                break
+            job, future = ahead.popleft()
+            batch.append((job, future.result()))
+            if len(batch) == batch_size or not ahead:
+                yield batch
+                batch = []

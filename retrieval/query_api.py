@@ -1,0 +1,85 @@
+"""The one query API the front ends ask: what the bot and the CLI may call, and nothing more.
+
+`SearchService` (retrieval/search.py) is the real thing; tests use an in-memory fake. Each call
+runs on one index from start to end, even if a new release is swapped in meanwhile. Calls
+block (they run the network and FAISS): call them from a worker thread, never an event loop.
+"""
+
+from typing import Protocol
+
+import numpy as np
+
+from retrieval.results import CatalogInfo, Hit, QueryResult
+
+
+class Retrieval(Protocol):
+    """Search by photo bytes, decoded image or vector; pivot; probe; describe; reload.
+
+    `k` results from rank `offset` (0-based), only `category` if given, never the products
+    in `exclude`; one hit per product, best first.
+    """
+
+    def search_bytes(
+        self,
+        data: bytes,
+        k: int = 5,
+        category: str | None = None,
+        *,
+        offset: int = 0,
+        exclude: tuple[str, ...] = (),
+    ) -> QueryResult:
+        """Decode, embed and search an upload; raises `ImageError` on bad bytes."""
+        ...
+
+    def search_image(
+        self,
+        image: np.ndarray,
+        k: int = 5,
+        category: str | None = None,
+        *,
+        offset: int = 0,
+        exclude: tuple[str, ...] = (),
+    ) -> QueryResult:
+        """Embed an (H, W, 3) uint8 image and search."""
+        ...
+
+    def search_vector(
+        self,
+        vector: np.ndarray,
+        k: int = 5,
+        category: str | None = None,
+        *,
+        offset: int = 0,
+        exclude: tuple[str, ...] = (),
+    ) -> list[Hit]:
+        """Search from a (D,) vector already computed (a cached query)."""
+        ...
+
+    def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:
+        """The product's stored vector and the `k` products nearest it (itself left out);
+        None if the served catalog no longer has it."""
+        ...
+
+    def probe(self) -> bool:
+        """Whether a search from a stored vector finds a product: the cheap health check."""
+        ...
+
+    def describe(self) -> CatalogInfo:
+        """The index being served."""
+        ...
+
+    @property
+    def reloadable(self) -> bool:
+        """Whether there is an index directory to reload from."""
+        ...
+
+    def reload(self) -> CatalogInfo:
+        """Open the published release and serve it from now on; raises `SnapfindError`."""
+        ...
+
+    def reload_if_changed(self) -> CatalogInfo | None:
+        """`reload` if a release other than the served one was published since, else None.
+
+        A release that fails to open is not tried again until another one is published.
+        """
+        ...

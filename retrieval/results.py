@@ -1,0 +1,57 @@
+"""The plain types a query returns: no FAISS, no Keras, nothing but numpy and the stdlib.
+
+Front ends (the bot, the CLI) and test fakes import these, never the index or the model, so
+importing them loads neither FAISS nor TensorFlow.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Product:
+    """One catalog product, as a reply shows it."""
+
+    id: str
+    title: str
+    categories: tuple[str, ...]
+    image: Path | None
+    url: str | None = None
+    price: str | None = None
+    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One product in an answer, with its best image's cosine similarity to the query."""
+
+    product: Product
+    score: float
+
+
+@dataclass
+class QueryResult:
+    """A query's vector (kept for "more" and filters without re-extraction), hits and timings."""
+
+    vector: np.ndarray  # (D,) unit vector
+    hits: list[Hit]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+@dataclass(frozen=True)
+class CatalogInfo:
+    """What the index being served is: for /stats, /reload, the log and health checks."""
+
+    products: int
+    images: int
+    categories: tuple[str, ...]  # every category label, sorted
+    release: str  # the release folder's name
+    built_at: str  # ISO 8601, UTC
+    catalog: str
+    backbone: str
+    model_name: str
+    input_size: int
+    dim: int
+    weights_id: str

@@ -1,0 +1,97 @@
+"""An in-memory `Retrieval` (retrieval/query_api.py): bot tests without TensorFlow or FAISS.
+
+Products are points on a small vector space; a photo's bytes name the product it shows, so a
+test chooses the answer by what it uploads. Ranking is plain numpy, one hit per product.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from retrieval.errors import ImageError, SnapfindError
+from retrieval.results import CatalogInfo, Hit, Product, QueryResult
+
+
+@dataclass
+class FakeRetrieval:
+    """`products` in order; product i's vector is the unit vector along axis i."""
+
+    products: list[Product]
+    release: str = "r1"
+    published: str = "r1"  # what a reload would open; set it to "publish" a release
+    broken: set[str] = field(default_factory=set)  # releases that fail to open
+    calls: list[str] = field(default_factory=list)
+
+    def _vectors(self) -> np.ndarray:
+        return np.eye(len(self.products), dtype=np.float32)  # (P, P)
+
+    def _rank(
+        self, vector: np.ndarray, k: int, category: str | None, offset: int, exclude: tuple
+    ) -> list[Hit]:
+        scores = self._vectors() @ vector  # (P,)
+        ranked = [
+            Hit(p, float(scores[i]))
+            for i in np.argsort(-scores, kind="stable")
+            if (p := self.products[i]).id not in exclude
+            and (category is None or category in p.categories)
+        ]
+        return ranked[offset : offset + k]
+
+    def search_bytes(
+        self, data: bytes, k: int = 5, category: str | None = None, *, offset=0, exclude=()
+    ) -> QueryResult:
+        self.calls.append("search_bytes")
+        names = [p.id for p in self.products]
+        if data.decode(errors="replace") not in names:
+            raise ImageError("not a fake photo", "I couldn't read that as an image.")
+        vector = self._vectors()[names.index(data.decode())]
+        return QueryResult(vector, self._rank(vector, k, category, offset, exclude))
+
+    def search_image(self, image, k=5, category=None, *, offset=0, exclude=()) -> QueryResult:
+        raise NotImplementedError("the bot never sends decoded images")
+
+    def search_vector(self, vector, k=5, category=None, *, offset=0, exclude=()) -> list[Hit]:
+        self.calls.append("search_vector")
+        return self._rank(vector, k, category, offset, exclude)
+
+    def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:
+        self.calls.append("similar_to")
+        names = [p.id for p in self.products]
+        if product_id not in names:
+            return None
+        vector = self._vectors()[names.index(product_id)] * 0.6 + 0.1  # near, not only itself
+        vector /= np.linalg.norm(vector)
+        return QueryResult(vector, self._rank(vector, k, None, 0, (product_id,)))
+
+    def probe(self) -> bool:
+        return bool(self.products)
+
+    def describe(self) -> CatalogInfo:
+        return CatalogInfo(
+            products=len(self.products),
+            images=len(self.products),
+            categories=tuple(sorted({c for p in self.products for c in p.categories})),
+            release=self.release,
+            built_at="2026-01-01T00:00:00+00:00",
+            catalog="fake.csv",
+            backbone="fake",
+            model_name="fake",
+            input_size=8,
+            dim=len(self.products),
+            weights_id="none",
+        )
+
+    @property
+    def reloadable(self) -> bool:
+        return True
+
+    def reload(self) -> CatalogInfo:
+        if self.published in self.broken:
+            raise SnapfindError(f"release {self.published} is damaged")
+        self.release = self.published
+        return self.describe()
+
+    def reload_if_changed(self) -> CatalogInfo | None:
+        if self.published == self.release:
+            return None
+        return self.reload()

@@ -1,7 +1,9 @@
 """Catalog → published index: embed what changed, write a release, publish it atomically.
 
 Stages: read catalog → reuse cached vectors → decode + embed the rest (progress bar) →
-FAISS index + products.sqlite + manifest in a staging folder → publish.
+FAISS index + products.sqlite + manifest in a staging folder → publish → prune the cache.
+One build per index folder at a time (`build_lock`); the cache is pruned only after a
+successful publish, so a failed build leaves both the old index and the cache as they were.
 """
 
 import json
@@ -19,13 +21,16 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from index.catalog import CatalogEntry, load_catalog
+from index.build_lock import build_lock
+from index.catalog import CatalogAccess, CatalogEntry, load_catalog
 from index.choice import choose_index
 from index.publish import publish, staging_dir
 from index.vector_cache import VectorCache
-from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from retrieval.bounded_read import read_image_file
+from retrieval.decode import decode_image
 from retrieval.errors import ImageError, SnapfindError
 from retrieval.extractor import Extractor
+from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
 from retrieval.products import SCHEMA
 
@@ -57,8 +62,8 @@ class BuildOptions:
     progress: bool = True
     batch_size: int = 16
     ram_budget_bytes: int = 4 * 2**30
-    max_image_bytes: int = DEFAULT_MAX_BYTES
-    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    limits: ImageLimits = DEFAULT_LIMITS
+    allow_roots: tuple[Path, ...] = ()  # folders besides the catalog's own images may be in
 
 
 def build_index(
@@ -66,9 +71,16 @@ def build_index(
 ) -> BuildReport:
     """Build (incrementally unless `options.full`) and publish an index of `catalog`."""
     options = options or BuildOptions()
-    started = time.perf_counter()
     index_dir = Path(index_dir)
-    source = load_catalog(catalog)
+    with build_lock(index_dir):
+        return _build_locked(catalog, index_dir, extractor, options)
+
+
+def _build_locked(
+    catalog: Path, index_dir: Path, extractor: Extractor, options: BuildOptions
+) -> BuildReport:
+    started = time.perf_counter()
+    source = load_catalog(catalog, CatalogAccess(options.allow_roots, options.limits.max_bytes))
     entries, unreadable = source.entries, list(source.unreadable)
     if not entries:
         raise SnapfindError(f"catalog {catalog} has no readable images")
@@ -80,7 +92,6 @@ def build_index(
         reused = len(vectors)
         todo = [e for e in _unique_by_hash(entries) if e.content_hash not in vectors]
         embedded = _embed(todo, extractor, cache, vectors, unreadable, options)
-        cache.keep_only(hashes)
     finally:
         cache.close()
 
@@ -110,10 +121,20 @@ def build_index(
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
+    _prune_cache(index_dir, extractor, hashes)
     log.info("published %s: %d products, %d vectors", release, products, len(kept))
     return BuildReport(
         release, products, len(kept), embedded, reused, len(unreadable), seconds, choice.key
     )
+
+
+def _prune_cache(index_dir: Path, extractor: Extractor, hashes: set[str]) -> None:
+    """Drop cached vectors of images gone from the catalog: only after a successful publish."""
+    cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
+    try:
+        cache.keep_only(hashes)
+    finally:
+        cache.close()
 
 
 def _unique_by_hash(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:
@@ -161,17 +182,10 @@ def _decoded_batches(
 
     def decode(entry: CatalogEntry) -> np.ndarray | ImageError:
         try:
-            data = entry.image.read_bytes()
-            return decode_image(
-                data,
-                max_bytes=options.max_image_bytes,
-                max_pixels=options.max_image_pixels,
-                min_side=input_size,
-            )
+            data = read_image_file(entry.image, options.limits.max_bytes)
+            return decode_image(data, limits=options.limits, min_side=input_size)
         except ImageError as error:
             return error
-        except OSError as error:
-            return ImageError(f"cannot read: {error.strerror}", "")
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         ahead: deque[tuple[CatalogEntry, Future[np.ndarray | ImageError]]] = deque()

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from retrieval.decode import decode_image
 from retrieval.extractor import Extractor
 from retrieval.index_store import CatalogIndex, Hit, open_index
+from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 
 
 @dataclass
@@ -42,14 +43,12 @@ class SearchService:
         index: CatalogIndex,
         index_dir: Path | None = None,
         *,
-        max_image_bytes: int = DEFAULT_MAX_BYTES,
-        max_image_pixels: int = DEFAULT_MAX_PIXELS,
+        limits: ImageLimits = DEFAULT_LIMITS,
     ) -> None:
         self.extractor = extractor
         self._index = index
         self.index_dir = index_dir
-        self.max_image_bytes = max_image_bytes
-        self.max_image_pixels = max_image_pixels
+        self.limits = limits
         self._swap = threading.Lock()
 
     @property
@@ -60,12 +59,7 @@ class SearchService:
         """Decode, embed and search an uploaded image; raises `ImageError` on bad bytes."""
         timings: dict[str, float] = {}
         with _timed(timings, "decode"):
-            image = decode_image(
-                data,
-                max_bytes=self.max_image_bytes,
-                max_pixels=self.max_image_pixels,
-                min_side=self.extractor.input_size,
-            )
+            image = decode_image(data, limits=self.limits, min_side=self.extractor.input_size)
         result = self.search_image(image, k, category)
         result.timings = timings | result.timings
         return result

@@ -10,6 +10,7 @@ from PIL import Image
 
 from retrieval.decode import decode_image
 from retrieval.errors import ImageError
+from retrieval.limits import ImageLimits
 from tests.synthetic import jpeg_bytes
 
 
@@ -101,7 +102,7 @@ def test_truncated_jpeg_is_refused() -> None:
 def test_too_many_bytes_is_refused() -> None:
     data = jpeg_bytes(Image.new("RGB", (64, 64)))
     with pytest.raises(ImageError) as caught:
-        decode_image(data, max_bytes=len(data) - 1)
+        decode_image(data, limits=ImageLimits(max_bytes=len(data) - 1))
     assert "too large" in caught.value.user_message
 
 
@@ -127,8 +128,8 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
 def test_pixel_limit_is_configurable() -> None:
     data = jpeg_bytes(Image.new("RGB", (100, 100)))
     with pytest.raises(ImageError):
-        decode_image(data, max_pixels=9_999)
-    assert decode_image(data, max_pixels=10_000).shape == (100, 100, 3)
+        decode_image(data, limits=ImageLimits(max_pixels=9_999))
+    assert decode_image(data, limits=ImageLimits(max_pixels=10_000)).shape == (100, 100, 3)
 
 
 def test_large_jpeg_decodes_at_a_reduced_scale_but_never_below_min_side() -> None:

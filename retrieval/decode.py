@@ -6,7 +6,6 @@ hostile (huge dimensions, truncation, non-image bytes, exotic formats) becomes a
 """
 
 import io
-import struct
 import warnings
 
 import numpy as np
@@ -31,8 +30,6 @@ from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # MPO opens as JPEG
 # Bytes per pixel of Pillow's in-memory image by mode: modes not listed take 4 (RGB included).
 _CANVAS_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
-# What Pillow's plugins raise on malformed headers and data (found by tests/test_decode_fuzz.py).
-_MALFORMED = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError)
 
 _UNREADABLE = "I couldn't read that as an image. Please send a JPEG, PNG or WebP photo."
 _DAMAGED = "That image seems damaged or incomplete. Please try another photo."
@@ -76,7 +73,7 @@ def decode_image(
         raise ImageError(f"decompression bomb: {error}", _TOO_MANY_PIXELS) from None
     except UnidentifiedImageError:
         raise ImageError("not a supported image", _UNREADABLE) from None
-    except _MALFORMED as error:
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"corrupt or truncated image: {error}", _DAMAGED) from None
     return np.asarray(image, dtype=np.uint8)
 

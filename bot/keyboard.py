@@ -3,6 +3,7 @@
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callback_data import NO_FILTER, Action, Press, encode
+from bot.captions import LABEL_LIMIT, clip
 from bot.query_state import QueryState
 from retrieval.index_store import Hit
 
@@ -21,7 +22,7 @@ def results_keyboard(
     ]
     labels = dict.fromkeys(label for hit in hits for label in hit.product.categories)
     filters = [
-        _button(f"Only {label}", Press(Action.FILTER, key, number))
+        _button(f"Only {clip(label, LABEL_LIMIT)}", Press(Action.FILTER, key, number))
         for label in labels
         if (number := state.label_number(label)) != category
     ]

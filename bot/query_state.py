@@ -13,11 +13,13 @@ from bot.callback_data import NO_FILTER
 
 @dataclass
 class QueryState:
-    """A query's (D,) unit vector, products to leave out, and the labels its buttons name."""
+    """A query's (D,) unit vector, products to leave out, the labels its buttons name, and
+    the users who were shown it (only they may press its buttons)."""
 
     vector: np.ndarray
     exclude: tuple[str, ...] = ()  # e.g. the product a "similar to" search started from
     labels: list[str] = field(default_factory=list)
+    owners: set[int] = field(default_factory=set)
 
     def label_number(self, label: str) -> int:
         """The button position of `label`, adding it on first use."""

@@ -28,10 +28,21 @@ class IndexReloader:
         self._served: Stamp = _stamp(service.index_dir)
 
     async def reload(self) -> CatalogIndex:
-        """Open the current release and swap it in; raises `SnapfindError` if it cannot."""
+        """Open the current release and swap it in; raises `SnapfindError` if it cannot.
+
+        Any failure to open a release (FAISS and SQLite raise their own types) becomes one
+        `SnapfindError` line, so an admin's /reload hears why and the watcher keeps running.
+        """
         async with self._lock:
             stamp = await asyncio.to_thread(_stamp, self._service.index_dir)
-            index = await asyncio.to_thread(self._service.reload)
+            try:
+                index = await asyncio.to_thread(self._service.reload)
+            except SnapfindError:
+                raise
+            except Exception as error:
+                raise SnapfindError(
+                    f"the new index could not be opened: {type(error).__name__}: {error}"
+                ) from error
             self._served = stamp
         log.info("index reloaded: %s, %d products", index.release, len(index))
         return index

@@ -16,7 +16,7 @@ from bot.callback_data import NO_FILTER, Action, Press, photo_key, product_key
 from bot.captions import results_header
 from bot.chat_action import showing
 from bot.errors import FileTooBig, QueryExpired, RateLimited
-from bot.keyboard import results_keyboard, without_more
+from bot.keyboard import MAX_RESULTS, results_keyboard, without_more
 from bot.query_state import QueryState
 from bot.replies import send_results
 from bot.resources import BotResources
@@ -59,6 +59,7 @@ async def answer_photo(
             hits = result.hits
         else:
             hits = await res.worker.run(res.service.search_vector, state.vector, res.page_size)
+        state.owners.add(user_id)
         mark = time.perf_counter()
         await show_page(bot, res, chat_id, key, state, hits, 0, NO_FILTER)
         stages["send"] = time.perf_counter() - mark
@@ -70,8 +71,13 @@ async def answer_press(
 ) -> None:
     """More / filter / similar: a new page from the cached vector, never re-extracting."""
     state = res.cache.get(press.key)
-    if state is None:
-        raise QueryExpired(f"query {press.key} not in cache")
+    if state is None or user_id not in state.owners:  # a forged press names another's query
+        raise QueryExpired(f"query {press.key} not in cache or not user {user_id}'s")
+    if press.number >= MAX_RESULTS:
+        raise QueryExpired(
+            f"button number {press.number} past the {MAX_RESULTS}-result cap",
+            f"That's as far as results go ({MAX_RESULTS}). Send another photo to search again.",
+        )
     try:
         category = state.label(press.category)
     except ValueError:
@@ -87,15 +93,18 @@ async def answer_press(
                 raise QueryExpired(f"result #{press.number + 1} of {press.key} is gone")
             source, vector, hits = found
             key = product_key(source.product.id)
-            fresh = QueryState(vector, exclude=(source.product.id,))
+            shown = res.cache.get(key)  # the same product's neighbours, shown to others too
+            owners = {user_id} | (shown.owners if shown else set())
+            fresh = QueryState(vector, exclude=(source.product.id,), owners=owners)
             res.cache.put(key, fresh)
             title = source.product.title or source.product.id
             intro = f"Similar to #{press.number + 1} ({title[:100]}). "
             await show_page(bot, res, chat_id, key, fresh, hits, 0, NO_FILTER, intro)
             return
         offset = press.number if press.action is Action.MORE else 0
+        size = min(res.page_size, MAX_RESULTS - offset)
         hits = await res.worker.run(
-            _page, res.service, state.vector, offset, res.page_size, category, state.exclude
+            _page, res.service, state.vector, offset, size, category, state.exclude
         )
         if press.action is Action.MORE and message is not None:
             await _drop_more_button(message)

@@ -138,4 +138,5 @@ def test_large_jpeg_decodes_at_a_reduced_scale_but_never_below_min_side() -> Non
     assert decode_image(data, min_side=224).shape == (300, 400, 3)  # 1/4 scale
     assert decode_image(data, min_side=600).shape == (600, 800, 3)  # 1/2 scale
     png = encode(Image.new("RGB", (1600, 1200)), "PNG")
-    assert decode_image(png, min_side=224).shape == (1200, 1600, 3)  # not a JPEG: unchanged
+    assert decode_image(png, min_side=224).shape == (240, 320, 3)  # not a JPEG: reduced by 5
+    assert decode_image(png, min_side=700).shape == (1200, 1600, 3)  # a factor of 1: as is

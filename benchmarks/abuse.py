@@ -7,10 +7,13 @@ Images go through `SearchService.search_bytes` with EfficientNet-Lite0 (the path
 takes after its download), files through the CLI's bounded read, catalogs through
 `build_index`. Per case: handled (a result or one typed line), the message, the worst latency,
 and resident memory before / peak / after (peak from VmHWM, reset before each case).
-Bot-level cases (loopback Bot API burst, 300 sequential queries, bot kills) are not here.
+Bot-level cases run the real PTB bot against the tests' loopback Bot API (127.0.0.1, in this
+process): a burst of 50 users × 2 photos, a hostile image ahead of a normal user, 300
+sequential queries. Bot kills and API outages are not here.
 """
 
 import argparse
+import asyncio
 import io
 import os
 import shutil
@@ -29,6 +32,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.settings import BotSettings
 from index.build import CACHE, BuildOptions, build_index
 from index.catalog import load_catalog
 from retrieval.bounded_read import read_image_file
@@ -39,9 +43,10 @@ from retrieval.loading import load_extractor
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS
 from retrieval.search import SearchService
 from retrieval.settings import Settings
-from tests.synthetic import draw_item, write_shapes_catalog
+from tests.synthetic import draw_item, jpeg_bytes, write_shapes_catalog
+from tests.telegram_api import TOKEN, BotApiServer
+from tests.telegram_api.harness import running_bot
 
-MB = 2**20
 QUIET = BuildOptions(progress=False)
 
 
@@ -309,9 +314,131 @@ def _damaged_index(index_dir: Path, work: Path, extractor) -> list[Row]:
     return rows
 
 
+async def bot_cases(service: SearchService, work: Path) -> list[Row]:
+    """The running bot, over HTTP on 127.0.0.1: bursts, a hostile image, a long sequence."""
+    photos = [jpeg_bytes(draw_item("circles", seed=n, size=640)) for n in range(300)]
+    hostile = encoded(Image.new("RGB", (7071, 7071)), "PNG")
+    rows = []
+    async with BotApiServer(lifetime=3600) as server:
+        settings = BotSettings(
+            _env_file=None,  # type: ignore[call-arg]
+            bot_token=TOKEN,
+            bot_api_url=server.base_url,
+            bot_file_url=server.base_file_url,
+            backbone="efficientnet-lite0",
+            weights="imagenet",
+            index_dir=service.index_dir,
+            rate_limit=100_000,
+            watch_interval=0,
+            request_timeout=600,
+        )
+        async with running_bot(settings, service):
+            await _replies(server, {1: [photos[0]]})  # the bot's first request
+            rows.append(
+                await _measure_async("bot: one normal photo (reference)", server, {2: [photos[1]]})
+            )
+            burst = {100 + u: [photos[2 + 2 * u], photos[3 + 2 * u]] for u in range(50)}
+            rows.append(await _measure_async("bot: burst of 50 users × 2 photos", server, burst))
+            rows.append(
+                await _measure_async(
+                    "bot: 7071×7071 PNG file, then another user's photo",
+                    server,
+                    {300: [("png", hostile)], 301: [photos[150]]},
+                    watch=301,
+                )
+            )
+            sequence = {400: photos[160:300] + photos[2:162]}  # 300 queries, one at a time
+            rows.append(
+                await _measure_async(
+                    "bot: 300 sequential queries", server, sequence, one_by_one=True
+                )
+            )
+    return rows
+
+
+async def _measure_async(
+    case: str,
+    server: BotApiServer,
+    sends: dict[int, list],
+    *,
+    watch: int | None = None,
+    one_by_one: bool = False,
+) -> Row:
+    """Like `measure`, for the bot: replies delivered, lost, duplicated, sent elsewhere."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    before = _status_mb("VmRSS")
+    mark = len(server.calls)
+    started = time.monotonic()
+    if one_by_one:
+        latencies = []
+        for user, items in sends.items():
+            for item in items:
+                begun = time.monotonic()
+                await _replies(server, {user: [item]})
+                latencies.append(time.monotonic() - begun)
+        worst = max(latencies)
+        counts = _reply_counts(server, mark)
+    else:
+        counts, finished = await _replies(server, sends)
+        worst = max(finished.values()) - started if watch is None else finished[watch] - started
+    expected = {user: len(items) for user, items in sends.items()}
+    lost = sum(max(0, n - counts.get(u, 0)) for u, n in expected.items())
+    duplicated = sum(max(0, counts.get(u, 0) - n) for u, n in expected.items())
+    elsewhere = sum(n for u, n in counts.items() if u not in expected)
+    refusals = [c.params["text"] for c in server.calls[mark:] if _is_refusal(c)]
+    message = (
+        f"{sum(expected.values())} sent: {sum(counts.values())} answered, {lost} lost, "
+        f"{duplicated} duplicated, {elsewhere} to another chat"
+        + (f"; refusals: {sorted(set(refusals))}" if refusals else "")
+    )
+    row = Row(case, not (lost or duplicated or elsewhere), message, worst,
+              (before, _status_mb("VmHWM"), _status_mb("VmRSS")))  # fmt: skip
+    print(row.line(), flush=True)
+    return row
+
+
+def _is_refusal(call) -> bool:
+    return call.method == "sendMessage" and "reply_markup" not in call.params
+
+
+def _reply_counts(server: BotApiServer, mark: int) -> dict[int, int]:
+    """Answers per chat since `mark`: an album, or a refusal line."""
+    counts: dict[int, int] = {}
+    for call in server.calls[mark:]:
+        if call.method == "sendMediaGroup" or _is_refusal(call):
+            counts[call.chat_id] = counts.get(call.chat_id, 0) + 1
+    return counts
+
+
+async def _replies(
+    server: BotApiServer, sends: dict[int, list], timeout: float = 900
+) -> tuple[dict[int, int], dict[int, float]]:
+    """Send everything at once; wait until every photo has its answer (album or refusal)."""
+    mark = len(server.calls)
+    for user, items in sends.items():
+        for item in items:
+            if isinstance(item, tuple):
+                await server.send_document(user, item[1], file_name="x.png", mime_type="image/png")
+            else:
+                await server.send_photo(user, item)
+    wanted = sum(len(items) for items in sends.values())
+    finished: dict[int, float] = {}
+
+    def done(call) -> bool:
+        if (call.method == "sendMediaGroup" or _is_refusal(call)) and call.chat_id in sends:
+            finished[call.chat_id] = call.at
+        return sum(_reply_counts(server, mark).values()) >= wanted
+
+    await server.wait_for(done, start=mark, timeout=timeout)
+    await asyncio.sleep(0.5)  # let a duplicate, if the bot sent one, arrive before counting
+    return _reply_counts(server, mark), finished
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    parser.add_argument("--no-bot", action="store_true", help="skip the loopback bot cases")
     args = parser.parse_args()
     settings = Settings(backbone="efficientnet-lite0", weights="imagenet", _env_file=None)
     extractor = load_extractor(settings, warmup=True)
@@ -321,9 +448,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         build_index(write_shapes_catalog(work / "c", per_category=10), work / "i", extractor, QUIET)
-        service = SearchService(extractor, open_index(work / "i"), limits=settings.image_limits)
+        index = open_index(work / "i")
+        service = SearchService(extractor, index, work / "i", limits=settings.image_limits)
         rows = image_cases(service, work)
         rows += catalog_cases(extractor, work)
+        if not args.no_bot:
+            rows += asyncio.run(bot_cases(service, work))
     if args.out:
         table = "\n".join([header, "|---|---|---|---|---|", *(r.line() for r in rows)])
         args.out.write_text(table + "\n", encoding="utf-8")

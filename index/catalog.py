@@ -55,14 +55,6 @@ class Catalog:
     unreadable: list[tuple[str, str]]  # (image path, reason)
 
 
-def content_hash(path: Path, max_bytes: int = DEFAULT_LIMITS.max_bytes) -> str:
-    """Hex SHA-256 of an image file: the identity of an image, whatever its name.
-
-    Raises `ImageError` for what is not a regular file of at most `max_bytes`.
-    """
-    return hashlib.sha256(read_image_file(path, max_bytes)).hexdigest()
-
-
 def load_catalog(path: Path, access: CatalogAccess = CatalogAccess()) -> Catalog:
     """Read a catalog in any supported form."""
     path = Path(path)
@@ -103,7 +95,11 @@ class _Reader:
         return real
 
     def hash(self, image: Path) -> str:
-        return content_hash(image, self.max_bytes)
+        """Hex SHA-256 of an image file: the identity of an image, whatever its name.
+
+        Raises `ImageError` for what is not a regular file of at most `max_bytes`.
+        """
+        return hashlib.sha256(read_image_file(image, self.max_bytes)).hexdigest()
 
 
 def _folder_rows(root: Path) -> Iterator[dict[str, object]]:

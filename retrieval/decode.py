@@ -62,7 +62,7 @@ def decode_image(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-            check_dimensions(image.size, limits)
+            _check_dimensions(image.size, limits)
             image.seek(0)  # animated images: the first frame
             if min_side:
                 image.draft(None, (min_side, min_side))  # JPEG only; others ignore it
@@ -82,7 +82,7 @@ def decode_image(
     return np.asarray(image, dtype=np.uint8)
 
 
-def check_dimensions(size: tuple[int, int], limits: ImageLimits) -> None:
+def _check_dimensions(size: tuple[int, int], limits: ImageLimits) -> None:
     """Refuse a width × height that breaks a bound: pixels, longest side or aspect ratio."""
     width, height = size
     if width < 1 or height < 1:

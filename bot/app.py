@@ -87,6 +87,11 @@ def build_application(settings: BotSettings) -> Application:
         .build()
     )
     add_handlers(app, settings.admin_ids)
+    if not settings.allowed_users:
+        log.warning(
+            "SNAPFIND_ALLOWED_USERS is empty: anyone on Telegram can use this bot "
+            "(set it to a comma-separated list of user ids to make it private)"
+        )
     return app
 
 

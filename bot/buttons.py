@@ -9,12 +9,13 @@ the query is cached, so drawing a keyboard never changes what a cached query mea
 """
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.captions import LABEL_LIMIT, clip
 from retrieval.results import Hit
 
 MAX_BYTES = 64  # Telegram's limit on callback_data
@@ -54,6 +55,11 @@ class QueryState:
     vector: np.ndarray  # (D,) unit vector
     labels: tuple[str, ...]
     exclude: tuple[str, ...] = ()  # e.g. the product a "similar to" search started from
+    owners: frozenset[int] = frozenset()  # the users shown it: only they may press its buttons
+
+    def shown_to(self, user_id: int) -> "QueryState":
+        """This state, with `user_id` among those whose buttons lead on from it."""
+        return self if user_id in self.owners else replace(self, owners=self.owners | {user_id})
 
     def label(self, number: int) -> str | None:
         """The category a button names (None: no filter); raises ValueError if unknown."""
@@ -120,7 +126,7 @@ def results_keyboard(
     labels = dict.fromkeys(label for hit in hits for label in hit.product.categories)
     numbers = {label: state.label_number(label) for label in labels}
     filters = [
-        _button(f"Only {label}", Press(Action.FILTER, key, number))
+        _button(f"Only {clip(label, LABEL_LIMIT)}", Press(Action.FILTER, key, number))
         for label, number in numbers.items()
         if number is not None and number != category
     ]

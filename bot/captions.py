@@ -8,6 +8,7 @@ from retrieval.results import Hit
 
 CAPTION_LIMIT = 1024  # Telegram's limit on a photo caption
 TITLE_LIMIT = 200
+LABEL_LIMIT = 40  # a category as a header or a button shows it
 
 
 def similarity_percent(score: float) -> int:
@@ -18,26 +19,26 @@ def similarity_percent(score: float) -> int:
 def caption(rank: int, hit: Hit) -> str:
     """The caption under result `rank` (1-based); never longer than 1024 characters."""
     product = hit.product
-    lines = [f"#{rank} {_clip(product.title.strip() or product.id, TITLE_LIMIT)}"]
+    lines = [f"#{rank} {clip(product.title.strip() or product.id, TITLE_LIMIT)}"]
     details = [", ".join(product.categories)] if product.categories else []
     details.append(f"{similarity_percent(hit.score)}% similar")
     lines.append(" · ".join(details))
     if product.price:
-        lines.append(f"Price: {_clip(product.price.strip(), 60)}")
+        lines.append(f"Price: {clip(product.price.strip(), 60)}")
     text = "\n".join(lines)
     link = (product.url or "").strip()
     if link and len(text) + 1 + len(link) <= CAPTION_LIMIT:
         text += "\n" + link  # a link is useless cut short: all of it, or none
-    return _clip(text, CAPTION_LIMIT)
+    return clip(text, CAPTION_LIMIT)
 
 
 def results_header(offset: int, count: int, category: str | None) -> str:
     """The text of the message that carries the buttons under an album."""
-    where = f" in {category}" if category else ""
+    where = f" in {clip(category, LABEL_LIMIT)}" if category else ""
     if count == 0:
         return f"No more matches{where}." if offset else f"No matches{where}."
     return f"Matches {offset + 1}–{offset + count}{where}. Tap a button for more."
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -16,6 +16,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.buttons import (
+    MAX_RESULTS,
     NO_FILTER,
     Action,
     Press,
@@ -100,6 +101,8 @@ class Conversation:
                 state = self._remember(key, result)
                 hits = result.hits
             else:
+                state = state.shown_to(self.user_id)
+                res.cache.put(key, state)
                 hits = await res.worker.run(res.service.search_vector, state.vector, res.page_size)
             mark = time.perf_counter()
             await self.show(Page(key, state, hits))
@@ -110,8 +113,13 @@ class Conversation:
         """More / filter / similar: a new page from the cached vector, never re-extracting."""
         res = self.res
         state = res.cache.get(press.key)
-        if state is None:
-            raise QueryExpired(f"query {press.key} not in cache")
+        if state is None or self.user_id not in state.owners:  # a forged press: another's query
+            raise QueryExpired(f"query {press.key} not in cache or not user {self.user_id}'s")
+        if press.number >= MAX_RESULTS:
+            raise QueryExpired(
+                f"button number {press.number} past the {MAX_RESULTS}-result cap",
+                f"That's as far as results go ({MAX_RESULTS}). Send another photo to search again.",
+            )
         try:
             category = state.label(press.category)
         except ValueError:
@@ -127,7 +135,9 @@ class Conversation:
                     raise QueryExpired(f"result #{press.number + 1} of {press.key} is gone")
                 source, result = found
                 key = product_key(source.product.id)
-                fresh = self._remember(key, result, exclude=(source.product.id,))
+                shown = res.cache.get(key)  # the same product's neighbours, shown to others too
+                owners = shown.owners if shown else frozenset()
+                fresh = self._remember(key, result, (source.product.id,), owners)
                 title = source.product.title or source.product.id
                 intro = f"Similar to #{press.number + 1} ({title[:100]}). "
                 await self.show(Page(key, fresh, result.hits, intro=intro))
@@ -136,7 +146,7 @@ class Conversation:
             page = functools.partial(
                 res.service.search_vector,
                 state.vector,
-                res.page_size,
+                min(res.page_size, MAX_RESULTS - offset),
                 category,
                 offset=offset,
                 exclude=state.exclude,
@@ -161,9 +171,17 @@ class Conversation:
         if wait > 0:
             raise RateLimited(wait)
 
-    def _remember(self, key: str, result: QueryResult, exclude: tuple[str, ...] = ()) -> QueryState:
-        """Cache a query with the catalog's categories as its filter labels, fixed from now."""
-        state = QueryState(result.vector, self.res.service.describe().categories, exclude)
+    def _remember(
+        self,
+        key: str,
+        result: QueryResult,
+        exclude: tuple[str, ...] = (),
+        owners: frozenset[int] = frozenset(),
+    ) -> QueryState:
+        """Cache a query with the catalog's categories as its filter labels, fixed from now,
+        shown to this user (and to `owners`, who were shown the same query before)."""
+        labels = self.res.service.describe().categories
+        state = QueryState(result.vector, labels, exclude, owners | {self.user_id})
         self.res.cache.put(key, state)
         return state
 

@@ -39,6 +39,7 @@ NOT_ALLOWED = "Sorry, this bot is private. Ask its owner to add your Telegram us
 PLEASE_PHOTO = "Send me a photo of furniture and I'll find similar products. /help explains more."
 NOT_AN_IMAGE = "I can only search with images. Please send a photo (JPEG, PNG or WebP)."
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+INLINE_BUTTON = "This button only works under results in a chat with me. Send me a photo there."
 UNSUPPORTED = {
     "sticker": "Nice sticker! But I need a real photo of furniture to search with.",
     "animation": "I can't search with animations. Please send a still photo.",
@@ -101,6 +102,9 @@ async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """More / Only <category> / All categories / Similar to #n."""
     query = update.callback_query
+    if update.effective_chat is None:  # a button of an inline message: no chat to answer in
+        await query.answer(INLINE_BUTTON, show_alert=True)
+        return
     await query.answer()
     try:
         press = decode(query.data or "")

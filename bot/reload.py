@@ -41,6 +41,9 @@ class IndexReloader:
             except SnapfindError as error:
                 log.error("new index release not loaded, still serving the old one: %s", error)
                 continue
+            except Exception:  # a watcher that dies would never load a good release again
+                log.exception("checking for a new index release failed; still watching")
+                continue
             if info is not None:
                 _log_loaded(info)
 

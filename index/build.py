@@ -1,7 +1,9 @@
 """Catalog → published index: embed what changed, write a release, publish it atomically.
 
 Stages: read catalog → reuse cached vectors → decode + embed the rest (progress bar) →
-FAISS index + products.sqlite + manifest in a staging folder → publish.
+FAISS index + products.sqlite + manifest in a staging folder → publish → prune the cache.
+One build per index folder at a time (`build_lock`); the cache is pruned only after a
+successful publish, so a failed build leaves both the old index and the cache as they were.
 """
 
 import functools
@@ -17,14 +19,16 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index.catalog import CatalogEntry, load_catalog
+from index.build_lock import build_lock
+from index.catalog import CatalogAccess, CatalogEntry, load_catalog
 from index.choice import choose_index
 from index.embedding import ImageJob, embed_missing
 from index.publish import publish, staging_dir
 from index.vector_cache import VectorCache
-from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from retrieval.bounded_read import read_image_file
 from retrieval.errors import SnapfindError
 from retrieval.extractor import Extractor
+from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
 from retrieval.model_input import decode_for_model
 from retrieval.products import SCHEMA
@@ -57,8 +61,8 @@ class BuildOptions:
     progress: bool = True
     batch_size: int = 16
     ram_budget_bytes: int = 4 * 2**30
-    max_image_bytes: int = DEFAULT_MAX_BYTES
-    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    limits: ImageLimits = DEFAULT_LIMITS
+    allow_roots: tuple[Path, ...] = ()  # folders besides the catalog's own images may be in
 
 
 def build_index(
@@ -66,21 +70,27 @@ def build_index(
 ) -> BuildReport:
     """Build (incrementally unless `options.full`) and publish an index of `catalog`."""
     options = options or BuildOptions()
-    started = time.perf_counter()
     index_dir = Path(index_dir)
-    source = load_catalog(catalog)
+    with build_lock(index_dir):
+        return _build_locked(catalog, index_dir, extractor, options)
+
+
+def _build_locked(
+    catalog: Path, index_dir: Path, extractor: Extractor, options: BuildOptions
+) -> BuildReport:
+    started = time.perf_counter()
+    source = load_catalog(catalog, CatalogAccess(options.allow_roots, options.limits.max_bytes))
     entries = source.entries
     if not entries:
         raise SnapfindError(f"catalog {catalog} has no readable images")
 
     load = functools.partial(
-        decode_for_model,
-        input_size=extractor.input_size,
-        max_bytes=options.max_image_bytes,
-        max_pixels=options.max_image_pixels,
+        decode_for_model, input_size=extractor.input_size, limits=options.limits
     )
     jobs = [
-        ImageJob(e.content_hash, str(e.image), functools.partial(_load, e.image, load))
+        ImageJob(
+            e.content_hash, str(e.image), functools.partial(_load, e.image, options.limits, load)
+        )
         for e in entries
     ]
     cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
@@ -93,7 +103,6 @@ def build_index(
             batch_size=options.batch_size,
             progress=options.progress,
         )
-        cache.keep_only({e.content_hash for e in entries})
     finally:
         cache.close()
     vectors, unreadable = done.vectors, [*source.unreadable, *done.unreadable]
@@ -125,14 +134,25 @@ def build_index(
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
+    _prune_cache(index_dir, extractor, {e.content_hash for e in entries})
     log.info("published %s: %d products, %d vectors", release, products, len(kept))
     return BuildReport(
         release, products, len(kept), embedded, reused, len(unreadable), seconds, choice.key
     )
 
 
-def _load(path: Path, decode: Callable[[bytes], np.ndarray]) -> np.ndarray:
-    return decode(path.read_bytes())
+def _load(path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray]) -> np.ndarray:
+    """A catalog image's pixels: a bounded read of a regular file, then the product's decode."""
+    return decode(read_image_file(path, limits.max_bytes))
+
+
+def _prune_cache(index_dir: Path, extractor: Extractor, hashes: set[str]) -> None:
+    """Drop cached vectors of images gone from the catalog: only after a successful publish."""
+    cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
+    try:
+        cache.keep_only(hashes)
+    finally:
+        cache.close()
 
 
 def _faiss_index(matrix: np.ndarray, key: str) -> faiss.Index:

@@ -3,6 +3,10 @@
 A folder tree is `ROOT/[source/]category/image.ext`; the same image (by content) in several
 category folders is one product with several labels. A manifest has one row per product image
 (`id, title, categories, image, url, price, ...`); rows sharing an id are one product.
+
+Images are read only inside the catalog's folder or under roots the operator names: a row
+pointing elsewhere (`../`, an absolute path, a symlink out) is listed as unreadable, so a
+catalog can never make the bot send `/etc/passwd` to a shopper.
 """
 
 import csv
@@ -12,7 +16,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from retrieval.errors import ConfigError
+from retrieval.bounded_read import read_image_file
+from retrieval.errors import ConfigError, ImageError
+from retrieval.limits import DEFAULT_LIMITS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 LABEL_SEPARATORS = ("|", ";")
@@ -34,17 +40,20 @@ class CatalogEntry:
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
 
+@dataclass(frozen=True)
+class CatalogAccess:
+    """Where a catalog's images may be read from, and how much of each."""
+
+    roots: tuple[Path, ...] = ()  # folders the operator allows besides the catalog's own
+    max_bytes: int = DEFAULT_LIMITS.max_bytes
+
+
 @dataclass
 class Catalog:
     """Readable entries, plus the images that could not be read and why."""
 
     entries: list[CatalogEntry]
     unreadable: list[tuple[str, str]]  # (image path, reason)
-
-
-def content_hash(path: Path) -> str:
-    """Hex SHA-256 of an image file: the identity of an image, whatever its name."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def catalog_source(path: Path) -> Path:
@@ -69,19 +78,20 @@ def describe_source(source: Path) -> str:
     return f"catalog {source}: a {kind} manifest"
 
 
-def load_catalog(path: Path) -> Catalog:
+def load_catalog(path: Path, access: CatalogAccess = CatalogAccess()) -> Catalog:
     """Read a catalog in any supported form."""
     path = Path(path)
     source = catalog_source(path)
     if source.is_dir():
-        return _from_rows(_folder_rows(source), merge_by_hash=True)
+        return _from_rows(_folder_rows(source), _Reader(source, access), merge_by_hash=True)
     if not source.is_file():
         raise ConfigError(f"catalog not found: {path}")
     suffix = source.suffix.lower()
+    reader = _Reader(source.parent, access)
     if suffix == ".csv":
-        catalog = _from_rows(_csv_rows(source), merge_by_hash=False)
+        catalog = _from_rows(_csv_rows(source), reader, merge_by_hash=False)
     elif suffix in {".jsonl", ".ndjson"}:
-        catalog = _from_rows(_jsonl_rows(source), merge_by_hash=False)
+        catalog = _from_rows(_jsonl_rows(source), reader, merge_by_hash=False)
     else:
         raise ConfigError(f"catalog must be a folder, a .csv or a .jsonl file, not {path.name}")
     if source != path:
@@ -107,9 +117,35 @@ def _images_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_catalog(path: Path) -> list[CatalogEntry]:
+def read_catalog(path: Path, access: CatalogAccess = CatalogAccess()) -> list[CatalogEntry]:
     """The readable entries of a catalog."""
-    return load_catalog(path).entries
+    return load_catalog(path, access).entries
+
+
+class _Reader:
+    """Hashes catalog images found inside the allowed folders; says why others are refused."""
+
+    def __init__(self, home: Path, access: CatalogAccess) -> None:
+        self.home = home.resolve()
+        self.roots = (self.home, *(Path(root).resolve() for root in access.roots))
+        self.max_bytes = access.max_bytes
+
+    def place(self, image: Path) -> Path:
+        """The real path of `image` (symlinks followed); `ImageError` if outside every root."""
+        real = image.resolve()
+        if not any(real.is_relative_to(root) for root in self.roots):
+            raise ImageError(
+                f"outside the catalog folder {self.home} (allow its folder with --allow-root)",
+                "",
+            )
+        return real
+
+    def hash(self, image: Path) -> str:
+        """Hex SHA-256 of an image file: the identity of an image, whatever its name.
+
+        Raises `ImageError` for what is not a regular file of at most `max_bytes`.
+        """
+        return hashlib.sha256(read_image_file(image, self.max_bytes)).hexdigest()
 
 
 def _folder_rows(root: Path) -> Iterator[dict[str, object]]:
@@ -128,23 +164,50 @@ def _folder_rows(root: Path) -> Iterator[dict[str, object]]:
 
 
 def _csv_rows(path: Path) -> Iterator[dict[str, object]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for row in csv.DictReader(handle):
-            yield _resolve_image(row, path.parent)
+    """Rows of a UTF-8 (or BOM-marked UTF-16) CSV; any malformation is one `ConfigError`."""
+    with path.open("rb") as raw:
+        utf16 = raw.read(2) in (b"\xff\xfe", b"\xfe\xff")  # Excel's "Unicode text"
+    with path.open(newline="", encoding="utf-16" if utf16 else "utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            _require_image_column(path, reader.fieldnames)
+            for row in reader:
+                yield _resolve_image(row, path.parent)
+        except UnicodeDecodeError:
+            raise _not_utf8(path) from None
+        except csv.Error as error:
+            raise ConfigError(f"{path}:{reader.line_num}: malformed CSV ({error})") from None
+
+
+def _not_utf8(path: Path) -> ConfigError:
+    return ConfigError(f"{path} is not UTF-8 text; save the catalog as UTF-8")
+
+
+def _require_image_column(path: Path, found: Iterable[str] | None) -> None:
+    names = [name[:40] for name in (found or [])]
+    if "image" not in names:
+        listed = ", ".join(names[:20]) + (", …" if len(names) > 20 else "") or "none"
+        raise ConfigError(
+            f"{path} has no `image` column (found: {listed}); "
+            "each row needs the path of its image, relative to the CSV"
+        )
 
 
 def _jsonl_rows(path: Path) -> Iterator[dict[str, object]]:
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ConfigError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{number}: each line must be a JSON object")
-            yield _resolve_image(row, path.parent)
+        try:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise ConfigError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+                if not isinstance(row, dict):
+                    raise ConfigError(f"{path}:{number}: each line must be a JSON object")
+                yield _resolve_image(row, path.parent)
+        except UnicodeDecodeError:
+            raise _not_utf8(path) from None
 
 
 def _resolve_image(row: dict[str, object], base: Path) -> dict[str, object]:
@@ -169,7 +232,9 @@ def _text(value: object) -> str | None:
     return text or None
 
 
-def _from_rows(rows: Iterable[dict[str, object]], *, merge_by_hash: bool) -> Catalog:
+def _from_rows(
+    rows: Iterable[dict[str, object]], reader: _Reader, *, merge_by_hash: bool
+) -> Catalog:
     """Rows → entries, merging labels of rows that are the same product image."""
     merged: dict[tuple[str, str], CatalogEntry] = {}
     unreadable: list[tuple[str, str]] = []
@@ -179,16 +244,17 @@ def _from_rows(rows: Iterable[dict[str, object]], *, merge_by_hash: bool) -> Cat
             unreadable.append((str(row.get("id", "?")), "no image given"))
             continue
         try:
-            digest = content_hash(image)
-        except OSError as error:
-            unreadable.append((str(image), error.strerror or type(error).__name__))
+            image = reader.place(image)
+            digest = reader.hash(image)
+        except ImageError as error:
+            unreadable.append((str(image), str(error)))
             continue
         labels = _labels(row.get("categories", row.get("category")))
         entry = CatalogEntry(
             id=_text(row.get("id")) or digest[:16],
             title=_text(row.get("title")) or image.stem,
             categories=labels,
-            image=image.resolve(),
+            image=image,
             content_hash=digest,
             url=_text(row.get("url")),
             price=_text(row.get("price")),

@@ -28,5 +28,9 @@ class IndexNotFoundError(SnapfindError):
     """No published index where one was expected."""
 
 
+class IndexDamagedError(SnapfindError):
+    """An index file is truncated, corrupt or not what its name says; rebuild the index."""
+
+
 class IndexMismatchError(SnapfindError):
     """The index was made by another extractor; its vectors would give wrong matches."""

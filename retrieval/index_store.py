@@ -1,5 +1,6 @@
 """A published index opened for reading: FAISS vectors + product metadata + manifest."""
 
+import sqlite3
 from pathlib import Path
 
 import faiss
@@ -7,7 +8,7 @@ import numpy as np
 
 from retrieval.errors import IndexNotFoundError, SnapfindError
 from retrieval.extractor import Fingerprint
-from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
+from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest, damaged
 from retrieval.products import ProductStore
 from retrieval.results import CatalogInfo, Hit
 
@@ -51,8 +52,19 @@ class CatalogIndex:
         self.manifest = Manifest.read(release / MANIFEST)
         if fingerprint is not None:
             self.manifest.check_compatible(fingerprint, where or release)
-        self.store = ProductStore(release / PRODUCTS)
-        self._vectors = faiss.read_index(str(release / VECTORS))
+        try:
+            self.store = ProductStore(release / PRODUCTS)
+        except (sqlite3.Error, ValueError, TypeError) as error:  # not a database, bad JSON
+            raise damaged(release / PRODUCTS, str(error)) from None
+        try:
+            self._vectors = faiss.read_index(str(release / VECTORS))
+        except RuntimeError as error:  # FAISS reports truncation and bad magic as RuntimeError
+            raise damaged(release / VECTORS, str(error).strip().splitlines()[-1]) from None
+        if self._vectors.ntotal != len(self.store.product_of_vector):
+            raise damaged(
+                release / VECTORS,
+                f"{self._vectors.ntotal} vectors for {len(self.store.product_of_vector)} images",
+            )
         ivf = faiss.try_extract_index_ivf(self._vectors)
         if ivf is not None:
             ivf.nprobe = self.manifest.nprobe  # set once here, never per request

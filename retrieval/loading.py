@@ -123,10 +123,4 @@ def load_service(settings: Settings, extractor: Extractor | None = None) -> Sear
     # Set once, when serving starts (an index build in this process keeps all cores before):
     # under load, two OpenMP threads per query made exact search 3-8x slower.
     faiss.omp_set_num_threads(settings.search_threads)
-    return SearchService(
-        extractor,
-        index,
-        settings.index_dir,
-        max_image_bytes=settings.max_image_bytes,
-        max_image_pixels=settings.max_image_pixels,
-    )
+    return SearchService(extractor, index, settings.index_dir, limits=settings.image_limits)

@@ -4,13 +4,21 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from retrieval.errors import IndexMismatchError
+from retrieval.errors import IndexDamagedError, IndexMismatchError
 from retrieval.extractor import Fingerprint
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 PRODUCTS = "products.sqlite"
+
+
+def damaged(path: Path, why: str) -> IndexDamagedError:
+    """The one-line error for an index file that cannot be read as what it should be."""
+    return IndexDamagedError(
+        f"index file {path} is damaged ({why}); rebuild the index: "
+        "snapfind index build --catalog PATH --out INDEX_DIR --full"
+    )
 
 
 @dataclass(frozen=True)
@@ -34,15 +42,22 @@ class Manifest:
 
     @classmethod
     def read(cls, path: Path) -> "Manifest":
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        version = raw.get("format_version")
+        """The manifest at `path`; `IndexDamagedError` if it is not one this snapfind wrote."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise damaged(path, f"not valid JSON: {error}") from None
+        version = raw.get("format_version") if isinstance(raw, dict) else None
         if version != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"index at {path.parent} has format version {version}, this snapfind reads "
                 f"{FORMAT_VERSION}; rebuild it with `snapfind index build --full`"
             )
-        raw["fingerprint"] = Fingerprint(**raw["fingerprint"])
-        return cls(**raw)
+        try:
+            raw["fingerprint"] = Fingerprint(**raw["fingerprint"])
+            return cls(**raw)
+        except (KeyError, TypeError) as error:
+            raise damaged(path, f"missing or unknown field {error}") from None
 
     def check_compatible(self, fingerprint: Fingerprint, where: Path) -> None:
         """Raise `IndexMismatchError` naming every difference, and how to rebuild."""

@@ -7,17 +7,16 @@ photos and the evaluation's queries all reach the network through identical pixe
 
 import numpy as np
 
-from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from retrieval.decode import decode_image
+from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 
-DECODING = "draft-v1"  # names this decoding in cache keys: change it when the pixels change
+# Names this decoding in cache keys: change it when the pixels change (v2: large non-JPEG
+# images are box-reduced right after decoding, and resized before they are padded).
+DECODING = "draft-v2"
 
 
 def decode_for_model(
-    data: bytes,
-    input_size: int,
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    data: bytes, input_size: int, limits: ImageLimits = DEFAULT_LIMITS
 ) -> np.ndarray:
     """(H, W, 3) uint8 RGB for an extractor of square side `input_size`; raises `ImageError`."""
-    return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, min_side=input_size)
+    return decode_image(data, limits=limits, min_side=input_size)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from retrieval.errors import SnapfindError
 from retrieval.extractor import Extractor
 from retrieval.index_store import CatalogIndex, ReleaseStamp, open_index, release_stamp
+from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.model_input import decode_for_model
 from retrieval.results import CatalogInfo, Hit, QueryResult
 
@@ -39,14 +39,12 @@ class SearchService:
         index: CatalogIndex,
         index_dir: Path | None = None,
         *,
-        max_image_bytes: int = DEFAULT_MAX_BYTES,
-        max_image_pixels: int = DEFAULT_MAX_PIXELS,
+        limits: ImageLimits = DEFAULT_LIMITS,
     ) -> None:
         self.extractor = extractor
         self._index = index
         self.index_dir = index_dir
-        self.max_image_bytes = max_image_bytes
-        self.max_image_pixels = max_image_pixels
+        self.limits = limits
         self._swap = threading.Lock()
         self._served: ReleaseStamp | None = release_stamp(index_dir)
 
@@ -66,12 +64,7 @@ class SearchService:
         """Decode, embed and search an uploaded image; raises `ImageError` on bad bytes."""
         timings: dict[str, float] = {}
         with _timed(timings, "decode"):
-            image = decode_for_model(
-                data,
-                self.extractor.input_size,
-                max_bytes=self.max_image_bytes,
-                max_pixels=self.max_image_pixels,
-            )
+            image = decode_for_model(data, self.extractor.input_size, self.limits)
         result = self.search_image(image, k, category, offset=offset, exclude=exclude)
         result.timings = timings | result.timings
         return result

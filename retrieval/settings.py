@@ -4,6 +4,7 @@ Built once by the command line and passed down as plain values: no module reads 
 environment itself.
 """
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -11,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.errors import ConfigError
+from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.weights_choice import parse_weights
 
 
@@ -45,14 +47,23 @@ class Settings(BaseSettings):
         1, ge=1, le=256, description="FAISS threads per query; 1 is fastest beside the model."
     )
     max_image_bytes: int = Field(
-        20 * 1024 * 1024, ge=1024, description="Largest accepted image file in bytes."
+        DEFAULT_LIMITS.max_bytes, ge=1024, description="Largest accepted image file in bytes."
     )
     max_image_pixels: int = Field(
-        50_000_000, ge=1024, description="Largest accepted image in pixels (decompression bombs)."
+        DEFAULT_LIMITS.max_pixels,
+        ge=1024,
+        description="Largest accepted image in pixels (decompression bombs).",
     )
     ann_ram_budget_mb: int = Field(
         4096, ge=16, description="Memory the vector index may use; picks exact or ANN."
     )
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        """The image bounds, with the two that settings may change."""
+        return replace(
+            DEFAULT_LIMITS, max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels
+        )
 
     @field_validator("backbone")
     @classmethod

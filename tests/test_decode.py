@@ -10,6 +10,7 @@ from PIL import Image
 
 from retrieval.decode import decode_image
 from retrieval.errors import ImageError
+from retrieval.limits import ImageLimits
 from tests.synthetic import jpeg_bytes
 
 
@@ -101,7 +102,7 @@ def test_truncated_jpeg_is_refused() -> None:
 def test_too_many_bytes_is_refused() -> None:
     data = jpeg_bytes(Image.new("RGB", (64, 64)))
     with pytest.raises(ImageError) as caught:
-        decode_image(data, max_bytes=len(data) - 1)
+        decode_image(data, limits=ImageLimits(max_bytes=len(data) - 1))
     assert "too large" in caught.value.user_message
 
 
@@ -127,8 +128,8 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
 def test_pixel_limit_is_configurable() -> None:
     data = jpeg_bytes(Image.new("RGB", (100, 100)))
     with pytest.raises(ImageError):
-        decode_image(data, max_pixels=9_999)
-    assert decode_image(data, max_pixels=10_000).shape == (100, 100, 3)
+        decode_image(data, limits=ImageLimits(max_pixels=9_999))
+    assert decode_image(data, limits=ImageLimits(max_pixels=10_000)).shape == (100, 100, 3)
 
 
 def test_large_jpeg_decodes_at_a_reduced_scale_but_never_below_min_side() -> None:
@@ -137,4 +138,5 @@ def test_large_jpeg_decodes_at_a_reduced_scale_but_never_below_min_side() -> Non
     assert decode_image(data, min_side=224).shape == (300, 400, 3)  # 1/4 scale
     assert decode_image(data, min_side=600).shape == (600, 800, 3)  # 1/2 scale
     png = encode(Image.new("RGB", (1600, 1200)), "PNG")
-    assert decode_image(png, min_side=224).shape == (1200, 1600, 3)  # not a JPEG: unchanged
+    assert decode_image(png, min_side=224).shape == (240, 320, 3)  # not a JPEG: reduced by 5
+    assert decode_image(png, min_side=700).shape == (1200, 1600, 3)  # a factor of 1: as is

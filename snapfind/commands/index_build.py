@@ -18,6 +18,7 @@ def build_from_settings(
     *,
     full: bool = False,
     progress: bool = True,
+    allow_roots: tuple[Path, ...] = (),
 ) -> BuildReport:
     """Build the index of `settings.catalog` into `settings.index_dir`."""
     if settings.catalog is None:
@@ -28,8 +29,8 @@ def build_from_settings(
         progress=progress,
         batch_size=settings.batch_size,
         ram_budget_bytes=settings.ann_ram_budget_mb * 2**20,
-        max_image_bytes=settings.max_image_bytes,
-        max_image_pixels=settings.max_image_pixels,
+        limits=settings.image_limits,
+        allow_roots=allow_roots,
     )
     return build_index(settings.catalog, settings.index_dir, extractor, options)
 
@@ -38,7 +39,12 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, catalog=args.catalog, index_dir=args.out)
     if settings.catalog is not None:
         print(describe_source(catalog_source(settings.catalog)), flush=True)
-    report = build_from_settings(settings, full=args.full, progress=not args.no_progress)
+    report = build_from_settings(
+        settings,
+        full=args.full,
+        progress=not args.no_progress,
+        allow_roots=tuple(args.allow_root),
+    )
     print(
         f"published {report.release}\n"
         f"  {report.products} products, {report.vectors} images ({report.index_key}); "
@@ -60,5 +66,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--out", type=Path, help="index directory (SNAPFIND_INDEX_DIR)")
     build.add_argument("--full", action="store_true", help="re-embed every image")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.add_argument(
+        "--allow-root",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also read catalog images under DIR (repeatable); by default only inside the "
+        "catalog's own folder",
+    )
     add_extractor_options(build)
     build.set_defaults(run=run)

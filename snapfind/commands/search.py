@@ -5,7 +5,9 @@ import json
 import sys
 from pathlib import Path
 
-from retrieval.errors import ImageError
+from retrieval.bounded_read import read_image_file
+from retrieval.errors import ConfigError, ImageError
+from retrieval.index_store import CatalogIndex
 from retrieval.loading import load_service
 from retrieval.results import QueryResult
 from snapfind.commands.options import index_dir_option, settings_from
@@ -46,17 +48,16 @@ def _as_text(photo: Path, result: QueryResult) -> str:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, index_dir=args.index_dir, top_k=args.k)
     service = load_service(settings)
+    if args.category:
+        check_category(service.index, args.category)
     failures = 0
     sheets: list[tuple[Path, QueryResult]] = []
     for photo in args.photos:
         try:
-            result = service.search_bytes(photo.read_bytes(), settings.top_k, args.category)
+            data = read_image_file(photo, settings.max_image_bytes)  # bounded, regular files only
+            result = service.search_bytes(data, settings.top_k, args.category)
         except ImageError as error:
             print(f"{photo}: {error.user_message}", file=sys.stderr)
-            failures += 1
-            continue
-        except OSError as error:
-            print(f"{photo}: {error.strerror or error}", file=sys.stderr)
             failures += 1
             continue
         print(_as_json(photo, result) if args.json else _as_text(photo, result), flush=True)
@@ -65,6 +66,16 @@ def run(args: argparse.Namespace) -> int:
         contact_sheet(sheets).save(args.sheet)
         print(f"contact sheet: {args.sheet}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def check_category(index: CatalogIndex, category: str) -> None:
+    """A `--category` that names no category is a mistake to report, not an empty answer."""
+    known = index.categories()
+    if category.casefold() not in {c.casefold() for c in known}:
+        listed = ", ".join(name[:40] for name in known[:30])
+        if len(known) > 30:
+            listed += f", … ({len(known)} in all)"
+        raise ConfigError(f"no category {category!r} in this index; its categories: {listed}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -22,6 +22,7 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
 
+from bot.decoding import Decoder
 from bot.handlers import add_handlers
 from bot.heartbeat import beat
 from bot.query_cache import QueryCache
@@ -56,6 +57,7 @@ def make_resources(settings: BotSettings, service: Retrieval) -> BotResources:
     return BotResources(
         service=service,
         worker=InferenceWorker(settings.queue_size),
+        decoder=Decoder(settings.decode_slots),
         cache=QueryCache(settings.cache_size, settings.cache_ttl),
         limiter=RateLimiter(settings.rate_limit, settings.rate_window),
         reloader=IndexReloader(service),

@@ -94,7 +94,10 @@ class Conversation:
                 data = await download(self.bot, upload.file_id)
                 stages["download"] = time.perf_counter() - mark
                 mark = time.perf_counter()
-                result = await res.worker.run(res.service.search_bytes, data, res.page_size)
+                image = await res.decoder.run(res.service.decode, data)
+                stages["decode"] = time.perf_counter() - mark
+                mark = time.perf_counter()
+                result = await res.worker.run(res.service.search_image, image, res.page_size)
                 worked = sum(result.timings.values())
                 stages["queue"] = max(0.0, time.perf_counter() - mark - worked)
                 stages.update(result.timings)

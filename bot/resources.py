@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from telegram.ext import ContextTypes
 
 from bot.buttons import QueryState
+from bot.decoding import Decoder
 from bot.query_cache import QueryCache
 from bot.rate_limit import RateLimiter
 from bot.reload import IndexReloader
@@ -21,6 +22,7 @@ class BotResources:
 
     service: Retrieval
     worker: InferenceWorker
+    decoder: Decoder
     cache: QueryCache[QueryState]
     limiter: RateLimiter
     reloader: IndexReloader

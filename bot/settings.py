@@ -43,6 +43,9 @@ class BotSettings(Settings):
     queue_size: int = Field(
         32, ge=1, le=1024, description="Searches waiting for the model before users get 'busy'."
     )
+    decode_slots: int = Field(
+        2, ge=1, le=64, description="Photos decoded at once, beside the inference thread."
+    )
     max_concurrent_updates: int = Field(
         64, ge=1, le=1024, description="Updates handled at once (downloads run concurrently)."
     )

@@ -19,6 +19,14 @@ class Retrieval(Protocol):
     in `exclude`; one hit per product, best first.
     """
 
+    def decode(self, data: bytes) -> np.ndarray:
+        """An upload's pixels as the product feeds them to the network; raises `ImageError`.
+
+        Needs no model: a front end may run it beside the inference thread, so one huge
+        image never holds up other people's searches.
+        """
+        ...
+
     def search_bytes(
         self,
         data: bytes,

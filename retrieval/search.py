@@ -52,6 +52,10 @@ class SearchService:
     def index(self) -> CatalogIndex:
         return self._index
 
+    def decode(self, data: bytes) -> np.ndarray:
+        """(H, W, 3) uint8 pixels of an upload, within the image limits; raises `ImageError`."""
+        return decode_for_model(data, self.extractor.input_size, self.limits)
+
     def search_bytes(
         self,
         data: bytes,
@@ -64,7 +68,7 @@ class SearchService:
         """Decode, embed and search an uploaded image; raises `ImageError` on bad bytes."""
         timings: dict[str, float] = {}
         with _timed(timings, "decode"):
-            image = decode_for_model(data, self.extractor.input_size, self.limits)
+            image = self.decode(data)
         result = self.search_image(image, k, category, offset=offset, exclude=exclude)
         result.timings = timings | result.timings
         return result

@@ -37,18 +37,23 @@ class FakeRetrieval:
         ]
         return ranked[offset : offset + k]
 
+    def decode(self, data: bytes) -> np.ndarray:
+        """A fake photo's "pixels" are the bytes of the product id it names."""
+        self.calls.append("decode")
+        if data.decode(errors="replace") not in [p.id for p in self.products]:
+            raise ImageError("not a fake photo", "I couldn't read that as an image.")
+        return np.frombuffer(data, dtype=np.uint8)
+
     def search_bytes(
         self, data: bytes, k: int = 5, category: str | None = None, *, offset=0, exclude=()
     ) -> QueryResult:
-        self.calls.append("search_bytes")
-        names = [p.id for p in self.products]
-        if data.decode(errors="replace") not in names:
-            raise ImageError("not a fake photo", "I couldn't read that as an image.")
-        vector = self._vectors()[names.index(data.decode())]
-        return QueryResult(vector, self._rank(vector, k, category, offset, exclude))
+        return self.search_image(self.decode(data), k, category, offset=offset, exclude=exclude)
 
     def search_image(self, image, k=5, category=None, *, offset=0, exclude=()) -> QueryResult:
-        raise NotImplementedError("the bot never sends decoded images")
+        self.calls.append("search_image")
+        names = [p.id for p in self.products]
+        vector = self._vectors()[names.index(image.tobytes().decode())]
+        return QueryResult(vector, self._rank(vector, k, category, offset, exclude))
 
     def search_vector(self, vector, k=5, category=None, *, offset=0, exclude=()) -> list[Hit]:
         self.calls.append("search_vector")

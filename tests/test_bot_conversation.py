@@ -4,9 +4,11 @@ The loopback suite (test_bot_e2e.py, test_bot_ops.py) runs the same code against
 `SearchService` and a real Bot API server; these tests pin the flow itself, in milliseconds.
 """
 
+import asyncio
 import subprocess
 import sys
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 
 from bot.buttons import NO_FILTER, Action, Press, photo_key, product_key
 from bot.conversation import Conversation, Upload
+from bot.decoding import Decoder
 from bot.errors import QueryExpired
 from bot.query_cache import QueryCache
 from bot.rate_limit import RateLimiter
@@ -78,6 +81,7 @@ async def chat(service: FakeRetrieval):
     res = BotResources(
         service=service,
         worker=worker,
+        decoder=Decoder(2),
         cache=QueryCache(10, 60.0),
         limiter=RateLimiter(100, 60.0),
         reloader=IndexReloader(service),
@@ -111,7 +115,7 @@ async def test_a_photo_is_answered_and_its_query_cached_with_fixed_labels(
     assert bot.texts()[-1] == "Matches 1–3. Tap a button for more."
     state = chat.res.cache.get(photo_key("u1"))
     assert state is not None and state.labels == ("bed", "chair", "lamp", "sofa")
-    assert chat.res.stats.queries == 1 and service.calls == ["search_bytes"]
+    assert chat.res.stats.queries == 1 and service.calls == ["decode", "search_image"]
 
 
 async def test_the_same_photo_again_reuses_the_cached_vector(
@@ -119,7 +123,7 @@ async def test_the_same_photo_again_reuses_the_cached_vector(
 ) -> None:
     await chat.answer_photo(Upload("f1", "u1", 2))
     await chat.answer_photo(Upload("f1", "u1", 2))
-    assert service.calls == ["search_bytes", "search_vector"]
+    assert service.calls == ["decode", "search_image", "search_vector"]
     assert chat.res.stats.cache_hits == 1
 
 
@@ -165,3 +169,30 @@ def _decode(data: str) -> Press:
     from bot.buttons import decode
 
     return decode(data)
+
+
+async def test_a_slow_decode_does_not_hold_up_another_users_photo(
+    chat: Conversation, service: FakeRetrieval, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A huge upload decodes beside the inference thread: the next shopper does not wait."""
+    entered, release = threading.Event(), threading.Event()
+    decode = service.decode
+
+    def slow_for_p1(data: bytes):
+        if data == b"p1":  # the "huge PNG"
+            entered.set()
+            release.wait(10)
+        return decode(data)
+
+    monkeypatch.setattr(service, "decode", slow_for_p1)
+    bot: FakeBot = chat.bot  # type: ignore[assignment]
+    bot.files["huge"] = b"p1"
+    hostile = asyncio.create_task(
+        replace(chat, user_id=USER + 1).answer_photo(Upload("huge", "u-huge", 2))
+    )
+    assert await asyncio.to_thread(entered.wait, 10)  # its decode has started and hangs
+    await chat.answer_photo(Upload("f1", "u1", 2))  # answered while that decode still runs
+    assert not hostile.done() and bot.texts()[0].startswith("#1 P0")
+    release.set()
+    await hostile
+    assert bot.texts()[-2].startswith("#1 P1")

@@ -82,11 +82,11 @@ class Conversation:
         started = time.perf_counter()
         if upload.size is not None and upload.size > GETFILE_LIMIT:
             raise FileTooBig(f"file of {upload.size} bytes")
-        self.check_rate()
+        await self.check_rate()
         key = photo_key(upload.unique_id)
         stages: dict[str, float] = {}
         async with showing(self.bot, self.chat_id):
-            state = res.cache.get(key)
+            state = await res.state.get_query(key)
             cached = state is not None
             if state is None:
                 mark = time.perf_counter()
@@ -97,7 +97,7 @@ class Conversation:
                 worked = sum(result.timings.values())
                 stages["queue"] = max(0.0, time.perf_counter() - mark - worked)
                 stages.update(result.timings)
-                state = self._remember(key, result)
+                state = await self._remember(key, result)
                 hits = result.hits
             else:
                 hits = await res.worker.run(res.service.search_vector, state.vector, res.page_size)
@@ -109,14 +109,14 @@ class Conversation:
     async def answer_press(self, press: Press, message: Message | None) -> None:
         """More / filter / similar: a new page from the cached vector, never re-extracting."""
         res = self.res
-        state = res.cache.get(press.key)
+        state = await res.state.get_query(press.key)
         if state is None:
             raise QueryExpired(f"query {press.key} not in cache")
         try:
             category = state.label(press.category)
         except ValueError:
             raise QueryExpired(f"query {press.key} has no label {press.category}") from None
-        self.check_rate()
+        await self.check_rate()
         res.stats.button_presses += 1
         async with showing(self.bot, self.chat_id):
             if press.action is Action.SIMILAR:
@@ -127,7 +127,7 @@ class Conversation:
                     raise QueryExpired(f"result #{press.number + 1} of {press.key} is gone")
                 source, result = found
                 key = product_key(source.product.id)
-                fresh = self._remember(key, result, exclude=(source.product.id,))
+                fresh = await self._remember(key, result, exclude=(source.product.id,))
                 title = source.product.title or source.product.id
                 intro = f"Similar to #{press.number + 1} ({title[:100]}). "
                 await self.show(Page(key, fresh, result.hits, intro=intro))
@@ -155,16 +155,18 @@ class Conversation:
         )
         await send_results(self.bot, self.chat_id, page.hits, offset, header, markup)
 
-    def check_rate(self) -> None:
+    async def check_rate(self) -> None:
         """Count one search for this user; raises `RateLimited` when over the limit."""
-        wait = self.res.limiter.acquire(self.user_id)
+        wait = await self.res.state.acquire(self.user_id)
         if wait > 0:
             raise RateLimited(wait)
 
-    def _remember(self, key: str, result: QueryResult, exclude: tuple[str, ...] = ()) -> QueryState:
+    async def _remember(
+        self, key: str, result: QueryResult, exclude: tuple[str, ...] = ()
+    ) -> QueryState:
         """Cache a query with the catalog's categories as its filter labels, fixed from now."""
         state = QueryState(result.vector, self.res.service.describe().categories, exclude)
-        self.res.cache.put(key, state)
+        await self.res.state.put_query(key, state)
         return state
 
 

@@ -66,6 +66,11 @@ class BotSettings(Settings):
     heartbeat_interval: float = Field(
         30.0, gt=0, description="Seconds between the bot's health probes."
     )
+    redis_url: SecretStr | None = Field(
+        None,
+        description="redis://host:6379/0 shared by replicas (query state, rate limits, "
+        "updates seen, the poller lock); unset: this process's memory.",
+    )
 
     @field_validator("bot_token")
     @classmethod

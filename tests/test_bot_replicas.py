@@ -9,10 +9,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
+from bot.app import attach, connect, make_resources, serve
+from bot.poll_guard import AlreadyPolling
 from bot.redis_state import RedisState
 from retrieval.extractor import Extractor
 from tests.redis_server import RedisServer, free_port
@@ -33,14 +34,6 @@ from tests.telegram_api.shapes import draw, jpeg
 USER = 2001
 SECRET = "replicas_Secret-1"
 A, B = 0, 1
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> RedisServer:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -175,3 +168,27 @@ async def _until_reachable(state: RedisState, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not await state.reachable():
             await asyncio.sleep(0.05)
+
+
+async def test_only_one_process_polls(
+    server: BotApiServer,
+    shapes_index: BuiltIndex,
+    tiny_extractor: Extractor,
+    redis_server: RedisServer,
+) -> None:
+    settings = bot_settings(server, shapes_index.index_dir, redis_url=redis_server.url)
+    index_dir = shapes_index.index_dir
+    with pytest.raises(AlreadyPolling, match="Telegram refused getUpdates"):
+        async with running_bot(settings, service_for(index_dir, tiny_extractor)) as first:
+            second = await connect(settings)  # started by mistake: the Redis lock refuses it
+            attach(second, make_resources(settings, service_for(index_dir, tiny_extractor)))
+            with pytest.raises(AlreadyPolling, match="only one process may poll"):
+                await serve(second, settings, asyncio.Event())
+            await server.send_photo(USER, jpeg(draw("lamp", "blue")))
+            await results(server, USER)  # the first one still answers
+
+            # A webhook is set (or another poller without Redis): Telegram answers 409, and
+            # the poller stops itself, its task ending with the error.
+            server.webhook_url = "http://127.0.0.1:9/elsewhere"
+            async with asyncio.timeout(20):
+                await first.stop.wait()

@@ -1,7 +1,6 @@
 """The shared state's Redis side against a real redis-server, and the one-poller rule."""
 
 import asyncio
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,14 +15,6 @@ from bot.shared_state import LocalState, SeenUpdates
 from tests.redis_server import RedisServer
 
 STATE = QueryState(np.linspace(-1, 1, 7, dtype=np.float32), ("bed", "sofa"), ("p9",))
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> RedisServer:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def local(limit: int = 100, ttl: float = 60.0) -> LocalState:

@@ -11,9 +11,11 @@ initialize/start/stop/shutdown itself, each exactly once.
 """
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import logging
-import secrets
 import signal
 from collections.abc import Callable
 from urllib.parse import urlparse
@@ -177,14 +179,23 @@ async def serve(
     guard.check()
 
 
+def webhook_secret(settings: BotSettings) -> str:
+    """The configured secret, else one derived from the token: the same in every replica.
+
+    Each replica registers the webhook at start; a random secret per process would leave
+    all but the last one refusing the updates the proxy hands them.
+    """
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    token = token_of(settings).encode()
+    digest = hmac.new(token, b"snapfind webhook secret", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 async def _start_updates(app: Application, settings: BotSettings, guard: NoGuard) -> None:
     assert app.updater is not None
     if settings.bot_mode == "webhook":
-        secret = (
-            settings.webhook_secret.get_secret_value()
-            if settings.webhook_secret
-            else secrets.token_urlsafe(32)
-        )
+        secret = webhook_secret(settings)
         redact_in_logs(secret)
         await app.updater.start_webhook(
             listen=settings.webhook_listen,

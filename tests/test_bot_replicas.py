@@ -32,7 +32,6 @@ from tests.telegram_api.harness import (
 from tests.telegram_api.shapes import draw, jpeg
 
 USER = 2001
-SECRET = "replicas_Secret-1"
 A, B = 0, 1
 
 
@@ -65,7 +64,6 @@ async def replicas(
                 webhook_url=f"http://127.0.0.1:{port}/hook",
                 webhook_listen="127.0.0.1",
                 webhook_port=port,
-                webhook_secret=SECRET,
                 redis_url=redis_url,
             )
             service = service_for(index.index_dir, extractor)
@@ -112,7 +110,7 @@ async def test_buttons_pressed_on_another_replica_and_a_replay_answered_once(
 
     # Telegram delivers the More press again (say its webhook call timed out): replica A
     # gets it this time, and drops it because replica B has answered it.
-    assert await server.post_to_webhook(more, SECRET) == 200
+    assert await server.post_to_webhook(more, server.webhook_secret) == 200
     assert dispatcher.replica_of(more["update_id"]) == [B, A]
     await _until(lambda: bots[A].res.stats.refused.get("repeated update") == 1)
 

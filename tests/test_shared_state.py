@@ -10,7 +10,7 @@ from bot.buttons import QueryState
 from bot.poll_guard import AlreadyPolling, PollGuard
 from bot.query_cache import QueryCache
 from bot.rate_limit import RateLimiter
-from bot.redis_state import RedisState, decode_state, encode_state
+from bot.redis_state import RETRY_AFTER, RedisState, decode_state, encode_state
 from bot.shared_state import LocalState, SeenUpdates
 from tests.redis_server import RedisServer
 
@@ -91,9 +91,12 @@ async def test_without_redis_the_process_answers_alone_and_uses_redis_when_back(
         assert await state.acquire(1) == 0 and await state.first_delivery(9)
 
         redis_server.start()
-        assert await state.reachable() and state.up
-        await state.put_query("later", STATE)
-        assert await state.redis.exists("snapfind:42:q:later") == 1
+        # no restart, no call to `reachable`: within RETRY_AFTER of its return, Redis is used
+        async with asyncio.timeout(5 * RETRY_AFTER):
+            while not await state.redis.exists("snapfind:42:q:later"):
+                await state.put_query("later", STATE)
+                await asyncio.sleep(RETRY_AFTER / 10)
+        assert state.up and await state.reachable()
         assert await state.get_query("new") is not None  # still served from this process
     finally:
         await state.close()

@@ -69,9 +69,15 @@ async def server() -> AsyncIterator:
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator:
     """A private, started redis-server (tests/redis_server.py); skips where none is installed."""
+    from redis.exceptions import RedisError
+
     from tests.redis_server import RedisServer
 
     redis = RedisServer(tmp_path)
-    redis.start()
+    try:
+        redis.start()
+    except (RuntimeError, OSError, RedisError) as error:
+        redis.stop()
+        pytest.skip(f"redis-server could not be started here: {error}")
     yield redis
     redis.stop()

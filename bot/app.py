@@ -11,9 +11,11 @@ initialize/start/stop/shutdown itself, each exactly once.
 """
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import logging
-import secrets
 import signal
 from collections.abc import Callable
 from urllib.parse import urlparse
@@ -25,13 +27,13 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.decoding import Decoder
 from bot.handlers import add_handlers
 from bot.heartbeat import beat
-from bot.query_cache import QueryCache
-from bot.rate_limit import RateLimiter
+from bot.poll_guard import NoGuard
 from bot.redaction import mask, redact_in_logs
 from bot.reload import IndexReloader
 from bot.resources import KEY, BotResources
 from bot.retry import RetryingRequests
 from bot.settings import BotSettings
+from bot.state_setup import open_state, poll_guard
 from bot.worker import InferenceWorker
 from retrieval.errors import ConfigError, SnapfindError
 from retrieval.query_api import Retrieval
@@ -58,8 +60,7 @@ def make_resources(settings: BotSettings, service: Retrieval) -> BotResources:
         service=service,
         worker=InferenceWorker(settings.queue_size),
         decoder=Decoder(settings.decode_slots),
-        cache=QueryCache(settings.cache_size, settings.cache_ttl),
-        limiter=RateLimiter(settings.rate_limit, settings.rate_window),
+        state=open_state(settings, token_of(settings).split(":")[0]),
         reloader=IndexReloader(service),
         page_size=min(settings.top_k, ALBUM_LIMIT),
         allowed_users=settings.allowed_users,
@@ -143,12 +144,14 @@ async def serve(
     listens (PTB marks its updater running before either).
     """
     res: BotResources = app.bot_data[KEY]
+    guard = poll_guard(settings, res.state, app.bot.username, stop)
     res.worker.start()
     watcher: asyncio.Task[None] | None = None
     heart: asyncio.Task[None] | None = None
     try:
+        await guard.acquire()
         await app.start()
-        await _start_updates(app, settings)
+        await _start_updates(app, settings, guard)
         if settings.watch_interval > 0 and res.service.reloadable:
             watcher = asyncio.create_task(res.reloader.watch(settings.watch_interval))
         if settings.heartbeat_file is not None:
@@ -176,18 +179,30 @@ async def serve(
         if app.running:
             await app.stop()  # waits for handlers already running
         await asyncio.to_thread(res.worker.stop)
+        await guard.release()
+        await res.state.close()
         await app.shutdown()
         log.info("stopped")
+    guard.check()
 
 
-async def _start_updates(app: Application, settings: BotSettings) -> None:
+def webhook_secret(settings: BotSettings) -> str:
+    """The configured secret, else one derived from the token: the same in every replica.
+
+    Each replica registers the webhook at start; a random secret per process would leave
+    all but the last one refusing the updates the proxy hands them.
+    """
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    token = token_of(settings).encode()
+    digest = hmac.new(token, b"snapfind webhook secret", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+async def _start_updates(app: Application, settings: BotSettings, guard: NoGuard) -> None:
     assert app.updater is not None
     if settings.bot_mode == "webhook":
-        secret = (
-            settings.webhook_secret.get_secret_value()
-            if settings.webhook_secret
-            else secrets.token_urlsafe(32)
-        )
+        secret = webhook_secret(settings)
         redact_in_logs(secret)
         await app.updater.start_webhook(
             listen=settings.webhook_listen,
@@ -199,7 +214,10 @@ async def _start_updates(app: Application, settings: BotSettings) -> None:
         )
     else:
         await app.updater.start_polling(
-            poll_interval=0.0, timeout=settings.poll_timeout, allowed_updates=UPDATES
+            poll_interval=0.0,
+            timeout=settings.poll_timeout,
+            allowed_updates=UPDATES,
+            error_callback=guard.on_poll_error,
         )
 
 

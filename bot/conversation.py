@@ -83,11 +83,11 @@ class Conversation:
         started = time.perf_counter()
         if upload.size is not None and upload.size > GETFILE_LIMIT:
             raise FileTooBig(f"file of {upload.size} bytes")
-        self.check_rate()
+        await self.check_rate()
         key = photo_key(upload.unique_id)
         stages: dict[str, float] = {}
         async with showing(self.bot, self.chat_id):
-            state = res.cache.get(key)
+            state = await res.state.get_query(key)
             cached = state is not None
             if state is None:
                 mark = time.perf_counter()
@@ -101,11 +101,11 @@ class Conversation:
                 worked = sum(result.timings.values())
                 stages["queue"] = max(0.0, time.perf_counter() - mark - worked)
                 stages.update(result.timings)
-                state = self._remember(key, result)
+                state = await self._remember(key, result)
                 hits = result.hits
             else:
                 state = state.shown_to(self.user_id)
-                res.cache.put(key, state)
+                await res.state.put_query(key, state)
                 hits = await res.worker.run(res.service.search_vector, state.vector, res.page_size)
             mark = time.perf_counter()
             await self.show(Page(key, state, hits))
@@ -115,7 +115,7 @@ class Conversation:
     async def answer_press(self, press: Press, message: Message | None) -> None:
         """More / filter / similar: a new page from the cached vector, never re-extracting."""
         res = self.res
-        state = res.cache.get(press.key)
+        state = await res.state.get_query(press.key)
         if state is None or self.user_id not in state.owners:  # a forged press: another's query
             raise QueryExpired(f"query {press.key} not in cache or not user {self.user_id}'s")
         if press.number >= MAX_RESULTS:
@@ -127,7 +127,7 @@ class Conversation:
             category = state.label(press.category)
         except ValueError:
             raise QueryExpired(f"query {press.key} has no label {press.category}") from None
-        self.check_rate()
+        await self.check_rate()
         res.stats.button_presses += 1
         async with showing(self.bot, self.chat_id):
             if press.action is Action.SIMILAR:
@@ -138,9 +138,9 @@ class Conversation:
                     raise QueryExpired(f"result #{press.number + 1} of {press.key} is gone")
                 source, result = found
                 key = product_key(source.product.id)
-                shown = res.cache.get(key)  # the same product's neighbours, shown to others too
-                owners = shown.owners if shown else frozenset()
-                fresh = self._remember(key, result, (source.product.id,), owners)
+                shown = await res.state.get_query(key)  # the same product's neighbours, shown
+                owners = shown.owners if shown else frozenset()  # to others too
+                fresh = await self._remember(key, result, (source.product.id,), owners)
                 title = source.product.title or source.product.id
                 intro = f"Similar to #{press.number + 1} ({title[:100]}). "
                 await self.show(Page(key, fresh, result.hits, intro=intro))
@@ -168,13 +168,13 @@ class Conversation:
         )
         await send_results(self.bot, self.chat_id, page.hits, offset, header, markup)
 
-    def check_rate(self) -> None:
+    async def check_rate(self) -> None:
         """Count one search for this user; raises `RateLimited` when over the limit."""
-        wait = self.res.limiter.acquire(self.user_id)
+        wait = await self.res.state.acquire(self.user_id)
         if wait > 0:
             raise RateLimited(wait)
 
-    def _remember(
+    async def _remember(
         self,
         key: str,
         result: QueryResult,
@@ -185,7 +185,7 @@ class Conversation:
         shown to this user (and to `owners`, who were shown the same query before)."""
         labels = self.res.service.describe().categories
         state = QueryState(result.vector, labels, exclude, owners | {self.user_id})
-        self.res.cache.put(key, state)
+        await self.res.state.put_query(key, state)
         return state
 
 

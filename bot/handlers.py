@@ -21,6 +21,8 @@ from telegram.ext import (
 
 from bot.buttons import decode
 from bot.conversation import Conversation, Upload
+from bot.dedup import GROUP as DEDUP_GROUP
+from bot.dedup import drop_repeated
 from bot.errors import QueryExpired, UserFacingError
 from bot.resources import resources
 from retrieval.errors import ImageError, SnapfindError
@@ -171,8 +173,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def add_handlers(app: Application, admin_ids: frozenset[int]) -> None:
-    """Wire every handler; the gate runs first (group -1) for every update."""
+    """Wire every handler; repeats are dropped (group -2), then the gate (group -1) runs."""
     admins = filters.User(user_id=admin_ids)
+    app.add_handler(TypeHandler(Update, drop_repeated), group=DEDUP_GROUP)
     app.add_handler(TypeHandler(Update, gate), group=-1)
     app.add_handler(CommandHandler(["start", "help"], start))
     app.add_handler(CommandHandler("stats", stats, filters=admins))

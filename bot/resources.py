@@ -4,11 +4,9 @@ from dataclasses import dataclass, field
 
 from telegram.ext import ContextTypes
 
-from bot.buttons import QueryState
 from bot.decoding import Decoder
-from bot.query_cache import QueryCache
-from bot.rate_limit import RateLimiter
 from bot.reload import IndexReloader
+from bot.shared_state import SharedState
 from bot.stats import Stats
 from bot.worker import InferenceWorker
 from retrieval.query_api import Retrieval
@@ -23,8 +21,7 @@ class BotResources:
     service: Retrieval
     worker: InferenceWorker
     decoder: Decoder
-    cache: QueryCache[QueryState]
-    limiter: RateLimiter
+    state: SharedState  # query cache, rate limits, updates seen: this process's or Redis's
     reloader: IndexReloader
     page_size: int = 5
     allowed_users: frozenset[int] = frozenset()  # empty: everyone

@@ -58,7 +58,7 @@ class BotSettings(Settings):
     webhook_listen: str = Field("127.0.0.1", description="Address the webhook server binds.")
     webhook_port: int = Field(8443, ge=1, le=65535, description="Port the webhook server binds.")
     webhook_secret: SecretStr | None = Field(
-        None, description="Secret Telegram sends with every update; random if unset."
+        None, description="Secret Telegram sends with every update; if unset, from the token."
     )
     watch_interval: float = Field(
         10.0, ge=0, description="Seconds between checks for a new index release; 0 = off."
@@ -68,6 +68,11 @@ class BotSettings(Settings):
     )
     heartbeat_interval: float = Field(
         30.0, gt=0, description="Seconds between the bot's health probes."
+    )
+    redis_url: SecretStr | None = Field(
+        None,
+        description="redis://host:6379/0 shared by replicas (query state, rate limits, "
+        "updates seen, the poller lock); unset: this process's memory.",
     )
 
     @field_validator("bot_token")

@@ -6,7 +6,7 @@ unit tests against the in-memory fake) load neither TensorFlow nor FAISS.
 """
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,3 +64,20 @@ async def server() -> AsyncIterator:
 
     async with BotApiServer(lifetime=180) as api:
         yield api
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator:
+    """A private, started redis-server (tests/redis_server.py); skips where none is installed."""
+    from redis.exceptions import RedisError
+
+    from tests.redis_server import RedisServer
+
+    redis = RedisServer(tmp_path)
+    try:
+        redis.start()
+    except (RuntimeError, OSError, RedisError) as error:
+        redis.stop()
+        pytest.skip(f"redis-server could not be started here: {error}")
+    yield redis
+    redis.stop()

@@ -22,6 +22,7 @@ from bot.query_cache import QueryCache
 from bot.rate_limit import RateLimiter
 from bot.reload import IndexReloader
 from bot.resources import BotResources
+from bot.shared_state import LocalState
 from bot.worker import InferenceWorker
 from retrieval.results import Product
 from tests.fake_retrieval import FakeRetrieval
@@ -82,8 +83,7 @@ async def chat(service: FakeRetrieval):
         service=service,
         worker=worker,
         decoder=Decoder(2),
-        cache=QueryCache(10, 60.0),
-        limiter=RateLimiter(100, 60.0),
+        state=LocalState(QueryCache(10, 60.0), RateLimiter(100, 60.0)),
         reloader=IndexReloader(service),
         page_size=3,
     )
@@ -113,7 +113,7 @@ async def test_a_photo_is_answered_and_its_query_cached_with_fixed_labels(
     bot: FakeBot = chat.bot  # type: ignore[assignment]
     assert bot.texts()[0].startswith("#1 P0") and "#3 P2" in bot.texts()[0]
     assert bot.texts()[-1] == "Matches 1–3. Tap a button for more."
-    state = chat.res.cache.get(photo_key("u1"))
+    state = chat.res.state.cache.get(photo_key("u1"))
     assert state is not None and state.labels == ("bed", "chair", "lamp", "sofa")
     assert chat.res.stats.queries == 1 and service.calls == ["decode", "search_image"]
 
@@ -140,7 +140,7 @@ async def test_buttons_page_filter_and_pivot_from_the_cached_query(chat: Convers
 
     await chat.answer_press(Press(Action.SIMILAR, photo_key("u1"), NO_FILTER, 0), None)
     assert bot.texts()[-1].startswith("Similar to #1 (P0). Matches 1–3.")
-    pivot = chat.res.cache.get(product_key("p0"))
+    pivot = chat.res.state.cache.get(product_key("p0"))
     assert pivot is not None and pivot.exclude == ("p0",)
     assert "#1 P0\n" not in bot.texts()[-2]
 

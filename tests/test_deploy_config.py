@@ -140,7 +140,17 @@ def test_caddy_is_optional_and_forwards_to_the_bot_webhook_port():
     assert caddy["environment"]["BOT_PORT"] == "${SNAPFIND_WEBHOOK_PORT:-8443}"
     assert services["bot"]["environment"]["SNAPFIND_WEBHOOK_LISTEN"] == "0.0.0.0"
     caddyfile = (DEPLOY / "Caddyfile").read_text()
-    assert "reverse_proxy bot:{$BOT_PORT}" in caddyfile
+    assert "dynamic a bot {$BOT_PORT}" in caddyfile  # every replica of `bot`, refreshed
+
+
+def test_redis_is_bounded_persisted_and_shared_by_the_bot_replicas():
+    services = compose()["services"]
+    redis, bot = services["redis"], services["bot"]
+    command = " ".join(redis["command"])
+    assert "--maxmemory-policy allkeys-lru" in command and "--maxmemory $" in command
+    assert redis["mem_limit"] and mounts(redis)["/data"] == "redis-data"
+    assert bot["environment"]["SNAPFIND_REDIS_URL"].endswith("redis://redis:6379/0}")
+    assert "container_name" not in bot and "ports" not in bot, "--scale bot=N needs neither"
 
 
 def test_compose_bakes_the_configured_backbone():

@@ -129,11 +129,7 @@ class BotApiServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await listen(app)
         self._session = ClientSession(timeout=ClientTimeout(total=10))
         self._watchdog = asyncio.create_task(self._stop_after(self.lifetime))
 
@@ -528,6 +524,15 @@ class BotApiServer:
 
     def _photo_sizes(self, data: bytes) -> list[dict[str, Any]]:
         return [{**self.add_file(data), **_dimensions(data)}]
+
+
+async def listen(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Serve `app` on 127.0.0.1 at a free port; returns its runner (to clean up) and port."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
 def _user(user_id: int) -> dict[str, Any]:

@@ -4,8 +4,10 @@ import logging
 
 import faiss
 
+from retrieval.embedder import Embedder
 from retrieval.extractor import Extractor
 from retrieval.index_store import open_index
+from retrieval.runtime_extractor import load_runtime_extractor
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 from retrieval.tf_runtime import configure_tensorflow
@@ -13,10 +15,12 @@ from retrieval.tf_runtime import configure_tensorflow
 log = logging.getLogger(__name__)
 
 
-def load_extractor(settings: Settings, *, warmup: bool = False) -> Extractor:
-    """Configure TensorFlow, build the backbone, and optionally trace it at the query shape."""
-    configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
-    extractor = Extractor(settings.backbone, settings.weights, settings.input_size)
+def load_extractor(settings: Settings, *, warmup: bool = False) -> Embedder:
+    """The exported runtime model if there is one (no TensorFlow), else the Keras backbone."""
+    extractor = load_runtime_extractor(settings)
+    if extractor is None:
+        configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
+        extractor = Extractor(settings.backbone, settings.weights, settings.input_size)
     if warmup:
         seconds = extractor.warmup()
         log.info(
@@ -28,7 +32,7 @@ def load_extractor(settings: Settings, *, warmup: bool = False) -> Extractor:
     return extractor
 
 
-def load_service(settings: Settings, extractor: Extractor | None = None) -> SearchService:
+def load_service(settings: Settings, extractor: Embedder | None = None) -> SearchService:
     """The search service over `settings.index_dir`, refusing an index of another extractor."""
     extractor = extractor or load_extractor(settings, warmup=True)
     index = open_index(settings.index_dir, extractor.fingerprint)

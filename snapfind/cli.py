@@ -6,9 +6,9 @@ import sys
 from collections.abc import Sequence
 
 from retrieval.errors import ConfigError, SnapfindError
-from snapfind.commands import backbones, bot, evaluate, health, index_build, search
+from snapfind.commands import backbones, bot, evaluate, export, health, index_build, search
 
-COMMANDS = (backbones, index_build, search, health, evaluate, bot)
+COMMANDS = (backbones, export, index_build, search, health, evaluate, bot)
 
 
 def parser() -> argparse.ArgumentParser:

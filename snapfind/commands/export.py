@@ -1,0 +1,49 @@
+"""`snapfind export`: the Keras backbone → a runtime file that serves without TensorFlow."""
+
+import argparse
+import time
+from pathlib import Path
+
+from retrieval.extractor import Extractor
+from retrieval.runtime_export import export_runtime
+from retrieval.settings import Settings
+from retrieval.tf_runtime import configure_tensorflow
+from snapfind.commands.options import add_extractor_options, settings_from
+
+
+def export_from_settings(settings: Settings, *, force: bool = False) -> str:
+    """Export the configured backbone (unless a verified export exists); a one-line summary."""
+    started = time.perf_counter()
+    configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
+    extractor = Extractor(settings.backbone, settings.weights, settings.input_size)
+    record, home = export_runtime(extractor, settings.runtime_dir, force=force)
+    return (
+        f"{record.fingerprint.backbone} ({record.fingerprint.input_size} px, "
+        f"{record.fingerprint.weights_id}) → {home}: {record.format}, "
+        f"{record.size_bytes / 2**20:.1f} MiB, sha256 {record.sha256[:16]}, "
+        f"probe cosine {record.probe_cosine:.6f}, exported {record.exported_at} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args, runtime_dir=args.runtime_dir)
+    print(export_from_settings(settings, force=args.force))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export the backbone to a runtime model that serves without TensorFlow",
+        description="Build the Keras backbone, export it (with L2 normalisation) to a LiteRT "
+        "file, check it against Keras on probe images (cosine >= 0.99999) and store it with "
+        "its sha256 under SNAPFIND_RUNTIME_DIR. `search`, `health`, `bot` and `index build` "
+        "then use it. Does nothing if a verified export exists, unless --force.",
+    )
+    parser.add_argument(
+        "--runtime-dir", type=Path, help="where runtime models live (SNAPFIND_RUNTIME_DIR)"
+    )
+    parser.add_argument("--force", action="store_true", help="export again even if one exists")
+    add_extractor_options(parser)
+    parser.set_defaults(run=run)

@@ -24,8 +24,8 @@ from index.choice import choose_index
 from index.publish import publish, staging_dir
 from index.vector_cache import VectorCache
 from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from retrieval.embedder import Embedder
 from retrieval.errors import ImageError, SnapfindError
-from retrieval.extractor import Extractor
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
 from retrieval.products import SCHEMA
 
@@ -62,7 +62,7 @@ class BuildOptions:
 
 
 def build_index(
-    catalog: Path, index_dir: Path, extractor: Extractor, options: BuildOptions | None = None
+    catalog: Path, index_dir: Path, extractor: Embedder, options: BuildOptions | None = None
 ) -> BuildReport:
     """Build (incrementally unless `options.full`) and publish an index of `catalog`."""
     options = options or BuildOptions()
@@ -106,7 +106,12 @@ def build_index(
         catalog=str(Path(catalog).resolve()),
         nprobe=choice.nprobe,
         unreadable=len(unreadable),
-        extra={"embedded": embedded, "reused": reused, "build_seconds": round(seconds, 2)},
+        extra={
+            "embedded": embedded,
+            "reused": reused,
+            "build_seconds": round(seconds, 2),
+            "runtime": extractor.runtime_id,
+        },
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
@@ -123,7 +128,7 @@ def _unique_by_hash(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:
 
 def _embed(
     todo: list[CatalogEntry],
-    extractor: Extractor,
+    extractor: Embedder,
     cache: VectorCache,
     vectors: dict[str, np.ndarray],
     unreadable: list[tuple[str, str]],
@@ -133,7 +138,7 @@ def _embed(
     embedded = 0
     bar = tqdm(total=len(todo), unit="img", desc="embedding", disable=not options.progress)
     with bar:
-        for batch in _decoded_batches(todo, options, extractor.input_size):
+        for batch in _prepared_batches(todo, options, extractor):
             images = [image for _, image in batch if not isinstance(image, ImageError)]
             ok = [entry for entry, image in batch if not isinstance(image, ImageError)]
             for entry, image in batch:
@@ -143,7 +148,7 @@ def _embed(
                 fresh = dict(
                     zip(
                         (e.content_hash for e in ok),
-                        extractor.embed(images, len(images)),
+                        extractor.embed_prepared(np.stack(images)),  # (B, D)
                         strict=True,
                     )
                 )
@@ -154,20 +159,21 @@ def _embed(
     return embedded
 
 
-def _decoded_batches(
-    todo: list[CatalogEntry], options: BuildOptions, input_size: int
+def _prepared_batches(
+    todo: list[CatalogEntry], options: BuildOptions, extractor: Embedder
 ) -> Iterator[list[tuple[CatalogEntry, np.ndarray | ImageError]]]:
-    """Decode ahead in two threads while the network runs on the previous batch."""
+    """Decode and resize ahead in two threads while the network runs on the previous batch."""
 
     def decode(entry: CatalogEntry) -> np.ndarray | ImageError:
         try:
             data = entry.image.read_bytes()
-            return decode_image(
+            image = decode_image(
                 data,
                 max_bytes=options.max_image_bytes,
                 max_pixels=options.max_image_pixels,
-                min_side=input_size,
+                min_side=extractor.input_size,
             )
+            return extractor.prepare([image])[0]  # (S, S, 3) model input
         except ImageError as error:
             return error
         except OSError as error:

@@ -29,6 +29,7 @@ class Embedder:
     fingerprint: "Fingerprint"
     model_name: str  # the network that actually runs, recorded in index manifests
     param_count: int
+    runtime_id: str  # what runs the network ("keras", "litert:sha256:…"), recorded in manifests
     _lock: threading.Lock
 
     @property

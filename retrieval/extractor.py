@@ -64,6 +64,8 @@ class Extractor(Embedder):
     TensorFlow.
     """
 
+    runtime_id = "keras"
+
     def __init__(
         self,
         backbone: str = "efficientnetb7",

@@ -23,7 +23,6 @@ from retrieval.runtime_file import (
     RECORD,
     RUNTIME_FORMAT,
     RuntimeRecord,
-    find_runtime,
     runtime_home,
 )
 
@@ -81,19 +80,14 @@ def _exporter() -> str:
     return f"keras {keras.__version__}, tensorflow {tf.__version__}"
 
 
-def export_runtime(
-    extractor: Extractor, runtime_dir: Path, *, force: bool = False
-) -> tuple[RuntimeRecord, Path]:
-    """Export `extractor` into `runtime_dir` (unless a verified export exists); (record, folder).
+def export_runtime(extractor: Extractor, runtime_dir: Path) -> tuple[RuntimeRecord, Path]:
+    """Export `extractor` into `runtime_dir`, replacing any earlier export; (record, folder).
 
     The file is written and probed in a staging folder and moved into place only when it
     agrees with Keras, so a failed export leaves the previous one untouched.
     """
     runtime_dir = Path(runtime_dir)
     home = runtime_home(runtime_dir, extractor.fingerprint)
-    existing = None if force else find_runtime(runtime_dir, extractor.fingerprint)
-    if existing is not None:
-        return existing, home
     runtime_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=runtime_dir))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from a separate serving user

@@ -58,6 +58,7 @@ class RuntimeExtractor(Embedder):
         self.fingerprint = record.fingerprint
         self.model_name = record.model_name
         self.param_count = record.param_count
+        self.runtime_id = f"{record.format}:sha256:{record.sha256[:16]}"
         self._runner = LiteRTRunner(model, threads)
         self._lock = threading.Lock()
 

@@ -6,22 +6,33 @@ from pathlib import Path
 
 from retrieval.extractor import Extractor
 from retrieval.runtime_export import export_runtime
+from retrieval.runtime_file import expected_fingerprint, find_runtime, runtime_home
 from retrieval.settings import Settings
 from retrieval.tf_runtime import configure_tensorflow
 from snapfind.commands.options import add_extractor_options, settings_from
 
 
 def export_from_settings(settings: Settings, *, force: bool = False) -> str:
-    """Export the configured backbone (unless a verified export exists); a one-line summary."""
+    """Export the configured backbone unless a verified export exists; a one-line summary.
+
+    The check comes first and needs no TensorFlow, so running this before every start of the
+    bot costs a hash of the model file when the export is already there.
+    """
     started = time.perf_counter()
-    configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
-    extractor = Extractor(settings.backbone, settings.weights, settings.input_size)
-    record, home = export_runtime(extractor, settings.runtime_dir, force=force)
+    fingerprint = expected_fingerprint(settings.backbone, settings.weights, settings.input_size)
+    record = None if force else find_runtime(settings.runtime_dir, fingerprint)
+    verb = "already exported"
+    if record is None:
+        configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
+        extractor = Extractor(settings.backbone, settings.weights, settings.input_size)
+        record, _ = export_runtime(extractor, settings.runtime_dir)
+        verb = "exported"
+    home = runtime_home(settings.runtime_dir, record.fingerprint)
     return (
         f"{record.fingerprint.backbone} ({record.fingerprint.input_size} px, "
-        f"{record.fingerprint.weights_id}) → {home}: {record.format}, "
+        f"{record.fingerprint.weights_id}) {verb} → {home}: {record.format}, "
         f"{record.size_bytes / 2**20:.1f} MiB, sha256 {record.sha256[:16]}, "
-        f"probe cosine {record.probe_cosine:.6f}, exported {record.exported_at} "
+        f"probe cosine {record.probe_cosine:.6f}, made {record.exported_at} "
         f"({time.perf_counter() - started:.1f} s)"
     )
 

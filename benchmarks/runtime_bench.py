@@ -18,6 +18,7 @@ stops the export by PID rather than let it take the machine.
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -168,18 +169,20 @@ def serving_figures(args: argparse.Namespace) -> dict[str, object]:
     photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
     service = load_service(settings)
     ready = memory_mb()["VmRSS"]
-    latencies = []
+    latencies, cpu = [], []
     for query in range(args.queries):
         data = photos[query % len(photos)].read_bytes()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         service.search_bytes(data, 5)
         latencies.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
     memory = memory_mb()
     return {
         "ready_rss_mib": ready,
         "rss_mib": memory["VmRSS"],
         "peak_mib": memory["VmHWM"],
         "query_p50_ms": statistics.median(latencies) * 1e3,
+        "query_cpu_ms": statistics.median(cpu) * 1e3,
         "tensorflow": "tensorflow" in sys.modules,
     }
 
@@ -234,8 +237,8 @@ def run_worker(args: argparse.Namespace, worker: str, runtime: str, label: str, 
     return result
 
 
-def cold_search(args: argparse.Namespace, runtime_dir: Path, photo: Path) -> float:
-    """Seconds from spawning `snapfind search` to its first answer line."""
+def cold_search(args: argparse.Namespace, runtime_dir: Path, photo: Path) -> tuple[float, float]:
+    """Seconds from spawning `snapfind search` to its first answer line; its whole CPU time."""
     env = os.environ | {
         "SNAPFIND_BACKBONE": args.backbone,
         "SNAPFIND_WEIGHTS": args.weights,
@@ -245,6 +248,7 @@ def cold_search(args: argparse.Namespace, runtime_dir: Path, photo: Path) -> flo
     if args.input_size:
         env["SNAPFIND_INPUT_SIZE"] = str(args.input_size)
     snapfind = Path(sys.executable).with_name("snapfind")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         [str(snapfind), "search", "-k", "5", str(photo)],
@@ -256,7 +260,8 @@ def cold_search(args: argparse.Namespace, runtime_dir: Path, photo: Path) -> flo
     process.stdout.readline()  # "photo:" then the ranked lines, printed at once
     seconds = time.perf_counter() - started
     process.communicate()
-    return seconds
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
 
 
 def cosine_to_keras(work: Path, label: str) -> float:
@@ -268,6 +273,10 @@ def cosine_to_keras(work: Path, label: str) -> float:
 def conduct(args: argparse.Namespace) -> None:
     load = os.getloadavg()
     print(f"# {args.backbone} ({args.weights}), load {load[0]:.1f} {load[1]:.1f} at start")
+    if args.serving_only:
+        run_worker(args, "export-litert", "keras", "export", 0)
+        serving_table(args)
+        return
     runtimes = [("keras", "keras", 0)]
     runtimes += [(f"litert t{t}", "litert", t) for t in args.litert_threads]
     exports = {"litert": run_worker(args, "export-litert", "keras", "export", 0)}
@@ -309,26 +318,32 @@ def conduct(args: argparse.Namespace) -> None:
             f"| {cosine:.6f} | {'yes' if runs[0]['tensorflow'] else 'no'} |"
         )
 
-    if args.index is None:
-        return
+    if args.index is not None:
+        serving_table(args)
+
+
+def serving_table(args: argparse.Namespace) -> None:
+    """Cold `snapfind search`, then memory and latency over `--queries` in one process."""
     photo = sorted(args.photos.iterdir())[0]
     print(
-        "\n| serving | cold `snapfind search` s | RSS ready MiB | RSS after "
-        f"{args.queries} queries MiB | peak MiB | query p50 ms | TF |"
+        "\n| serving | cold `snapfind search` s | its CPU s | RSS ready MiB | RSS after "
+        f"{args.queries} queries MiB | peak MiB | query p50 ms | CPU ms | TF |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label, runtime, runtime_dir in (
         ("keras", "keras", args.work / "none"),
         ("litert", "litert", args.work / "runtime"),
     ):
-        cold = cold_search(args, runtime_dir, photo)
+        cold, cold_cpu = cold_search(args, runtime_dir, photo)
         served = run_worker(args, "serve", runtime, label, args.serve_threads)
         if "error" in served:
             print(f"| {label} | {cold:.1f} | failed: {served['error']} |")
             continue
         print(
-            f"| {label} | {cold:.1f} | {served['ready_rss_mib']:.0f} | {served['rss_mib']:.0f} "
+            f"| {label} | {cold:.1f} | {cold_cpu:.1f} | {served['ready_rss_mib']:.0f} "
+            f"| {served['rss_mib']:.0f} "
             f"| {served['peak_mib']:.0f} | {served['query_p50_ms']:.1f} "
+            f"| {served['query_cpu_ms']:.1f} "
             f"| {'yes' if served['tensorflow'] else 'no'} |"
         )
     load = os.getloadavg()
@@ -355,6 +370,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, help="folder of query photos, for serving")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--serve-threads", type=int, default=0)
+    parser.add_argument("--serving-only", action="store_true", help="export, then serving only")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--runtime", default="keras", help=argparse.SUPPRESS)
     parser.add_argument("--label", default="", help=argparse.SUPPRESS)

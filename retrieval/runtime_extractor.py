@@ -4,6 +4,7 @@ Same interface as the Keras `Extractor` (both are `Embedder`s): the same resize 
 preprocessing in numpy, then the exported graph (backbone + L2 normalisation).
 """
 
+import importlib.util
 import logging
 import os
 import threading
@@ -13,6 +14,7 @@ import numpy as np
 
 from retrieval.backbones import get_backbone
 from retrieval.embedder import Embedder
+from retrieval.errors import RuntimeModelError
 from retrieval.runtime_file import (
     MODEL_FILE,
     RuntimeRecord,
@@ -73,6 +75,13 @@ def load_runtime_extractor(settings: Settings) -> RuntimeExtractor | None:
     fingerprint = expected_fingerprint(settings.backbone, settings.weights, settings.input_size)
     record = find_runtime(settings.runtime_dir, fingerprint)
     if record is None:
+        if importlib.util.find_spec("tensorflow") is None:  # a serving-only install or image
+            raise RuntimeModelError(
+                f"no exported model for {fingerprint.backbone} ({fingerprint.input_size} px, "
+                f"weights {settings.weights}) in {settings.runtime_dir}, and TensorFlow is not "
+                "installed to run Keras: export it where TensorFlow is (snapfind export) or "
+                "set SNAPFIND_BACKBONE/SNAPFIND_INPUT_SIZE to the exported model's"
+            )
         log.warning(
             "no exported runtime model for %s in %s: running Keras and TensorFlow; "
             "`snapfind export` makes queries faster and the process lighter",

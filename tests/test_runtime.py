@@ -141,3 +141,23 @@ def test_serving_processes_do_not_import_tensorflow(
     assert lines[1].startswith("healthy: ")
     assert "extractor RuntimeExtractor" in lines
     assert "tensorflow imported False keras imported False" in lines
+
+
+def test_without_export_or_tensorflow_the_error_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A serving-only install (the runtime image) with no matching export: one clear line."""
+    import importlib.util
+
+    from retrieval import runtime_extractor
+    from retrieval.settings import Settings
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        runtime_extractor.importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == "tensorflow" else real_find_spec(name, *rest),
+    )
+    settings = Settings(backbone="efficientnetb0", weights="none", runtime_dir=tmp_path)
+    with pytest.raises(RuntimeModelError, match="TensorFlow is not installed"):
+        runtime_extractor.load_runtime_extractor(settings)

@@ -120,6 +120,8 @@ def test_serving_processes_do_not_import_tensorflow(
     monkeypatch.setenv("SNAPFIND_RUNTIME_DIR", str(tmp_path / "none"))  # built by Keras
     args = ["--no-progress", "--catalog", str(catalog), "--out", str(index_dir), *TINY]
     assert main(["index", "build", *args]) == 0
+    manifest = json.loads((index_dir / "current" / "manifest.json").read_text())
+    assert manifest["extra"]["runtime"] == "keras"  # the manifest says what embedded it
     photo = catalog / "shop" / "squares" / "squares-1.jpg"
     env = os.environ | TINY_ENV | {"SNAPFIND_RUNTIME_DIR": str(exported)}
     env |= {"SNAPFIND_INDEX_DIR": str(index_dir), "SNAPFIND_BOT_TOKEN": "123456:" + "x" * 35}

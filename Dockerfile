@@ -1,19 +1,23 @@
 # syntax=docker/dockerfile:1
-# snapfind: the Telegram bot and its command line on CPU TensorFlow.
+# snapfind: the Telegram bot and its command line, serving an exported model without TensorFlow.
 #
-#   docker build -t snapfind .                                          # downloads no model weights
-#   docker build --build-arg BAKE_WEIGHTS=efficientnetb7 -t snapfind .  # ImageNet weights baked in
+#   docker build --build-arg BAKE_WEIGHTS=efficientnetb7 -t snapfind .  # B7, exported at build
+#   docker build --build-arg BAKE_WEIGHTS=efficientnet-lite0 -t snapfind .
 #
-# `deps` installs the dependencies into a venv, `build` adds snapfind as a package, `weights`
-# fetches the chosen backbone's ImageNet weights (or nothing); `runtime` copies only the venv and
-# the weights onto a clean base, so no pip cache, wheel or build tool reaches the final image.
+# TensorFlow lives only in the build stages: `deps` installs every dependency into a venv,
+# `weights` fetches the chosen backbone's ImageNet weights, `build` adds snapfind, and `export`
+# writes the backbone as a LiteRT file (`snapfind export`, checked against Keras). `serve-deps`
+# is a second venv without TensorFlow; `runtime` copies it and the exported model onto a clean
+# base, so neither TensorFlow nor a pip cache, wheel or build tool reaches the final image.
+# Not verified by a build in the session that split it (see docs/performance.md).
 
 # The runtime dependencies, read from pyproject itself. Only this file's content keys the
 # cache of the next stage: editing pyproject elsewhere does not re-fetch TensorFlow.
 FROM python:3.11-slim AS requirements
 WORKDIR /src
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" >requirements.txt
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" >requirements.txt \
+ && grep -v '^tensorflow' requirements.txt >serve-requirements.txt
 
 FROM python:3.11-slim AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -27,8 +31,9 @@ RUN pip --python /opt/venv/bin/python install --no-cache-dir -r requirements.txt
  && pip --python /opt/venv/bin/python uninstall --yes libclang
 
 FROM deps AS weights
-# A backbone name (see `snapfind backbones`); empty = bake nothing, download nothing.
-ARG BAKE_WEIGHTS=""
+# A backbone name (see `snapfind backbones`): its ImageNet weights are fetched here (nothing
+# for EfficientNet-Lite, whose weights ship inside snapfind) and it is exported below.
+ARG BAKE_WEIGHTS=efficientnetb7
 ENV KERAS_HOME=/opt/keras
 COPY deploy/bake_weights.py /tmp/
 RUN mkdir -p /opt/keras/models \
@@ -40,28 +45,46 @@ COPY . .
 RUN pip --python /opt/venv/bin/python install --no-cache-dir --no-deps . \
  && /opt/venv/bin/snapfind --help >/dev/null
 
+FROM build AS export
+# The backbone to serve; its export (a few minutes; B7 peaks near 6 GB of memory) is the one
+# model the runtime image can run.
+ARG BAKE_WEIGHTS=efficientnetb7
+ENV KERAS_HOME=/opt/keras TF_CPP_MIN_LOG_LEVEL=2
+COPY --from=weights /opt/keras/models /opt/keras/models
+RUN /opt/venv/bin/snapfind export --backbone "$BAKE_WEIGHTS" --weights imagenet \
+      --runtime-dir /opt/snapfind/runtime
+
+FROM python:3.11-slim AS serve-deps
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv --without-pip /opt/venv
+WORKDIR /src
+COPY --from=requirements /src/serve-requirements.txt ./
+RUN pip --python /opt/venv/bin/python install --no-cache-dir -r serve-requirements.txt
+COPY . .
+RUN pip --python /opt/venv/bin/python install --no-cache-dir --no-deps . \
+ && /opt/venv/bin/snapfind --help >/dev/null \
+ && ! /opt/venv/bin/python -c "import tensorflow" 2>/dev/null
+
 FROM python:3.11-slim AS runtime
 LABEL org.opencontainers.image.title="snapfind" \
       org.opencontainers.image.description="Telegram bot that finds furniture from a photo" \
       org.opencontainers.image.licenses="MIT"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    KERAS_HOME=/opt/keras \
-    TF_CPP_MIN_LOG_LEVEL=2 \
-    SNAPFIND_INDEX_DIR=/data/index
+    SNAPFIND_INDEX_DIR=/data/index \
+    SNAPFIND_RUNTIME_DIR=/opt/snapfind/runtime
 # A fixed uid, so host folders can be prepared for it (see deploy/cloud-init.yaml).
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/snapfind snapfind \
- && mkdir -p /data/index /data/catalog /opt/keras \
- && chown snapfind:snapfind /data/index /data/catalog /opt/keras
-COPY --from=build /opt/venv /opt/venv
-# Keras only reads its cache when KERAS_HOME is writable (hence the chown above); the weights
-# below stay root-owned, so a running container cannot replace or add any.
-COPY --from=weights /opt/keras/models /opt/keras/models
+ && mkdir -p /data/index /data/catalog \
+ && chown snapfind:snapfind /data/index /data/catalog
+COPY --from=serve-deps /opt/venv /opt/venv
+# Root-owned: a running container cannot replace the model it serves.
+COPY --from=export /opt/snapfind/runtime /opt/snapfind/runtime
 USER 10001:10001
 WORKDIR /home/snapfind
 VOLUME ["/data/index", "/data/catalog"]
 # The serving bot probes its worker and index every SNAPFIND_HEARTBEAT_INTERVAL seconds and
-# touches this file; the health check only reads its age (no second TensorFlow process).
+# touches this file; the health check only reads its age (no second model in memory).
 # `snapfind health` without --heartbeat is the full check: index loads, extractor answers.
 ENV SNAPFIND_HEARTBEAT_FILE=/tmp/snapfind/heartbeat
 HEALTHCHECK --interval=30s --timeout=10s --start-period=5m --retries=3 \

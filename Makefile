@@ -16,10 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # SNAPFIND_BOT_TOKEN (and the rest, see deploy/.env.example) come from the environment or .env.
+# `snapfind export` writes the runtime model once (later starts only verify it), so the bot
+# serves without TensorFlow.
 run: setup
 	@if [ -z "$$SNAPFIND_CATALOG" ] && ! grep -qs '^SNAPFIND_CATALOG=' .env \
 	    && [ -n "$(SHARED_CATALOG)" ]; then export SNAPFIND_CATALOG="$(SHARED_CATALOG)"; fi; \
-	$(BIN)/snapfind bot
+	$(BIN)/snapfind export && $(BIN)/snapfind bot
 
 test: setup
 	$(BIN)/pytest -q -rs

@@ -26,8 +26,8 @@ from index.embedding import ImageJob, embed_missing
 from index.publish import publish, staging_dir
 from index.vector_cache import VectorCache
 from retrieval.bounded_read import read_image_file
+from retrieval.embedder import Embedder
 from retrieval.errors import SnapfindError
-from retrieval.extractor import Extractor
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
 from retrieval.model_input import decode_for_model
@@ -66,7 +66,7 @@ class BuildOptions:
 
 
 def build_index(
-    catalog: Path, index_dir: Path, extractor: Extractor, options: BuildOptions | None = None
+    catalog: Path, index_dir: Path, extractor: Embedder, options: BuildOptions | None = None
 ) -> BuildReport:
     """Build (incrementally unless `options.full`) and publish an index of `catalog`."""
     options = options or BuildOptions()
@@ -76,7 +76,7 @@ def build_index(
 
 
 def _build_locked(
-    catalog: Path, index_dir: Path, extractor: Extractor, options: BuildOptions
+    catalog: Path, index_dir: Path, extractor: Embedder, options: BuildOptions
 ) -> BuildReport:
     started = time.perf_counter()
     source = load_catalog(catalog, CatalogAccess(options.allow_roots, options.limits.max_bytes))
@@ -130,7 +130,12 @@ def _build_locked(
         catalog=str(Path(catalog).resolve()),
         nprobe=choice.nprobe,
         unreadable=len(unreadable),
-        extra={"embedded": embedded, "reused": reused, "build_seconds": round(seconds, 2)},
+        extra={
+            "embedded": embedded,
+            "reused": reused,
+            "build_seconds": round(seconds, 2),
+            "runtime": extractor.runtime_id,
+        },
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
@@ -146,7 +151,7 @@ def _load(path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray]
     return decode(read_image_file(path, limits.max_bytes))
 
 
-def _prune_cache(index_dir: Path, extractor: Extractor, hashes: set[str]) -> None:
+def _prune_cache(index_dir: Path, extractor: Embedder, hashes: set[str]) -> None:
     """Drop cached vectors of images gone from the catalog: only after a successful publish."""
     cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
     try:

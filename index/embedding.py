@@ -1,8 +1,9 @@
 """Embed whatever the vector cache lacks: the one loop the index build and the study share.
 
-Images are loaded (decoded) ahead in two threads while the network runs on the previous
-batch; each batch's vectors are cached as soon as they exist, so an interrupted run resumes
-where it stopped. Nothing passed in is changed: the vectors come back in a new dict.
+Images are loaded (decoded, resized and preprocessed) ahead in two threads while the network
+runs on the previous batch, so the network's thread only runs the network; each batch's
+vectors are cached as soon as they exist, so an interrupted run resumes where it stopped.
+Nothing passed in is changed: the vectors come back in a new dict.
 """
 
 import time
@@ -10,19 +11,15 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
 from index.vector_cache import VectorCache
+from retrieval.embedder import Embedder
 from retrieval.errors import ImageError
 
 LOAD_THREADS = 2
-
-
-class Embedder(Protocol):
-    def embed(self, images: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -72,11 +69,12 @@ def embed_missing(
     started = time.perf_counter()
     quiet = not progress or not missing
     with tqdm(total=len(missing), desc=desc, unit="img", disable=quiet) as bar:
-        for batch in _loaded_batches(missing, batch_size):
+        for batch in _loaded_batches(missing, batch_size, embedder):
             ok = [(job, pixels) for job, pixels in batch if not isinstance(pixels, ImageError)]
             unreadable += [(j.source, str(p)) for j, p in batch if isinstance(p, ImageError)]
             if ok:
-                embedded = embedder.embed([pixels for _, pixels in ok], len(ok))  # (B, D)
+                inputs = np.stack([pixels for _, pixels in ok])  # (B, S, S, 3) model input
+                embedded = embedder.embed_prepared(inputs)  # (B, D)
                 fresh = {job.key: row for (job, _), row in zip(ok, embedded, strict=True)}
                 cache.put_many(fresh)
                 vectors.update(fresh)
@@ -88,16 +86,19 @@ def embed_missing(
 Loaded = tuple[ImageJob, np.ndarray | ImageError]
 
 
-def _load(job: ImageJob) -> np.ndarray | ImageError:
+def _load(job: ImageJob, embedder: Embedder) -> np.ndarray | ImageError:
+    """The job's model input, (S, S, 3) float32, or the reason it has none."""
     try:
-        return job.load()
+        return embedder.prepare([job.load()])[0]
     except ImageError as error:
         return error
     except OSError as error:
         return ImageError(f"cannot read: {error.strerror}", "")
 
 
-def _loaded_batches(jobs: list[ImageJob], batch_size: int) -> Iterator[list[Loaded]]:
+def _loaded_batches(
+    jobs: list[ImageJob], batch_size: int, embedder: Embedder
+) -> Iterator[list[Loaded]]:
     """Batches of loaded jobs, loading a bounded number ahead in threads."""
     with ThreadPoolExecutor(max_workers=LOAD_THREADS) as pool:
         ahead: deque[tuple[ImageJob, Future[np.ndarray | ImageError]]] = deque()
@@ -105,7 +106,7 @@ def _loaded_batches(jobs: list[ImageJob], batch_size: int) -> Iterator[list[Load
         batch: list[Loaded] = []
         while True:
             while len(ahead) < 2 * batch_size and (job := next(pending, None)):
-                ahead.append((job, pool.submit(_load, job)))  # bounded look-ahead
+                ahead.append((job, pool.submit(_load, job, embedder)))  # bounded look-ahead
             if not ahead:
                 break
             job, future = ahead.popleft()

@@ -34,3 +34,7 @@ class IndexDamagedError(SnapfindError):
 
 class IndexMismatchError(SnapfindError):
     """The index was made by another extractor; its vectors would give wrong matches."""
+
+
+class RuntimeModelError(SnapfindError):
+    """An exported runtime model is missing, damaged, or disagrees with the Keras model."""

@@ -2,16 +2,14 @@
 
 import hashlib
 import threading
-import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from retrieval.backbones import OFFLINE_BACKBONE, Backbone, get_backbone
+from retrieval.embedder import Embedder
 from retrieval.errors import ConfigError, WeightsUnavailableError
-from retrieval.resize import to_square
 from retrieval.weights_choice import parse_weights
 
 RANDOM_SEED = 1234  # weights "none" are seeded, so two processes build the same random network
@@ -57,12 +55,14 @@ def resolve_weights(backbone: Backbone, weights: str) -> tuple[str | None, str]:
     return choice, f"sha256:{file_sha256(Path(choice))[:16]}"
 
 
-class Extractor:
-    """A headless backbone compiled once; `embed` for catalogs, `embed_one` for queries.
+class Extractor(Embedder):
+    """A headless Keras backbone compiled once; `embed` for catalogs, `embed_one` for queries.
 
-    Calls are serialised by a lock: on a small CPU one inference at a time is fastest, and
-    Keras models are not meant to be entered by two threads at once.
+    The source of truth: `retrieval.runtime_export` exports it to a file that serves without
+    TensorFlow.
     """
+
+    runtime_id = "keras"
 
     def __init__(
         self,
@@ -117,38 +117,7 @@ class Extractor:
 
         return forward
 
-    @property
-    def input_size(self) -> int:
-        return self.fingerprint.input_size
-
-    def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """(H, W, 3) uint8 images → (N, S, S, 3) float32 model input."""
-        size = self.input_size
-        batch = np.stack([to_square(image, size) for image in images]).astype(np.float32)
-        return self.backbone.preprocess(batch)
-
-    def embed(self, images: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
-        """(N, D) float32 unit vectors, one row per image."""
-        if not images:
-            return np.zeros((0, self.fingerprint.dim), dtype=np.float32)
-        parts = [
-            self.embed_prepared(self.prepare(images[start : start + batch_size]))
-            for start in range(0, len(images), batch_size)
-        ]
-        return np.concatenate(parts)
-
     def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
         """Run the compiled network on a prepared (N, S, S, 3) batch."""
         with self._lock:
             return self._forward(batch).numpy().astype(np.float32, copy=False)
-
-    def embed_one(self, image: np.ndarray) -> np.ndarray:
-        """(D,) unit vector of one image."""
-        return self.embed([image])[0]
-
-    def warmup(self) -> float:
-        """Trace and run the network once at the exact query shape; returns the seconds it took."""
-        started = time.perf_counter()
-        blank = np.full((self.input_size, self.input_size, 3), 255, dtype=np.uint8)
-        self.embed_one(blank)
-        return time.perf_counter() - started

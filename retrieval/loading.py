@@ -6,15 +6,19 @@ extractor only when an index is built.
 """
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import faiss
 
 from retrieval.backbones import OFFLINE_BACKBONE, get_backbone
+from retrieval.embedder import Embedder
 from retrieval.errors import ConfigError, WeightsUnavailableError
 from retrieval.extractor import Extractor, Fingerprint, file_sha256, resolve_weights
 from retrieval.index_store import open_index, resolve_release
 from retrieval.manifest import MANIFEST, Manifest
+from retrieval.runtime_extractor import load_runtime_extractor
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 from retrieval.tf_runtime import configure_tensorflow
@@ -23,12 +27,12 @@ from retrieval.weights_choice import NAMED
 log = logging.getLogger(__name__)
 
 EXTRACTOR_FIELDS = ("backbone", "weights", "input_size")
+E = TypeVar("E", bound=Embedder)
 
 
-def load_extractor(settings: Settings, *, warmup: bool = False) -> Extractor:
-    """Configure TensorFlow, build the backbone, and optionally trace it at the query shape."""
-    configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
-    extractor = Extractor(settings.backbone, settings.weights, settings.input_size)
+def load_extractor(settings: Settings, *, warmup: bool = False) -> Embedder:
+    """The exported runtime model if there is one (no TensorFlow), else the Keras backbone."""
+    extractor = load_runtime_extractor(settings) or load_keras_extractor(settings)
     if warmup:
         seconds = extractor.warmup()
         log.info(
@@ -40,14 +44,22 @@ def load_extractor(settings: Settings, *, warmup: bool = False) -> Extractor:
     return extractor
 
 
-def load_extractor_to_build(settings: Settings) -> Extractor:
-    """The extractor that builds a new index: the settings' choice.
+def load_keras_extractor(settings: Settings) -> Extractor:
+    """The Keras backbone itself: TensorFlow configured first (it reads options at import)."""
+    configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
+    return Extractor(settings.backbone, settings.weights, settings.input_size)
+
+
+def load_extractor_to_build(
+    settings: Settings, load: Callable[[Settings], E] = load_extractor
+) -> E:
+    """The extractor that builds a new index (or is exported for it): the settings' choice.
 
     The default backbone needs a download; offline, when nobody chose a backbone, snapfind
     builds with the one whose weights ship in the package rather than stop, and says so.
     """
     try:
-        return load_extractor(settings)
+        return load(settings)
     except WeightsUnavailableError:
         if settings.model_fields_set & {"backbone", "weights"}:
             raise
@@ -58,7 +70,7 @@ def load_extractor_to_build(settings: Settings) -> Extractor:
             OFFLINE_BACKBONE,
         )
         offline = settings.model_copy(update={"backbone": OFFLINE_BACKBONE, "input_size": None})
-        return load_extractor(offline)
+        return load(offline)
 
 
 def read_manifest(index_dir: Path) -> Manifest:
@@ -115,7 +127,7 @@ def _contradiction(name: str, value: object, built: Fingerprint, index_dir: Path
     )
 
 
-def load_service(settings: Settings, extractor: Extractor | None = None) -> SearchService:
+def load_service(settings: Settings, extractor: Embedder | None = None) -> SearchService:
     """The search service over `settings.index_dir`, with the extractor that built the index."""
     if extractor is None:
         extractor = load_extractor(settings_for_index(settings, settings.index_dir), warmup=True)

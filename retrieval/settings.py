@@ -38,7 +38,13 @@ class Settings(BaseSettings):
     batch_size: int = Field(
         16, ge=1, le=256, description="Images per extractor call when indexing."
     )
-    threads: int = Field(0, ge=0, le=256, description="TensorFlow intra-op threads; 0 = all cores.")
+    runtime_dir: Path = Field(
+        Path("data/runtime"),
+        description="Exported runtime models (`snapfind export`): served without TensorFlow.",
+    )
+    threads: int = Field(
+        0, ge=0, le=256, description="Inference threads (TensorFlow or LiteRT); 0 = all cores."
+    )
     onednn: bool = Field(
         True,
         description="TensorFlow's oneDNN kernels: queries 21-28% faster for ~0.2 GiB more memory.",

@@ -139,15 +139,15 @@ def test_crash_mid_build_keeps_the_old_index_serving_and_resumes(
     for n in range(8):
         draw_item("circles", 500 + n).save(catalog / "shop" / "circles" / f"extra-{n}.jpg")
     calls = {"n": 0}
-    real_embed = tiny_extractor.embed
+    real_embed = tiny_extractor.embed_prepared
 
-    def embed_then_die(images: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
+    def embed_then_die(batch: np.ndarray) -> np.ndarray:
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # Ctrl-C after one batch of four
-        return real_embed(images, batch_size)
+        return real_embed(batch)
 
-    monkeypatch.setattr(tiny_extractor, "embed", embed_then_die)
+    monkeypatch.setattr(tiny_extractor, "embed_prepared", embed_then_die)
     with pytest.raises(KeyboardInterrupt):
         build_index(catalog, out, tiny_extractor, QUIET)
     monkeypatch.undo()

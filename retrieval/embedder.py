@@ -1,0 +1,68 @@
+"""What every extractor shares, whatever runs the network: square resize, preprocessing, batching.
+
+The Keras extractor and the exported runtime extractor differ only in `embed_prepared`, so the
+catalog and the queries get the same resize and the same normalisation whichever one runs.
+"""
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from retrieval.backbones import Backbone
+from retrieval.resize import to_square
+
+if TYPE_CHECKING:  # extractor.py defines it and subclasses Embedder
+    from retrieval.extractor import Fingerprint
+
+
+class Embedder:
+    """Images → (N, D) unit vectors; subclasses set the attributes below and run the network.
+
+    Calls of `embed_prepared` are serialised by `_lock`: on a small CPU one inference at a time
+    is fastest, and neither Keras models nor LiteRT interpreters may be entered by two threads.
+    """
+
+    backbone: Backbone
+    fingerprint: "Fingerprint"
+    model_name: str  # the network that actually runs, recorded in index manifests
+    param_count: int
+    runtime_id: str  # what runs the network ("keras", "litert:sha256:…"), recorded in manifests
+    _lock: threading.Lock
+
+    @property
+    def input_size(self) -> int:
+        return self.fingerprint.input_size
+
+    def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(H, W, 3) uint8 images → (N, S, S, 3) float32 model input."""
+        size = self.input_size
+        batch = np.stack([to_square(image, size) for image in images]).astype(np.float32)
+        return self.backbone.preprocess(batch)
+
+    def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
+        """Run the network on a prepared (N, S, S, 3) batch → (N, D) float32 unit vectors."""
+        raise NotImplementedError
+
+    def embed(self, images: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
+        """(N, D) float32 unit vectors, one row per image."""
+        if not images:
+            return np.zeros((0, self.fingerprint.dim), dtype=np.float32)
+        parts = [
+            self.embed_prepared(self.prepare(images[start : start + batch_size]))
+            for start in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(parts)
+
+    def embed_one(self, image: np.ndarray) -> np.ndarray:
+        """(D,) unit vector of one image."""
+        return self.embed([image])[0]
+
+    def warmup(self) -> float:
+        """Run the network once at the exact query shape; returns the seconds it took."""
+        started = time.perf_counter()
+        blank = np.full((self.input_size, self.input_size, 3), 255, dtype=np.uint8)
+        self.embed_one(blank)
+        return time.perf_counter() - started

@@ -1,0 +1,133 @@
+"""Keras model → LiteRT file, checked against Keras on probe images before anyone serves it.
+
+Keras stays the source of truth. Keras's own `model.export(format="litert")` is used: TF's
+`TFLiteConverter.from_concrete_functions` wrote files without the weights (NaN outputs) for
+these Keras 3 models. The exported graph is backbone + L2 normalisation; resizing and the
+backbone's preprocessing stay in numpy (`Embedder.prepare`), the one code both paths run.
+"""
+
+import logging
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.errors import RuntimeModelError
+from retrieval.extractor import Extractor, file_sha256
+from retrieval.runtime_extractor import LiteRTRunner
+from retrieval.runtime_file import (
+    MODEL_FILE,
+    RECORD,
+    RUNTIME_FORMAT,
+    RuntimeRecord,
+    runtime_home,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_PROBE_COSINE = 0.99999  # runtime and Keras vectors must agree at least this well
+PROBE_SEED = 20261201
+
+
+def probe_images(count: int = 6) -> list[np.ndarray]:
+    """Deterministic (H, W, 3) uint8 images with noise, edges, flat areas and odd aspect ratios."""
+    rng = np.random.default_rng(PROBE_SEED)
+    ramp = np.tile(np.linspace(0, 255, 320), (200, 1))  # (200, 320)
+    gradient = np.stack([ramp, ramp[:, ::-1], np.full_like(ramp, 90)], axis=-1)
+    blocks = np.kron(rng.integers(0, 256, (12, 8, 3)), np.ones((25, 25, 1)))  # (300, 200, 3)
+    images = [
+        rng.integers(0, 256, (240, 320, 3)),  # noise, landscape
+        gradient,  # smooth colour ramps
+        blocks,  # hard edges, portrait
+        np.full((180, 180, 3), 255),  # a blank catalog background
+    ]
+    while len(images) < count:
+        images.append(rng.integers(0, 256, (150 + 37 * len(images), 210, 3)))
+    return [image.astype(np.uint8) for image in images[:count]]
+
+
+def probe_cosine(extractor: Extractor, runner: LiteRTRunner) -> float:
+    """The worst per-image cosine between runtime and Keras vectors (NaN if any is NaN)."""
+    batch = extractor.prepare(probe_images())  # (N, S, S, 3)
+    keras_vectors = extractor.embed_prepared(batch)
+    runtime_vectors = np.concatenate([runner.run(batch[i : i + 1]) for i in range(len(batch))])
+    runtime_vectors = np.concatenate([runtime_vectors, runner.run(batch)])  # batched path too
+    keras_vectors = np.concatenate([keras_vectors, keras_vectors])
+    norms = np.linalg.norm(keras_vectors, axis=1) * np.linalg.norm(runtime_vectors, axis=1)
+    return float(np.min(np.sum(keras_vectors * runtime_vectors, axis=1) / norms))
+
+
+def _write_litert(extractor: Extractor, path: Path) -> None:
+    """The Keras model with L2 normalisation on top, exported by Keras with a dynamic batch."""
+    import keras
+    import tensorflow as tf
+
+    size = extractor.input_size
+    inputs = keras.Input((size, size, 3), name="images")
+    outputs = keras.layers.UnitNormalization(axis=-1)(extractor.model(inputs))  # (N, D)
+    serving = keras.Model(inputs, outputs, name=f"{extractor.model_name}_unit")
+    spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="images")
+    serving.export(str(path), format="litert", verbose=False, input_signature=[spec])
+
+
+def _exporter() -> str:
+    import keras
+    import tensorflow as tf
+
+    return f"keras {keras.__version__}, tensorflow {tf.__version__}"
+
+
+def export_runtime(extractor: Extractor, runtime_dir: Path) -> tuple[RuntimeRecord, Path]:
+    """Export `extractor` into `runtime_dir`, replacing any earlier export; (record, folder).
+
+    The file is written and probed in a staging folder and moved into place only when it
+    agrees with Keras, so a failed export leaves the previous one untouched.
+    """
+    runtime_dir = Path(runtime_dir)
+    home = runtime_home(runtime_dir, extractor.fingerprint)
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=runtime_dir))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from a separate serving user
+    try:
+        started = time.perf_counter()
+        model = staging / MODEL_FILE
+        _write_litert(extractor, model)
+        cosine = probe_cosine(extractor, LiteRTRunner(model, threads=1))
+        if not cosine >= MIN_PROBE_COSINE:  # also refuses NaN
+            raise RuntimeModelError(
+                f"the exported {extractor.fingerprint.backbone} disagrees with Keras on probe "
+                f"images (worst cosine {cosine:.6f} < {MIN_PROBE_COSINE}); nothing was written"
+            )
+        record = RuntimeRecord(
+            fingerprint=extractor.fingerprint,
+            model_name=extractor.model_name,
+            param_count=extractor.param_count,
+            format=RUNTIME_FORMAT,
+            sha256=file_sha256(model),
+            size_bytes=model.stat().st_size,
+            probe_cosine=round(cosine, 7),
+            exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            exporter=_exporter(),
+        )
+        (staging / RECORD).write_text(record.to_json(), encoding="utf-8")
+        _move_into_place(staging, home)
+        log.info(
+            "exported %s to %s in %.1f s", extractor.model_name, home, time.perf_counter() - started
+        )
+        return record, home
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into_place(staging: Path, home: Path) -> None:
+    """Replace `home` by `staging` with renames; a reader sees the old folder or the new one."""
+    retired = None
+    if home.exists():
+        retired = home.with_name(f".retired-{home.name}-{time.time_ns()}")
+        home.rename(retired)
+    staging.rename(home)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)

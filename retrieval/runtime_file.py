@@ -1,0 +1,81 @@
+"""An exported runtime model on disk: where it lives, what made it, and its hash.
+
+`RUNTIME_DIR/<fingerprint key>/model.tflite` beside `runtime.json`. The key is the extractor's
+fingerprint (backbone, weights, size, dim), so indexes built by Keras and by the runtime are
+interchangeable and a serving process finds its model from its settings alone — without
+TensorFlow, which only the export needs.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from retrieval.backbones import get_backbone
+from retrieval.errors import RuntimeModelError
+from retrieval.extractor import Fingerprint, file_sha256, resolve_weights
+
+RUNTIME_FORMAT = "litert"  # chosen by benchmarks/runtime_bench.py, see docs/performance.md
+MODEL_FILE = "model.tflite"
+RECORD = "runtime.json"
+
+
+@dataclass(frozen=True)
+class RuntimeRecord:
+    """runtime.json: the identity of an exported model, checked before it serves."""
+
+    fingerprint: Fingerprint
+    model_name: str  # the Keras model it was exported from
+    param_count: int
+    format: str
+    sha256: str  # of MODEL_FILE
+    size_bytes: int
+    probe_cosine: float  # the worst cosine between runtime and Keras vectors at export
+    exported_at: str  # ISO 8601, UTC
+    exporter: str  # e.g. "keras 3.15.1, tensorflow 2.21.0"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def read(cls, path: Path) -> "RuntimeRecord":
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw["fingerprint"] = Fingerprint(**raw["fingerprint"])
+            return cls(**raw)
+        except (ValueError, TypeError, KeyError) as error:
+            raise RuntimeModelError(
+                f"unreadable runtime record {path} ({error}); re-export: snapfind export --force"
+            ) from None
+
+
+def runtime_home(runtime_dir: Path, fingerprint: Fingerprint) -> Path:
+    """The folder that holds the runtime model of `fingerprint`."""
+    return Path(runtime_dir) / fingerprint.key()
+
+
+def expected_fingerprint(backbone: str, weights: str, input_size: int | None) -> Fingerprint:
+    """The fingerprint the Keras extractor would have, computed without building it."""
+    spec = get_backbone(backbone)
+    _, weights_id = resolve_weights(spec, weights)
+    return Fingerprint(spec.name, weights_id, input_size or spec.input_size, spec.dim)
+
+
+def find_runtime(runtime_dir: Path, fingerprint: Fingerprint) -> RuntimeRecord | None:
+    """The verified record of `fingerprint`'s exported model, or None if none was exported.
+
+    A record whose file is missing or whose hash differs raises: serving a damaged model, or
+    silently falling back to a ten times heavier one, would both hide the fault.
+    """
+    home = runtime_home(runtime_dir, fingerprint)
+    if not (home / RECORD).is_file():
+        return None
+    record = RuntimeRecord.read(home / RECORD)
+    model = home / MODEL_FILE
+    if record.fingerprint != fingerprint or record.format != RUNTIME_FORMAT:
+        raise RuntimeModelError(f"runtime record {home / RECORD} describes another model")
+    if not model.is_file() or file_sha256(model) != record.sha256:
+        raise RuntimeModelError(
+            f"runtime model {model} is missing or does not match its sha256 in {RECORD}; "
+            "re-export it: snapfind export --force"
+        )
+    return record

@@ -1,0 +1,66 @@
+"""`snapfind export`: the Keras backbone → a runtime file that serves without TensorFlow."""
+
+import argparse
+import contextlib
+import time
+from pathlib import Path
+
+from retrieval.errors import IndexNotFoundError
+from retrieval.loading import load_extractor_to_build, load_keras_extractor, settings_for_index
+from retrieval.runtime_export import export_runtime
+from retrieval.runtime_file import expected_fingerprint, find_runtime, runtime_home
+from retrieval.settings import Settings
+from snapfind.commands.options import add_extractor_options, settings_from
+
+
+def export_from_settings(settings: Settings, *, force: bool = False) -> str:
+    """Export the backbone that serves, unless a verified export exists; a one-line summary.
+
+    That is the backbone of the index at `settings.index_dir` when there is one (the index
+    decides), else the one the first build will use. The check comes first and needs no
+    TensorFlow, so running this before every start of the bot costs a hash of the model file
+    when the export is already there.
+    """
+    started = time.perf_counter()
+    with contextlib.suppress(IndexNotFoundError):
+        settings = settings_for_index(settings, settings.index_dir)
+    fingerprint = expected_fingerprint(settings.backbone, settings.weights, settings.input_size)
+    record = None if force else find_runtime(settings.runtime_dir, fingerprint)
+    verb = "already exported"
+    if record is None:
+        extractor = load_extractor_to_build(settings, load_keras_extractor)
+        record = find_runtime(settings.runtime_dir, extractor.fingerprint) if not force else None
+        if record is None:
+            record, _ = export_runtime(extractor, settings.runtime_dir)
+            verb = "exported"
+    home = runtime_home(settings.runtime_dir, record.fingerprint)
+    return (
+        f"{record.fingerprint.backbone} ({record.fingerprint.input_size} px, "
+        f"{record.fingerprint.weights_id}) {verb} → {home}: {record.format}, "
+        f"{record.size_bytes / 2**20:.1f} MiB, sha256 {record.sha256[:16]}, "
+        f"probe cosine {record.probe_cosine:.6f}, made {record.exported_at} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args, runtime_dir=args.runtime_dir)
+    print(export_from_settings(settings, force=args.force))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export the backbone to a runtime model that serves without TensorFlow",
+        description="Build the Keras backbone, export it (with L2 normalisation) to a LiteRT "
+        "file, check it against Keras on probe images (cosine >= 0.99999) and store it with "
+        "its sha256 under SNAPFIND_RUNTIME_DIR. `search`, `health`, `bot` and `index build` "
+        "then use it. Does nothing if a verified export exists, unless --force.",
+    )
+    parser.add_argument(
+        "--runtime-dir", type=Path, help="where runtime models live (SNAPFIND_RUNTIME_DIR)"
+    )
+    parser.add_argument("--force", action="store_true", help="export again even if one exists")
+    add_extractor_options(parser)
+    parser.set_defaults(run=run)

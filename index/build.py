@@ -27,7 +27,10 @@ from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
 from retrieval.errors import ImageError, SnapfindError
 from retrieval.extractor import Extractor
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
+from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
+from retrieval.no_match import calibrate
 from retrieval.products import SCHEMA
+from retrieval.rerank import DEFAULT as DEFAULT_RERANK
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,9 @@ def build_index(
         catalog=str(Path(catalog).resolve()),
         nprobe=choice.nprobe,
         unreadable=len(unreadable),
-        extra={"embedded": embedded, "reused": reused, "build_seconds": round(seconds, 2)},
+        extra={"embedded": embedded, "reused": reused, "build_seconds": round(seconds, 2)}
+        | DEFAULT_RERANK.to_manifest()
+        | _no_match_entry(matrix, [e.content_hash for e in kept]),
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
@@ -114,6 +119,11 @@ def build_index(
     return BuildReport(
         release, products, len(kept), embedded, reused, len(unreadable), seconds, choice.key
     )
+
+
+def _no_match_entry(matrix: np.ndarray, pictures: list[str]) -> dict[str, float]:
+    threshold = calibrate(matrix, pictures)
+    return {} if threshold is None else {NO_MATCH_KEY: threshold}
 
 
 def _unique_by_hash(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:

@@ -9,7 +9,11 @@ import numpy as np
 from retrieval.errors import IndexNotFoundError
 from retrieval.extractor import Fingerprint
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
+from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
+from retrieval.no_match import is_no_match
 from retrieval.products import Product, ProductStore
+from retrieval.rerank import RerankParams, expand_query, vote_order
+from retrieval.shared_pictures import merge_shared_pictures
 
 CURRENT = "current"
 
@@ -20,6 +24,7 @@ class Hit:
 
     product: Product
     score: float
+    also_as: tuple[Product, ...] = ()  # products showing the same picture, merged into this slot
 
 
 def resolve_release(index_dir: Path) -> Path:
@@ -52,6 +57,9 @@ class CatalogIndex:
             ivf.nprobe = self.manifest.nprobe  # set once here, never per request
             ivf.make_direct_map()  # lets vector_of() reconstruct stored vectors
         self._first_vector = self._first_vector_of_products()
+        self.rerank = RerankParams.from_manifest(self.manifest.extra)
+        threshold = self.manifest.extra.get(NO_MATCH_KEY)
+        self.no_match_below = float(threshold) if threshold is not None else None
 
     def _first_vector_of_products(self) -> np.ndarray:
         """Product row → id of its first image's vector (for "similar to this product")."""
@@ -78,6 +86,10 @@ class CatalogIndex:
             raise KeyError(product_id)
         return self._vectors.reconstruct(int(self._first_vector[row]))
 
+    def no_match(self, hits: list[Hit]) -> bool:
+        """Whether nothing in an answer is similar enough to call it a match."""
+        return is_no_match(max((h.score for h in hits), default=None), self.no_match_below)
+
     def answers(self) -> bool:
         """Whether a search from a stored vector finds a product: the cheap health probe."""
         first = self.store.get([0])[0]
@@ -89,8 +101,14 @@ class CatalogIndex:
         k: int = 5,
         category: str | None = None,
         exclude: tuple[str, ...] = (),
+        rerank: RerankParams | None = None,
     ) -> list[Hit]:
-        """The `k` best products for a (D,) unit vector, one hit per product, best first."""
+        """The `k` best products for a (D,) unit vector: one slot per picture, best first.
+
+        The second stage (`rerank`, by default the manifest's) may reorder the first
+        neighbours; scores stay the cosine similarity to `vector`.
+        """
+        stage = self.rerank if rerank is None else rerank
         excluded = {row for pid in exclude if (row := self.store.row_of(pid)) is not None}
         params = None
         allowed = self.vectors
@@ -102,15 +120,60 @@ class CatalogIndex:
             params = _selector_params(self._vectors, ids)
             allowed = int(ids.size)
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)  # (1, D)
-        fetch = min(allowed, max(4 * (k + len(excluded)), 16))
+        probe = query
+        if stage.expands:
+            scores, ids = self._vectors.search(query, min(allowed, stage.qe_top), params=params)
+            found = ids[0] >= 0
+            neighbours = self._vectors.reconstruct_batch(ids[0][found])  # (M, D)
+            probe = expand_query(query[0], neighbours, scores[0][found], stage.qe_alpha)[None]
+        want = stage.candidates(k) + len(excluded)
         while True:
-            scores, ids = self._vectors.search(query, fetch, params=params)
-            best = _best_per_product(scores[0], ids[0], self.store.product_of_vector, excluded, k)
-            if len(best) >= k or fetch >= allowed:
-                break
+            best = self._first_stage(probe, want, allowed, params, excluded)
+            if stage.expands:
+                best = self._rescored(query, best)
+            if stage.votes:
+                labels = [self.store.categories_of(row) for row, _ in best]
+                weight, voters = stage.category_weight, stage.voters
+                order = vote_order([s for _, s in best], labels, weight, voters)
+                best = [best[i] for i in order]
+            products = self.store.get([row for row, _ in best])
+            hits = [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
+            hits = merge_shared_pictures(hits, self._picture_of)
+            if len(hits) >= k or len(best) < want:
+                return hits[:k]
+            want *= 2
+
+    def _first_stage(
+        self,
+        probe: np.ndarray,
+        want: int,
+        allowed: int,
+        params: faiss.SearchParameters | None,
+        excluded: set[int],
+    ) -> list[tuple[int, float]]:
+        """Up to `want` (product row, best image score) pairs for a (1, D) probe."""
+        fetch = min(allowed, max(4 * want, 16))
+        while True:
+            scores, ids = self._vectors.search(probe, fetch, params=params)
+            owners = self.store.product_of_vector
+            best = _best_per_product(scores[0], ids[0], owners, excluded, want)
+            if len(best) >= want or fetch >= allowed:
+                return best
             fetch = min(allowed, fetch * 4)
-        products = self.store.get([row for row, _ in best])
-        return [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
+
+    def _rescored(
+        self, query: np.ndarray, best: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        """Cosine of the original (1, D) query to each product's first image, order kept."""
+        if not best:
+            return best
+        ids = self._first_vector[[row for row, _ in best]]
+        scores = self._vectors.reconstruct_batch(ids) @ query[0]  # (N,)
+        return [(row, float(s)) for (row, _), s in zip(best, scores, strict=True)]
+
+    def _picture_of(self, product_id: str) -> str | None:
+        row = self.store.row_of(product_id)
+        return None if row is None else self.store.picture_of(row)
 
     def close(self) -> None:
         self.store.close()

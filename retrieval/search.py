@@ -21,6 +21,7 @@ class QueryResult:
     vector: np.ndarray  # (D,) unit vector
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    no_match: bool = False  # nothing is similar enough: say so, and still show the closest
 
 
 @contextmanager
@@ -80,7 +81,7 @@ class SearchService:
             vector = self.extractor.embed_one(image)
         with _timed(timings, "search"):
             hits = index.search(vector, k, category)
-        return QueryResult(vector, hits, timings)
+        return QueryResult(vector, hits, timings, index.no_match(hits))
 
     def search_vector(
         self,

@@ -43,6 +43,7 @@ from PIL import Image
 
 from index.evaluation.augment import augment_for_index, augment_for_query, variant_rng
 from retrieval.extractor import Extractor
+from retrieval.head import load_head
 from retrieval.index_store import CatalogIndex, Hit, open_index
 from retrieval.rerank import RerankParams
 from retrieval.search import SearchService
@@ -275,9 +276,10 @@ def percentiles(values: list[float]) -> str:
 
 
 def run_backbone(backbone: str, args: argparse.Namespace) -> None:
-    extractor = Extractor(backbone, "imagenet")
-    extractor.warmup()
     short = backbone.removeprefix("efficientnet-")
+    head = load_head(args.index_root / f"ikea-{short}")  # `snapfind tune`'s, if it made one
+    extractor = Extractor(backbone, "imagenet", head=head)
+    extractor.warmup()
     full = open_index(args.index_root / f"ikea-{short}", extractor.fingerprint)
     service = SearchService(extractor, full)
     wild_csv = SHARED / "wild" / "photos.csv"
@@ -291,6 +293,7 @@ def run_backbone(backbone: str, args: argparse.Namespace) -> None:
     }
     other = cached_vectors(service, args.cache, "nonfurniture", non_furniture_items(11))
     print(f"\n## {backbone}: query vectors ready in {time.perf_counter() - started:.1f} s")
+    print(f"tuned head: {extractor.fingerprint.head or 'none'}")
     for catalog in CATALOGS:
         index = open_index(args.index_root / f"{catalog}-{short}", extractor.fingerprint)
         print(f"\n### {backbone} against {catalog} ({len(index)} products, {index.release})")

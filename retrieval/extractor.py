@@ -11,6 +11,7 @@ import numpy as np
 
 from retrieval.backbones import Backbone, get_backbone
 from retrieval.errors import ConfigError
+from retrieval.head import ProjectionHead
 from retrieval.resize import to_square
 
 RANDOM_SEED = 1234  # weights "none" are seeded, so two processes build the same random network
@@ -24,10 +25,12 @@ class Fingerprint:
     weights_id: str
     input_size: int
     dim: int
+    head: str = ""  # id of the tuned head applied after the backbone; "" = none
 
     def key(self) -> str:
         """A short stable id, fit for file names."""
         text = f"{self.backbone}|{self.weights_id}|{self.input_size}|{self.dim}"
+        text += f"|{self.head}" if self.head else ""  # keys of head-less vectors stay as they were
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict[str, str | int]:
@@ -71,6 +74,7 @@ class Extractor:
         backbone: str = "efficientnetb7",
         weights: str = "imagenet",
         input_size: int | None = None,
+        head: ProjectionHead | None = None,
     ) -> None:
         self.backbone = get_backbone(backbone)
         size = input_size or self.backbone.input_size
@@ -84,7 +88,11 @@ class Extractor:
         self.model_name: str = self.model.name
         self.param_count: int = int(self.model.count_params())
         dim = int(self.model.output_shape[-1])
-        self.fingerprint = Fingerprint(self.backbone.name, weights_id, size, dim)
+        self.head = head
+        if head is not None and head.residual.shape[0] != dim:
+            raise ConfigError(f"tuned head expects {head.residual.shape[0]} features, not {dim}")
+        head_id = head.head_id if head is not None else ""
+        self.fingerprint = Fingerprint(self.backbone.name, weights_id, size, dim, head_id)
         self._forward = self._compile()
         self._lock = threading.Lock()
 
@@ -134,9 +142,10 @@ class Extractor:
         return np.concatenate(parts)
 
     def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
-        """Run the compiled network on a prepared (N, S, S, 3) batch."""
+        """Run the network (and the tuned head, if any) on a prepared (N, S, S, 3) batch."""
         with self._lock:
-            return self._forward(batch).numpy().astype(np.float32, copy=False)
+            features = self._forward(batch).numpy().astype(np.float32, copy=False)  # (N, D)
+        return features if self.head is None else self.head.apply(features)
 
     def embed_one(self, image: np.ndarray) -> np.ndarray:
         """(D,) unit vector of one image."""

@@ -5,6 +5,7 @@ import logging
 import faiss
 
 from retrieval.extractor import Extractor
+from retrieval.head import load_head
 from retrieval.index_store import open_index
 from retrieval.search import SearchService
 from retrieval.settings import Settings
@@ -16,7 +17,8 @@ log = logging.getLogger(__name__)
 def load_extractor(settings: Settings, *, warmup: bool = False) -> Extractor:
     """Configure TensorFlow, build the backbone, and optionally trace it at the query shape."""
     configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
-    extractor = Extractor(settings.backbone, settings.weights, settings.input_size)
+    head = load_head(settings.index_dir)  # `snapfind tune` saves it beside the index
+    extractor = Extractor(settings.backbone, settings.weights, settings.input_size, head)
     if warmup:
         seconds = extractor.warmup()
         log.info(

@@ -6,9 +6,9 @@ import sys
 from collections.abc import Sequence
 
 from retrieval.errors import ConfigError, SnapfindError
-from snapfind.commands import backbones, bot, evaluate, health, index_build, search
+from snapfind.commands import backbones, bot, evaluate, health, index_build, search, tune
 
-COMMANDS = (backbones, index_build, search, health, evaluate, bot)
+COMMANDS = (backbones, index_build, tune, search, health, evaluate, bot)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -99,7 +99,15 @@ def tune(
     index_dir.mkdir(parents=True, exist_ok=True)
     head.save(path)
     return TuneReport(
-        path, int((~held).sum()), int(held.sum()), feature_seconds, train_seconds, *before, *after
+        head=path,
+        trained=int((~held).sum()),
+        held_out=int(held.sum()),
+        feature_seconds=feature_seconds,
+        train_seconds=train_seconds,
+        recall_before=before[0],
+        recall_after=after[0],
+        category_before=before[1],
+        category_after=after[1],
     )
 
 

@@ -1,5 +1,6 @@
 """`snapfind tune`: shopper-like views, the light head, and training it on a tiny catalog."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,9 @@ def test_tune_saves_a_head_that_build_and_search_apply(
     assert report.head == index_dir / HEAD_FILE and report.head.is_file()
     assert report.trained + report.held_out == 15 and report.held_out > 0
     assert 0.0 <= report.recall_after <= 1.0
+    untrained = tune(shapes_catalog, index_dir, tiny_extractor, replace(FAST, steps=0))
+    assert untrained.recall_after == untrained.recall_before == report.recall_before
+    assert untrained.category_after == untrained.category_before == report.category_before
 
     # a re-run reads the cached views instead of making them again
     import index.tune as tune_module

@@ -25,11 +25,17 @@ def caption(rank: int, hit: Hit) -> str:
     lines.append(" · ".join(details))
     if product.price:
         lines.append(f"Price: {clip(product.price.strip(), 60)}")
+    if hit.also_as:  # products sharing this picture, merged into this one slot
+        names = ", ".join(p.title.strip() or p.id for p in hit.also_as)
+        lines.append(f"Also as: {clip(names, TITLE_LIMIT)}")
     text = "\n".join(lines)
     link = (product.url or "").strip()
     if link and len(text) + 1 + len(link) <= CAPTION_LIMIT:
         text += "\n" + link  # a link is useless cut short: all of it, or none
     return clip(text, CAPTION_LIMIT)
+
+
+NO_MATCH = "Nothing in the catalog looks much like this; here are the closest products. "
 
 
 def results_header(offset: int, count: int, category: str | None) -> str:

@@ -26,7 +26,7 @@ from bot.buttons import (
     results_keyboard,
     without_more,
 )
-from bot.captions import results_header
+from bot.captions import NO_MATCH, results_header
 from bot.chat_action import showing
 from bot.errors import FileTooBig, QueryExpired, RateLimited
 from bot.replies import send_results
@@ -88,7 +88,7 @@ class Conversation:
         stages: dict[str, float] = {}
         async with showing(self.bot, self.chat_id):
             state = await res.state.get_query(key)
-            cached = state is not None
+            cached, no_match = state is not None, False
             if state is None:
                 mark = time.perf_counter()
                 data = await download(self.bot, upload.file_id)
@@ -102,13 +102,13 @@ class Conversation:
                 stages["queue"] = max(0.0, time.perf_counter() - mark - worked)
                 stages.update(result.timings)
                 state = await self._remember(key, result)
-                hits = result.hits
+                hits, no_match = result.hits, result.no_match
             else:
                 state = state.shown_to(self.user_id)
                 await res.state.put_query(key, state)
                 hits = await res.worker.run(res.service.search_vector, state.vector, res.page_size)
             mark = time.perf_counter()
-            await self.show(Page(key, state, hits))
+            await self.show(Page(key, state, hits, intro=NO_MATCH if no_match else ""))
             stages["send"] = time.perf_counter() - mark
         res.stats.record_query(time.perf_counter() - started, stages, cached=cached)
 

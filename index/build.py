@@ -31,7 +31,10 @@ from retrieval.errors import SnapfindError
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
 from retrieval.model_input import decode_for_model
+from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
+from retrieval.no_match import calibrate
 from retrieval.products import SCHEMA
+from retrieval.rerank import DEFAULT as DEFAULT_RERANK
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +138,9 @@ def _build_locked(
             "reused": reused,
             "build_seconds": round(seconds, 2),
             "runtime": extractor.runtime_id,
-        },
+        }
+        | DEFAULT_RERANK.to_manifest()
+        | _no_match_entry(matrix, [e.content_hash for e in kept]),
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
@@ -149,6 +154,11 @@ def _build_locked(
 def _load(path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray]) -> np.ndarray:
     """A catalog image's pixels: a bounded read of a regular file, then the product's decode."""
     return decode(read_image_file(path, limits.max_bytes))
+
+
+def _no_match_entry(matrix: np.ndarray, pictures: list[str]) -> dict[str, float]:
+    threshold = calibrate(matrix, pictures)
+    return {} if threshold is None else {NO_MATCH_KEY: threshold}
 
 
 def _prune_cache(index_dir: Path, extractor: Embedder, hashes: set[str]) -> None:

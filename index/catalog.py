@@ -12,7 +12,7 @@ catalog can never make the bot send `/etc/passwd` to a shopper.
 import csv
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -54,6 +54,11 @@ class Catalog:
 
     entries: list[CatalogEntry]
     unreadable: list[tuple[str, str]]  # (image path, reason)
+
+
+def unique_pictures(entries: Sequence[CatalogEntry]) -> list[CatalogEntry]:
+    """One entry per image content, first seen first: a picture shared by two products once."""
+    return list({e.content_hash: e for e in reversed(entries)}.values())[::-1]
 
 
 def catalog_source(path: Path) -> Path:

@@ -16,6 +16,7 @@ from retrieval.resize import to_square
 
 if TYPE_CHECKING:  # extractor.py defines it and subclasses Embedder
     from retrieval.extractor import Fingerprint
+    from retrieval.head import ProjectionHead
 
 
 class Embedder:
@@ -31,6 +32,25 @@ class Embedder:
     param_count: int
     runtime_id: str  # what runs the network ("keras", "litert:sha256:…"), recorded in manifests
     _lock: threading.Lock
+
+    head: "ProjectionHead | None" = None  # `snapfind tune`'s head, applied after the network
+
+    def attach_head(self, head: "ProjectionHead") -> None:
+        """Apply `head` after the network from now on; the fingerprint names it."""
+        from dataclasses import replace
+
+        from retrieval.errors import ConfigError
+
+        if head.residual.shape[0] != self.fingerprint.dim:
+            raise ConfigError(
+                f"tuned head expects {head.residual.shape[0]} features, not {self.fingerprint.dim}"
+            )
+        self.head = head
+        self.fingerprint = replace(self.fingerprint, head=head.head_id)
+
+    def apply_head(self, features: np.ndarray) -> np.ndarray:
+        """(N, D) network vectors → what is indexed: the same, or through the tuned head."""
+        return features if self.head is None else self.head.apply(features)
 
     @property
     def input_size(self) -> int:

@@ -10,6 +10,7 @@ import numpy as np
 from retrieval.backbones import OFFLINE_BACKBONE, Backbone, get_backbone
 from retrieval.embedder import Embedder
 from retrieval.errors import ConfigError, WeightsUnavailableError
+from retrieval.head import ProjectionHead
 from retrieval.weights_choice import parse_weights
 
 RANDOM_SEED = 1234  # weights "none" are seeded, so two processes build the same random network
@@ -23,10 +24,12 @@ class Fingerprint:
     weights_id: str
     input_size: int
     dim: int
+    head: str = ""  # id of the tuned head applied after the backbone; "" = none
 
     def key(self) -> str:
         """A short stable id, fit for file names."""
         text = f"{self.backbone}|{self.weights_id}|{self.input_size}|{self.dim}"
+        text += f"|{self.head}" if self.head else ""  # keys of head-less vectors stay as they were
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict[str, str | int]:
@@ -69,6 +72,7 @@ class Extractor(Embedder):
         backbone: str = "efficientnetb7",
         weights: str = "imagenet",
         input_size: int | None = None,
+        head: ProjectionHead | None = None,
     ) -> None:
         self.backbone = get_backbone(backbone)
         size = input_size or self.backbone.input_size
@@ -83,6 +87,8 @@ class Extractor(Embedder):
         self.param_count: int = int(self.model.count_params())
         dim = int(self.model.output_shape[-1])
         self.fingerprint = Fingerprint(self.backbone.name, weights_id, size, dim)
+        if head is not None:
+            self.attach_head(head)
         self._forward = self._compile()
         self._lock = threading.Lock()
 
@@ -118,6 +124,7 @@ class Extractor(Embedder):
         return forward
 
     def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
-        """Run the compiled network on a prepared (N, S, S, 3) batch."""
+        """Run the network (and the tuned head, if any) on a prepared (N, S, S, 3) batch."""
         with self._lock:
-            return self._forward(batch).numpy().astype(np.float32, copy=False)
+            features = self._forward(batch).numpy().astype(np.float32, copy=False)  # (N, D)
+        return self.apply_head(features)

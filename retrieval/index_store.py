@@ -9,8 +9,12 @@ import numpy as np
 from retrieval.errors import IndexNotFoundError, SnapfindError
 from retrieval.extractor import Fingerprint
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest, damaged
+from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
+from retrieval.no_match import is_no_match
 from retrieval.products import ProductStore
+from retrieval.rerank import RerankParams, expand_query, vote_order
 from retrieval.results import CatalogInfo, Hit
+from retrieval.shared_pictures import merge_shared_pictures
 
 CURRENT = "current"
 ReleaseStamp = tuple[str, int, int]
@@ -70,6 +74,9 @@ class CatalogIndex:
             ivf.nprobe = self.manifest.nprobe  # set once here, never per request
             ivf.make_direct_map()  # lets vector_of() reconstruct stored vectors
         self._first_vector = self._first_vector_of_products()
+        self.rerank = RerankParams.from_manifest(self.manifest.extra)
+        threshold = self.manifest.extra.get(NO_MATCH_KEY)
+        self.no_match_below = float(threshold) if threshold is not None else None
         self.info = self._describe()  # a release never changes: described once, off the loop
 
     def _first_vector_of_products(self) -> np.ndarray:
@@ -114,6 +121,10 @@ class CatalogIndex:
             raise KeyError(product_id)
         return self._vectors.reconstruct(int(self._first_vector[row]))
 
+    def no_match(self, hits: list[Hit]) -> bool:
+        """Whether nothing in an answer is similar enough to call it a match."""
+        return is_no_match(max((h.score for h in hits), default=None), self.no_match_below)
+
     def answers(self) -> bool:
         """Whether a search from a stored vector finds a product: the cheap health probe."""
         first = self.store.get([0])[0]
@@ -126,9 +137,15 @@ class CatalogIndex:
         category: str | None = None,
         exclude: tuple[str, ...] = (),
         offset: int = 0,
+        rerank: RerankParams | None = None,
     ) -> list[Hit]:
-        """Products ranked `offset + 1 .. offset + k` for a (D,) unit vector, one hit per
-        product, best first."""
+        """Products ranked `offset + 1 .. offset + k` for a (D,) unit vector: one slot per
+        picture, best first.
+
+        The second stage (`rerank`, by default the manifest's) may reorder the first
+        neighbours; scores stay the cosine similarity to `vector`.
+        """
+        stage = self.rerank if rerank is None else rerank
         excluded = {row for pid in exclude if (row := self.store.row_of(pid)) is not None}
         owners = self.store.product_of_vector
         allowed = None
@@ -138,9 +155,44 @@ class CatalogIndex:
             if allowed.size == 0:
                 return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)  # (1, D)
-        best = top_products(self._vectors, query, owners, offset + k, excluded, allowed)[offset:]
-        products = self.store.get([row for row, _ in best])
-        return [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
+        probe = query
+        if stage.expands:
+            reachable = self.vectors if allowed is None else int(allowed.size)
+            params = None if allowed is None else _selector_params(self._vectors, allowed)
+            scores, ids = self._vectors.search(query, min(reachable, stage.qe_top), params=params)
+            found = ids[0] >= 0
+            neighbours = self._vectors.reconstruct_batch(ids[0][found])  # (M, D)
+            probe = expand_query(query[0], neighbours, scores[0][found], stage.qe_alpha)[None]
+        want = stage.candidates(offset + k)
+        while True:
+            best = top_products(self._vectors, probe, owners, want, excluded, allowed)
+            if stage.expands:
+                best = self._rescored(query, best)
+            if stage.votes:
+                labels = [self.store.categories_of(row) for row, _ in best]
+                weight, voters = stage.category_weight, stage.voters
+                order = vote_order([s for _, s in best], labels, weight, voters)
+                best = [best[i] for i in order]
+            products = self.store.get([row for row, _ in best])
+            hits = [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
+            hits = merge_shared_pictures(hits, self._picture_of)
+            if len(hits) >= offset + k or len(best) < want:
+                return hits[offset : offset + k]
+            want *= 2
+
+    def _rescored(
+        self, query: np.ndarray, best: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        """Cosine of the original (1, D) query to each product's first image, order kept."""
+        if not best:
+            return best
+        ids = self._first_vector[[row for row, _ in best]]
+        scores = self._vectors.reconstruct_batch(ids) @ query[0]  # (N,)
+        return [(row, float(s)) for (row, _), s in zip(best, scores, strict=True)]
+
+    def _picture_of(self, product_id: str) -> str | None:
+        row = self.store.row_of(product_id)
+        return None if row is None else self.store.picture_of(row)
 
     def close(self) -> None:
         self.store.close()

@@ -16,6 +16,7 @@ from retrieval.backbones import OFFLINE_BACKBONE, get_backbone
 from retrieval.embedder import Embedder
 from retrieval.errors import ConfigError, WeightsUnavailableError
 from retrieval.extractor import Extractor, Fingerprint, file_sha256, resolve_weights
+from retrieval.head import load_head
 from retrieval.index_store import open_index, resolve_release
 from retrieval.manifest import MANIFEST, Manifest
 from retrieval.runtime_extractor import load_runtime_extractor
@@ -31,8 +32,12 @@ E = TypeVar("E", bound=Embedder)
 
 
 def load_extractor(settings: Settings, *, warmup: bool = False) -> Embedder:
-    """The exported runtime model if there is one (no TensorFlow), else the Keras backbone."""
+    """The exported runtime model if there is one (no TensorFlow), else the Keras backbone;
+    then the head `snapfind tune` saved beside the index, if any."""
     extractor = load_runtime_extractor(settings) or load_keras_extractor(settings)
+    head = load_head(settings.index_dir)
+    if head is not None:
+        extractor.attach_head(head)
     if warmup:
         seconds = extractor.warmup()
         log.info(

@@ -64,7 +64,7 @@ class Manifest:
         built, running = self.fingerprint, fingerprint
         differences = [
             f"{name} {getattr(built, name)!r} (index) vs {getattr(running, name)!r} (extractor)"
-            for name in ("backbone", "weights_id", "input_size", "dim")
+            for name in ("backbone", "weights_id", "input_size", "dim", "head")
             if getattr(built, name) != getattr(running, name)
         ]
         if differences:

@@ -35,6 +35,11 @@ class ProductStore:
         self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         rows = self._db.execute("SELECT vector_id, product_row FROM images ORDER BY vector_id")
         self.product_of_vector = np.array([r[1] for r in rows], dtype=np.int64)  # (V,)
+        self._picture: dict[int, str] = {}  # product row → content hash of its first image
+        for row, digest in self._db.execute(
+            "SELECT product_row, content_hash FROM images ORDER BY vector_id DESC"
+        ):
+            self._picture[row] = digest  # later rows win: the product's lowest vector id
         self._row_of_id = dict(self._db.execute("SELECT id, row FROM products"))
         self._categories = [
             tuple(json.loads(c))
@@ -46,6 +51,10 @@ class ProductStore:
 
     def row_of(self, product_id: str) -> int | None:
         return self._row_of_id.get(product_id)
+
+    def picture_of(self, row: int) -> str | None:
+        """The content hash of a product's first picture (shared pictures share it)."""
+        return self._picture.get(row)
 
     def categories_of(self, row: int) -> tuple[str, ...]:
         return self._categories[row]

@@ -29,6 +29,7 @@ class Hit:
 
     product: Product
     score: float
+    also_as: tuple[Product, ...] = ()  # products showing the same picture, merged into this slot
 
 
 @dataclass
@@ -38,6 +39,7 @@ class QueryResult:
     vector: np.ndarray  # (D,) unit vector
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    no_match: bool = False  # nothing is similar enough: say so, and still show the closest
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,8 @@ class RuntimeExtractor(Embedder):
     def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
         """Run the exported network on a prepared (N, S, S, 3) batch."""
         with self._lock:
-            return self._runner.run(batch)
+            features = self._runner.run(batch)  # (N, D)
+        return self.apply_head(features)
 
 
 def load_runtime_extractor(settings: Settings) -> RuntimeExtractor | None:

@@ -89,7 +89,7 @@ class SearchService:
             vector = self.extractor.embed_one(image)
         with _timed(timings, "search"):
             hits = index.search(vector, k, category, exclude, offset)
-        return QueryResult(vector, hits, timings)
+        return QueryResult(vector, hits, timings, index.no_match(hits))
 
     def search_vector(
         self,

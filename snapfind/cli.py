@@ -6,10 +6,19 @@ import sys
 from collections.abc import Sequence
 
 from retrieval.errors import ConfigError, SnapfindError
-from snapfind.commands import backbones, bot, evaluate, export, health, index_build, search
+from snapfind.commands import (
+    backbones,
+    bot,
+    evaluate,
+    export,
+    health,
+    index_build,
+    search,
+    tune,
+)
 
-COMMANDS = (backbones, export, index_build, search, health, evaluate, bot)
-NARRATED = {"bot", "evaluate", "export"}  # long-running: their INFO log is how they show progress
+COMMANDS = (backbones, export, index_build, tune, search, health, evaluate, bot)
+NARRATED = {"bot", "evaluate", "export", "tune"}  # long-running: INFO logs show their progress
 
 
 def parser() -> argparse.ArgumentParser:

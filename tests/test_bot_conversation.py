@@ -196,3 +196,26 @@ async def test_a_slow_decode_does_not_hold_up_another_users_photo(
     release.set()
     await hostile
     assert bot.texts()[-2].startswith("#1 P1")
+
+
+async def test_a_photo_like_nothing_in_the_catalog_says_so_and_still_shows_the_closest(
+    chat: Conversation, service: FakeRetrieval, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    search_image = service.search_image
+
+    def unlike_anything(*args, **kwargs):
+        return replace(search_image(*args, **kwargs), no_match=True)
+
+    monkeypatch.setattr(service, "search_image", unlike_anything)
+    await chat.answer_photo(Upload("f1", "u1", 2))
+    bot: FakeBot = chat.bot  # type: ignore[assignment]
+    assert bot.texts()[0].startswith("#1 P0")  # the closest products all the same
+    assert bot.texts()[-1].startswith("Nothing in the catalog looks much like this; ")
+
+
+def test_products_sharing_a_picture_are_named_in_its_caption() -> None:
+    from bot.captions import caption
+    from retrieval.results import Hit
+
+    hit = Hit(product("p1", "sofa"), 0.9, also_as=(product("p2", "sofa"), product("p3", "sofa")))
+    assert caption(1, hit).splitlines()[2] == "Also as: P2, P3"

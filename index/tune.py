@@ -1,0 +1,247 @@
+"""`snapfind tune`: learn the light head (retrieval/head.py) from the catalog itself.
+
+Every catalog picture is turned into shopper-like views (index/shopper_augment.py); the head is
+trained so that a view's vector finds its own picture among all catalog pictures (InfoNCE over
+a residual linear map of the frozen backbone's unit features), optionally pulling pictures of
+one category together. A share of the pictures is held out of training, and the head is judged
+on those: their views must still find their own picture first, so the figure is not a memory
+test. Backbone features of the clean pictures come from the index build's cache; those of the
+views are cached as .npy beside it, so a re-run trains in seconds.
+"""
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from index.build import CACHE
+from index.catalog import CatalogEntry, load_catalog, unique_pictures
+from index.shopper_augment import shopper_view
+from index.vector_cache import VectorCache
+from retrieval.bounded_read import read_image_file
+from retrieval.errors import ConfigError, ImageError, SnapfindError
+from retrieval.extractor import Extractor
+from retrieval.head import HEAD_FILE, ProjectionHead
+from retrieval.limits import DEFAULT_LIMITS
+from retrieval.model_input import decode_for_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """How the head is trained."""
+
+    views: int = 1  # shopper-like views per catalog picture
+    seed: int = 0
+    holdout: float = 0.3  # share of pictures never trained on, judged after training
+    steps: int = 300
+    batch: int = 512
+    learning_rate: float = 1e-3
+    temperature: float = 0.05
+    decay: float = 1e-3  # pulls the residual towards zero, i.e. towards the plain backbone
+    category_weight: float = 0.0  # weight of the same-category term
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class TuneReport:
+    """What a tuning run did and how the held-out pictures fared."""
+
+    head: Path
+    trained: int  # pictures trained on
+    held_out: int
+    feature_seconds: float
+    train_seconds: float
+    recall_before: float  # held-out views finding their own picture first, plain backbone
+    recall_after: float  # the same with the head
+    category_before: float  # held-out views whose nearest picture has their category
+    category_after: float
+
+
+def tune(
+    catalog: Path, index_dir: Path, extractor: Extractor, options: TuneOptions | None = None
+) -> TuneReport:
+    """Train the head on `catalog`'s pictures and save it as `index_dir/head.npz`."""
+    options = options or TuneOptions()
+    if extractor.head is not None:
+        raise ConfigError("tune from the plain backbone: move the old head.npz away first")
+    entries = unique_pictures(load_catalog(catalog).entries)
+    if len(entries) < 10:
+        raise SnapfindError(f"catalog {catalog} has too few pictures to tune on ({len(entries)})")
+    index_dir = Path(index_dir)
+    started = time.perf_counter()
+    clean = _clean_features(entries, index_dir, extractor, options)  # (P, D)
+    views = [
+        _view_features(entries, index_dir, extractor, options, v) for v in range(options.views)
+    ]
+    feature_seconds = time.perf_counter() - started
+    held = _held_out(entries, options.holdout)  # (P,) bool
+    labels = _category_ids(entries)  # (P,)
+    started = time.perf_counter()
+    residual = train_residual(
+        np.concatenate([v[~held] for v in views]),
+        np.flatnonzero(~held),
+        clean,
+        labels,
+        options,
+    )
+    train_seconds = time.perf_counter() - started
+    head = ProjectionHead.from_array(residual)
+    held_views = np.concatenate([v[held] for v in views])
+    held_rows = np.tile(np.flatnonzero(held), options.views)
+    identity = ProjectionHead.from_array(np.zeros_like(residual))
+    before = judge(identity, held_views, held_rows, clean, labels)
+    after = judge(head, held_views, held_rows, clean, labels)
+    path = index_dir / HEAD_FILE
+    index_dir.mkdir(parents=True, exist_ok=True)
+    head.save(path)
+    return TuneReport(
+        head=path,
+        trained=int((~held).sum()),
+        held_out=int(held.sum()),
+        feature_seconds=feature_seconds,
+        train_seconds=train_seconds,
+        recall_before=before[0],
+        recall_after=after[0],
+        category_before=before[1],
+        category_after=after[1],
+    )
+
+
+def train_residual(
+    views: np.ndarray,
+    rows: np.ndarray,
+    clean: np.ndarray,
+    labels: np.ndarray,
+    options: TuneOptions,
+) -> np.ndarray:
+    """(D, D) residual: (N, D) views should find row `rows[i]` of the (P, D) clean pictures.
+
+    Only the clean pictures of trained views are candidates, so held-out pictures stay unseen.
+    """
+    import tensorflow as tf
+
+    trained = np.unique(rows)
+    position = {row: i for i, row in enumerate(trained)}
+    targets = np.array([position[row] for row in rows])  # (N,) index into `trained`
+    candidates = tf.constant(clean[trained])  # (T, D)
+    same_kind = tf.constant(labels[trained][:, None] == labels[trained][None, :], tf.float32)
+    residual = tf.Variable(tf.zeros((clean.shape[1], clean.shape[1])))
+    optimizer = tf.keras.optimizers.Adam(options.learning_rate)
+    rng = np.random.default_rng(options.seed)
+
+    def project(x: tf.Tensor) -> tf.Tensor:
+        return tf.math.l2_normalize(x + x @ residual, axis=1)
+
+    @tf.function
+    def step(batch: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            logits = project(batch) @ tf.transpose(project(candidates)) / options.temperature
+            identity = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(target, logits)
+            )
+            kind = tf.gather(same_kind, target)  # (B, T) pictures of the view's category
+            log_p = tf.nn.log_softmax(logits, axis=1)
+            category = -tf.reduce_mean(tf.reduce_sum(kind * log_p, 1) / tf.reduce_sum(kind, 1))
+            loss = identity + options.category_weight * category
+            loss += options.decay * tf.reduce_sum(tf.square(residual))
+        optimizer.apply_gradients([(tape.gradient(loss, residual), residual)])
+        return loss
+
+    bar = tqdm(range(options.steps), desc="training", unit="step", disable=not options.progress)
+    for _ in bar:
+        pick = rng.choice(len(views), size=min(options.batch, len(views)), replace=False)
+        loss = step(tf.constant(views[pick]), tf.constant(targets[pick]))
+        bar.set_postfix(loss=f"{float(loss):.3f}")
+    return residual.numpy()
+
+
+def judge(
+    head: ProjectionHead, views: np.ndarray, rows: np.ndarray, clean: np.ndarray, labels: np.ndarray
+) -> tuple[float, float]:
+    """(own picture first, nearest picture of the own category) rates of (N, D) views."""
+    if len(views) == 0:
+        return float("nan"), float("nan")
+    nearest = np.argmax(head.apply(views) @ head.apply(clean).T, axis=1)  # (N,)
+    return float(np.mean(nearest == rows)), float(np.mean(labels[nearest] == labels[rows]))
+
+
+def _held_out(entries: list[CatalogEntry], share: float) -> np.ndarray:
+    """(P,) True for pictures kept out of training: decided by the content hash, so stable."""
+    return np.array([int(e.content_hash[:8], 16) % 1000 < share * 1000 for e in entries])
+
+
+def _category_ids(entries: list[CatalogEntry]) -> np.ndarray:
+    names = sorted({e.categories[0] if e.categories else "" for e in entries})
+    return np.array([names.index(e.categories[0] if e.categories else "") for e in entries])
+
+
+def _clean_features(
+    entries: list[CatalogEntry], index_dir: Path, extractor: Extractor, options: TuneOptions
+) -> np.ndarray:
+    """(P, D) plain backbone vectors, from (and into) the index build's vector cache."""
+    cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
+    try:
+        found = cache.get_many(e.content_hash for e in entries)
+        todo = [e for e in entries if e.content_hash not in found]
+        for start in tqdm(
+            range(0, len(todo), 16), desc="catalog", unit="batch", disable=not options.progress
+        ):
+            batch = todo[start : start + 16]
+            fresh = dict(
+                zip(
+                    (e.content_hash for e in batch),
+                    extractor.embed([_decoded(e, extractor) for e in batch]),
+                    strict=True,
+                )
+            )
+            cache.put_many(fresh)
+            found.update(fresh)
+    finally:
+        cache.close()
+    return np.stack([found[e.content_hash] for e in entries])
+
+
+def _view_features(
+    entries: list[CatalogEntry],
+    index_dir: Path,
+    extractor: Extractor,
+    options: TuneOptions,
+    view: int,
+) -> np.ndarray:
+    """(P, D) backbone vectors of one shopper-like view per picture, cached as .npy."""
+    stem = index_dir / CACHE / f"tune-{extractor.fingerprint.key()}-s{options.seed}-v{view}"
+    hashes = [e.content_hash for e in entries]
+    vectors_file, hashes_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
+    if vectors_file.is_file() and hashes_file.is_file():
+        cached = dict(zip(json.loads(hashes_file.read_text()), np.load(vectors_file), strict=True))
+        if all(h in cached for h in hashes):
+            return np.stack([cached[h] for h in hashes])
+    parts = []
+    for start in tqdm(
+        range(0, len(entries), 16), desc=f"views {view}", unit="batch", disable=not options.progress
+    ):
+        batch = entries[start : start + 16]
+        images = [
+            shopper_view(_decoded(e, extractor), options.seed, e.content_hash, view) for e in batch
+        ]
+        parts.append(extractor.embed(images))
+    vectors = np.concatenate(parts)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    np.save(vectors_file, vectors)
+    hashes_file.write_text(json.dumps(hashes))
+    return vectors
+
+
+def _decoded(entry: CatalogEntry, extractor: Extractor) -> np.ndarray:
+    """A catalog picture as the product decodes it (bounded read, the same decoding)."""
+    try:
+        data = read_image_file(entry.image, DEFAULT_LIMITS.max_bytes)
+        return decode_for_model(data, extractor.input_size)
+    except (ImageError, OSError) as error:
+        raise SnapfindError(f"cannot read catalog image {entry.image}: {error}") from None

@@ -1,0 +1,62 @@
+"""A light learned head over the frozen backbone: features → projected unit vectors.
+
+`snapfind tune` learns it from the catalog (index/tune.py) and saves it beside the index as
+`head.npz` (plain arrays, never pickle). When that file is there, the extractor applies it to
+every vector, catalog and query alike, and its hash enters the fingerprint, so an index built
+without the head (or with another one) is refused rather than silently compared.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.errors import ConfigError
+
+HEAD_FILE = "head.npz"
+
+
+@dataclass(frozen=True)
+class ProjectionHead:
+    """y = normalise(x + x @ residual): the identity at zero, so it starts from the backbone."""
+
+    residual: np.ndarray  # (D, D) float32
+    head_id: str  # "sha256:<16 hex>" of the saved arrays
+
+    @property
+    def dim(self) -> int:
+        return int(self.residual.shape[1])
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """(N, D) unit features → (N, D) unit vectors."""
+        projected = features + features @ self.residual  # (N, D)
+        norms = np.linalg.norm(projected, axis=1, keepdims=True)
+        return (projected / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    @classmethod
+    def from_array(cls, residual: np.ndarray) -> "ProjectionHead":
+        matrix = np.ascontiguousarray(residual, dtype=np.float32)
+        digest = hashlib.sha256(matrix.tobytes()).hexdigest()[:16]
+        return cls(matrix, f"sha256:{digest}")
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a reader sees the old head or the new one."""
+        partial = path.with_name(f".{path.name}.partial.npz")
+        np.savez(partial, residual=self.residual)
+        partial.replace(path)
+
+
+def load_head(index_dir: Path | None) -> ProjectionHead | None:
+    """The head saved beside the index, if `snapfind tune` made one."""
+    if index_dir is None or not (Path(index_dir) / HEAD_FILE).is_file():
+        return None
+    path = Path(index_dir) / HEAD_FILE
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            residual = arrays["residual"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ConfigError(f"cannot read the tuned head {path}: {error}") from None
+    if residual.ndim != 2 or residual.shape[0] != residual.shape[1]:
+        raise ConfigError(f"tuned head {path} is not a square matrix: {residual.shape}")
+    return ProjectionHead.from_array(residual)

@@ -1,0 +1,67 @@
+"""`snapfind tune`: learn the light head over the backbone from the catalog, beside the index."""
+
+import argparse
+from pathlib import Path
+
+from index.tune import TuneOptions, TuneReport, tune
+from retrieval.errors import ConfigError
+from retrieval.extractor import Extractor
+from retrieval.settings import Settings
+from retrieval.tf_runtime import configure_tensorflow
+from snapfind.commands.options import add_extractor_options, settings_from
+
+
+def tune_from_settings(settings: Settings, options: TuneOptions) -> TuneReport:
+    """Train the head of `settings.catalog` into `settings.index_dir` (plain backbone)."""
+    if settings.catalog is None:
+        raise ConfigError("no catalog given: pass --catalog PATH or set SNAPFIND_CATALOG")
+    configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
+    extractor = Extractor(settings.backbone, settings.weights, settings.input_size)
+    return tune(settings.catalog, settings.index_dir, extractor, options)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args, catalog=args.catalog, index_dir=args.out)
+    options = TuneOptions(
+        views=args.views,
+        seed=args.seed,
+        holdout=args.holdout,
+        steps=args.steps,
+        category_weight=args.category_weight,
+        progress=not args.no_progress,
+    )
+    report = tune_from_settings(settings, options)
+    print(
+        f"saved {report.head}\n"
+        f"  trained on {report.trained} pictures, judged on {report.held_out} held out; "
+        f"features {report.feature_seconds:.1f} s, training {report.train_seconds:.1f} s\n"
+        f"  held-out shopper views finding their own picture first: "
+        f"{report.recall_before:.3f} -> {report.recall_after:.3f}; "
+        f"nearest of their category: {report.category_before:.3f} -> {report.category_after:.3f}\n"
+        f"  now rebuild the index with it: snapfind index build --out {settings.index_dir}"
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "tune",
+        help="learn a light head over the backbone from the catalog (saved beside the index)",
+        description="Make shopper-like views of every catalog picture (room background, "
+        "tilt, crop, light, blur, JPEG), learn a linear head so that each view finds its own "
+        "picture, and save it as OUT/head.npz; `index build` and search then apply it.",
+    )
+    parser.add_argument("--catalog", type=Path, help="folder tree, CSV or JSONL (SNAPFIND_CATALOG)")
+    parser.add_argument("--out", type=Path, help="index directory (SNAPFIND_INDEX_DIR)")
+    parser.add_argument("--views", type=int, default=1, help="views per picture (default 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--holdout", type=float, default=0.3, help="share of pictures judged, never trained on"
+    )
+    parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
+    parser.add_argument(
+        "--category-weight", type=float, default=0.0, help="pull one category together (0 = off)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_extractor_options(parser)
+    parser.set_defaults(run=run)

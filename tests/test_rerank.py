@@ -1,0 +1,89 @@
+"""The second stage: category votes, alpha query expansion, and their manifest entries."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.build import BuildOptions, build_index
+from retrieval.extractor import Extractor
+from retrieval.index_store import open_index
+from retrieval.rerank import (
+    DEFAULT,
+    RerankParams,
+    category_vote_scores,
+    expand_query,
+    vote_order,
+)
+
+LABELS = [("chair",), ("table",), ("table",), ("chair",), ("table",)]
+SCORES = [0.9, 0.8, 0.7, 0.6, 0.5]
+
+
+def test_off_by_default_keeps_the_similarity_order() -> None:
+    stage = RerankParams()
+    assert not stage.votes and not stage.expands and stage.candidates(5) == 5
+    assert vote_order(SCORES, LABELS, weight=0.0) == [0, 1, 2, 3, 4]
+
+
+def test_all_neighbours_voting_lifts_the_majority_kind() -> None:
+    # tables hold 0.8+0.7+0.5 = 2.0 of 3.5 votes, chairs 1.5: the best table overtakes the chair
+    assert vote_order(SCORES, LABELS, weight=1.0) == [1, 0, 2, 4, 3]
+    assert vote_order(SCORES, LABELS, weight=0.1) == [0, 1, 2, 3, 4]
+    combined = category_vote_scores(SCORES, LABELS, weight=1.0)
+    assert combined[1] == pytest.approx(0.8 + 2.0 / 3.5)
+    assert combined[0] == pytest.approx(0.9 + 1.5 / 3.5)
+
+
+def test_one_voter_puts_the_nearest_kind_first_and_keeps_it_first() -> None:
+    assert vote_order(SCORES, LABELS, weight=1.0, voters=1) == [0, 3, 1, 2, 4]
+
+
+def test_a_product_in_several_categories_takes_its_best_vote() -> None:
+    labels = [("table",), ("chair", "table"), ("chair",)]
+    combined = category_vote_scores([0.9, 0.5, 0.4], labels, weight=1.0)
+    # table 0.9 + 0.5 = 1.4, chair 0.5 + 0.4 = 0.9: table wins 1.4 of the 2.3 votes cast
+    assert combined[1] == pytest.approx(0.5 + 1.4 / 2.3)
+
+
+def test_empty_input_and_negative_similarities_do_not_break_the_vote() -> None:
+    assert vote_order([], [], weight=1.0) == []
+    assert vote_order([-0.1, -0.2], [("a",), ("b",)], weight=1.0) == [0, 1]
+
+
+def test_expansion_moves_the_query_towards_close_neighbours_only() -> None:
+    query = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    neighbours = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    expanded = expand_query(query, neighbours, np.array([0.9, -0.5]), alpha=3.0)
+    assert np.linalg.norm(expanded) == pytest.approx(1.0)
+    assert expanded[1] > 0 and expanded[2] == 0  # a dissimilar neighbour has no weight
+    assert expanded[0] > expanded[1]
+
+
+def test_manifest_round_trip_and_an_old_manifest_searches_as_before() -> None:
+    stage = RerankParams(depth=30, category_weight=1.0, voters=1, qe_top=2, qe_alpha=2.5)
+    extra = {"embedded": 3} | stage.to_manifest()
+    assert all(isinstance(v, int | float) for v in extra.values())  # Manifest.extra's types
+    assert RerankParams.from_manifest(extra) == stage
+    assert RerankParams.from_manifest({"embedded": 3}) == RerankParams()
+    assert RerankParams.from_manifest({"rerank.depth": "20"}).depth == 20
+
+
+def test_build_writes_the_default_stage_and_search_applies_it(
+    shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    build_index(shapes_catalog, tmp_path / "idx", tiny_extractor, BuildOptions(progress=False))
+    index = open_index(tmp_path / "idx", tiny_extractor.fingerprint)
+    assert index.rerank == DEFAULT
+    vector = index.vector_of("shop/circles/circles-1")
+    plain = index.search(vector, k=4, rerank=RerankParams())
+    staged = index.search(vector, k=4)
+    assert plain[0].product.id == staged[0].product.id == "shop/circles/circles-1"
+    shares = [bool(set(h.product.categories) & set(staged[0].product.categories)) for h in staged]
+    # products of the nearest product's kind fill the page before any other kind
+    assert shares == sorted(shares, reverse=True)
+    assert {h.product.id for h in staged} <= {h.product.id for h in index.search(vector, k=30)}
+    expanded = index.search(vector, k=4, rerank=RerankParams(qe_top=3))
+    assert [h.score for h in expanded] == pytest.approx(
+        [float(index.vector_of(h.product.id) @ vector) for h in expanded], abs=1e-5
+    )

@@ -1,15 +1,15 @@
 # syntax=docker/dockerfile:1
 # snapfind: the Telegram bot and its command line, serving an exported model without TensorFlow.
 #
+#   docker build -t snapfind .                                           # Lite0 (offline)
 #   docker build --build-arg BAKE_WEIGHTS=efficientnetb7 -t snapfind .  # B7, exported at build
-#   docker build --build-arg BAKE_WEIGHTS=efficientnet-lite0 -t snapfind .
 #
 # TensorFlow lives only in the build stages: `deps` installs every dependency into a venv,
 # `weights` fetches the chosen backbone's ImageNet weights, `build` adds snapfind, and `export`
 # writes the backbone as a LiteRT file (`snapfind export`, checked against Keras). `serve-deps`
 # is a second venv without TensorFlow; `runtime` copies it and the exported model onto a clean
 # base, so neither TensorFlow nor a pip cache, wheel or build tool reaches the final image.
-# Not verified by a build in the session that split it (see docs/performance.md).
+# `.ci/docker-smoke.sh` builds it offline (the Lite0 default) and smoke-runs it.
 
 # The runtime dependencies, read from pyproject itself. Only this file's content keys the
 # cache of the next stage: editing pyproject elsewhere does not re-fetch TensorFlow.
@@ -32,8 +32,9 @@ RUN pip --python /opt/venv/bin/python install --no-cache-dir -r requirements.txt
 
 FROM deps AS weights
 # A backbone name (see `snapfind backbones`): its ImageNet weights are fetched here (nothing
-# for EfficientNet-Lite, whose weights ship inside snapfind) and it is exported below.
-ARG BAKE_WEIGHTS=efficientnetb7
+# for EfficientNet-Lite, whose weights ship inside snapfind) and it is exported below. The
+# default needs no download; compose passes SNAPFIND_BACKBONE.
+ARG BAKE_WEIGHTS=efficientnet-lite0
 ENV KERAS_HOME=/opt/keras
 COPY deploy/bake_weights.py /tmp/
 RUN mkdir -p /opt/keras/models \
@@ -48,7 +49,7 @@ RUN pip --python /opt/venv/bin/python install --no-cache-dir --no-deps . \
 FROM build AS export
 # The backbone to serve; its export (a few minutes; B7 peaks near 6 GB of memory) is the one
 # model the runtime image can run.
-ARG BAKE_WEIGHTS=efficientnetb7
+ARG BAKE_WEIGHTS=efficientnet-lite0
 ENV KERAS_HOME=/opt/keras TF_CPP_MIN_LOG_LEVEL=2
 COPY --from=weights /opt/keras/models /opt/keras/models
 RUN /opt/venv/bin/snapfind export --backbone "$BAKE_WEIGHTS" --weights imagenet \

@@ -78,6 +78,10 @@ class CatalogIndex:
             raise KeyError(product_id)
         return self._vectors.reconstruct(int(self._first_vector[row]))
 
+    def matrix(self) -> np.ndarray:
+        """Every stored vector, (V, D) float32 in vector-id order: for re-scoring and statistics."""
+        return self._vectors.reconstruct_n(0, self.vectors)
+
     def answers(self) -> bool:
         """Whether a search from a stored vector finds a product: the cheap health probe."""
         first = self.store.get([0])[0]

@@ -8,6 +8,7 @@ from pathlib import Path
 from retrieval.errors import ImageError
 from retrieval.loading import load_service
 from retrieval.search import QueryResult
+from snapfind.commands import search_objects
 from snapfind.commands.options import add_extractor_options, index_dir_option, settings_from
 from snapfind.contact_sheet import contact_sheet
 
@@ -16,18 +17,7 @@ def _as_json(photo: Path, result: QueryResult) -> str:
     return json.dumps(
         {
             "photo": str(photo),
-            "results": [
-                {
-                    "rank": rank,
-                    "id": hit.product.id,
-                    "title": hit.product.title,
-                    "categories": list(hit.product.categories),
-                    "score": round(hit.score, 4),
-                    "image": str(hit.product.image) if hit.product.image else None,
-                    "url": hit.product.url,
-                }
-                for rank, hit in enumerate(result.hits, start=1)
-            ],
+            "results": search_objects.hits_json(result.hits),
         }
     )
 
@@ -46,6 +36,8 @@ def _as_text(photo: Path, result: QueryResult) -> str:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, index_dir=args.index_dir, top_k=args.k)
     service = load_service(settings)
+    if args.objects:
+        return search_objects.run(service, args, settings.top_k)
     failures = 0
     sheets: list[tuple[Path, QueryResult]] = []
     for photo in args.photos:
@@ -75,5 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--category", help="only products of this category")
     parser.add_argument("--json", action="store_true", help="one JSON object per photo per line")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet PNG")
+    parser.add_argument(
+        "--objects", action="store_true", help="find each piece of furniture and search it"
+    )
     add_extractor_options(parser)
     parser.set_defaults(run=run)

@@ -26,8 +26,8 @@ def reference_regions(
     vectors, owners = [], []
     for row, image in photos:
         found = encoder.regions(image)
-        count = min(REGIONS_PER_PHOTO, len(found.boxes))
-        picked = rng.choice(len(found.boxes), count, replace=False)
+        count = min(REGIONS_PER_PHOTO, len(found.cells))
+        picked = rng.choice(len(found.cells), count, replace=False)
         vectors.append(found.vectors(picked))
         owners.append(np.full(count, row, dtype=np.int64))
     return np.concatenate(vectors), np.concatenate(owners)

@@ -13,6 +13,7 @@ A plain product photo (one object on white, like the catalog's) gets no object s
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from retrieval.index_store import CatalogIndex, Hit
 from retrieval.regions import Box, RegionEncoder, non_max_suppression
@@ -21,7 +22,7 @@ MAX_OBJECTS = 5
 NMS_IOU = 0.3  # boxes overlapping a better one by more than this are the same object
 SCORING_DIMS = 128  # boxes are ranked in a PCA space of the catalog: exact search comes after
 SCORING_SAMPLE = 20_000  # catalog vectors the PCA and the box scores look at
-RERANK_POOL = 100  # products fetched per object before CSLS re-ranking
+RERANK_POOL = 30  # products fetched per object (at least 4·k) before CSLS re-ranking
 LABEL_VOTES = 10  # the label is the category most of this many top products share
 WHITE = 230  # a channel value at or above this counts as the catalog's white backdrop
 WHITE_BORDER = 0.9  # share of white border pixels that marks a product-on-white photo
@@ -88,13 +89,14 @@ class ObjectFinder:
         if looks_like_product_photo(image):
             return []
         regions = self.encoder.regions(image)
-        scores, best, typical = self._score(regions.projected(self._basis))
-        chosen = non_max_suppression(regions.boxes, scores, NMS_IOU, self.max_objects, best)
+        with threadpool_limits(limits=1, user_api="blas"):  # oversubscribed beside TensorFlow
+            scores, best, typical = self._score(regions.projected(self._basis))
+        chosen = non_max_suppression(regions.cells, scores, NMS_IOU, self.max_objects, best)
         found = []
         for i, vector in zip(chosen, regions.vectors(chosen), strict=True):
             hits = self._search(vector, k, typical)
             found.append(
-                DetectedObject(regions.boxes[i], float(scores[i]), _label(hits), vector, hits)
+                DetectedObject(regions.box(i), float(scores[i]), _label(hits), vector, hits)
             )
         return found
 

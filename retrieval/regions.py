@@ -49,9 +49,13 @@ class Box:
 class Regions:
     """Candidate boxes of one photo over its feature map; vectors are pooled on demand."""
 
-    boxes: list[Box]  # in the photo's pixels
-    cells: np.ndarray  # (R, 4) int: the same boxes in map cells (left, top, right, bottom)
+    cells: np.ndarray  # (R, 4) int: boxes in map cells (left, top, right, bottom)
     content: np.ndarray  # (h, w, D) the map cells that cover the photo (not the padding)
+    size: tuple[int, int]  # the photo's (height, width) in pixels
+
+    def box(self, i: int) -> Box:
+        """Box `i` in the photo's pixels."""
+        return _to_pixels(self.cells[i], self.content.shape[:2], self.size)
 
     def vectors(self, which: np.ndarray | list[int] | None = None) -> np.ndarray:
         """(n, D) unit vectors of the boxes `which` (default: all)."""
@@ -116,9 +120,7 @@ class RegionEncoder:
         content = fmap[top:bottom, left:right]  # (h, w, D)
         h, w = content.shape[:2]
         cells = _boxes(h, w, min(min_cells, h, w))  # (R, 4) in content cells
-        height, width = image.shape[:2]
-        boxes = [_to_pixels(c, (h, w), (height, width)) for c in cells]
-        return Regions(boxes, cells, content)
+        return Regions(cells, content, image.shape[:2])
 
 
 def _boxes(h: int, w: int, smallest: int) -> np.ndarray:
@@ -155,20 +157,28 @@ def _to_pixels(cells: np.ndarray, grid: tuple[int, int], size: tuple[int, int]) 
 
 
 def non_max_suppression(
-    boxes: list[Box],
+    boxes: np.ndarray,
     scores: np.ndarray,
     iou: float,
     keep: int,
     keys: np.ndarray | None = None,
 ) -> list[int]:
-    """Indices of the best-scoring boxes, dropping any that overlaps a better one by > `iou`
-    or shares its key (e.g. the same best product: the same object seen twice)."""
+    """Indices of the best-scoring (R, 4) boxes, dropping any that overlaps a better one by
+    more than `iou` or shares its key (e.g. the same best product: one object seen twice)."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    alive = np.ones(len(boxes), dtype=bool)
     chosen: list[int] = []
     for i in np.argsort(-scores, kind="stable"):
-        if keys is not None and any(keys[i] == keys[j] for j in chosen):
+        if not alive[i]:
             continue
-        if all(boxes[i].iou(boxes[j]) <= iou for j in chosen):
-            chosen.append(int(i))
-            if len(chosen) == keep:
-                break
+        chosen.append(int(i))
+        if len(chosen) == keep:
+            break
+        width = np.minimum(boxes[:, 2], boxes[i, 2]) - np.maximum(boxes[:, 0], boxes[i, 0])
+        height = np.minimum(boxes[:, 3], boxes[i, 3]) - np.maximum(boxes[:, 1], boxes[i, 1])
+        inter = np.clip(width, 0, None) * np.clip(height, 0, None)
+        alive &= inter <= iou * (areas + areas[i] - inter)
+        if keys is not None:
+            alive &= keys != keys[i]
     return chosen

@@ -64,7 +64,7 @@ def _as_text(photo: Path, whole, objects: list[DetectedObject]) -> str:
     return "\n".join(lines)
 
 
-def _decode(service: SearchService, photo: Path, side: int) -> np.ndarray | None:
+def _decode(service: SearchService, photo: Path) -> np.ndarray | None:
     """The photo decoded for the region pass, or None after saying on stderr why not."""
     try:
         data = photo.read_bytes()
@@ -72,8 +72,7 @@ def _decode(service: SearchService, photo: Path, side: int) -> np.ndarray | None
             data,
             max_bytes=service.max_image_bytes,
             max_pixels=service.max_image_pixels,
-            min_side=side,
-        )
+        )  # full size (no reduced-scale JPEG decoding), so boxes are in the file's pixels
     except (ImageError, OSError) as error:
         why = error.user_message if isinstance(error, ImageError) else error.strerror or error
         print(f"{photo}: {why}", file=sys.stderr)
@@ -86,7 +85,7 @@ def run(service: SearchService, args: argparse.Namespace, k: int) -> int:
     failures = 0
     drawn: list[tuple[Path, np.ndarray, list[DetectedObject]]] = []
     for photo in args.photos:
-        image = _decode(service, photo, finder.encoder.side)
+        image = _decode(service, photo)
         if image is None:
             failures += 1
             continue

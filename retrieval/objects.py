@@ -94,10 +94,9 @@ class ObjectFinder:
         chosen = non_max_suppression(regions.cells, scores, NMS_IOU, self.max_objects, best)
         found = []
         for i, vector in zip(chosen, regions.vectors(chosen), strict=True):
-            hits = self._search(vector, k, typical)
-            found.append(
-                DetectedObject(regions.box(i), float(scores[i]), _label(hits), vector, hits)
-            )
+            hits = self._search(vector, max(k, LABEL_VOTES), typical)  # the label sees 10
+            box, label = regions.box(i), _label(hits)
+            found.append(DetectedObject(box, float(scores[i]), label, vector, hits[:k]))
         return found
 
     def _score(self, projected: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -125,6 +125,10 @@ class CatalogIndex:
         """Whether nothing in an answer is similar enough to call it a match."""
         return is_no_match(max((h.score for h in hits), default=None), self.no_match_below)
 
+    def matrix(self) -> np.ndarray:
+        """Every stored vector, (V, D) float32 in vector-id order: for re-scoring and statistics."""
+        return self._vectors.reconstruct_n(0, self.vectors)
+
     def answers(self) -> bool:
         """Whether a search from a stored vector finds a product: the cheap health probe."""
         first = self.store.get([0])[0]

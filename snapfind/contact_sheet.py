@@ -2,18 +2,21 @@
 
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
+from retrieval.annotate import draw_objects
+from retrieval.objects import DetectedObject
 from retrieval.results import QueryResult
 
 TILE = 160
 LABEL = 34
 
 
-def _tile(path: Path | None, caption: str) -> Image.Image:
+def _tile(path: Path | Image.Image | None, caption: str) -> Image.Image:
     tile = Image.new("RGB", (TILE, TILE + LABEL), "white")
     try:
-        with Image.open(path) as photo:  # type: ignore[arg-type]
+        with path if isinstance(path, Image.Image) else Image.open(path) as photo:  # type: ignore[arg-type]
             thumb = ImageOps.contain(photo.convert("RGB"), (TILE, TILE))
         tile.paste(thumb, ((TILE - thumb.width) // 2, (TILE - thumb.height) // 2))
     except (OSError, AttributeError, ValueError):
@@ -31,6 +34,24 @@ def contact_sheet(rows: list[tuple[Path, QueryResult]]) -> Image.Image:
     for y, (photo, result) in enumerate(rows):
         tiles = [_tile(photo, f"query\n{photo.name}")]
         tiles += [_tile(h.product.image, f"{h.product.title}\n{h.score:.3f}") for h in result.hits]
+        for x, tile in enumerate(tiles):
+            sheet.paste(tile, (x * TILE, y * (TILE + LABEL)))
+    return sheet
+
+
+def objects_sheet(rows: list[tuple[Path, np.ndarray, list[DetectedObject]]]) -> Image.Image:
+    """One row per object: the photo with that object's box drawn, then its hits."""
+    lines = [
+        (photo, image, number, found)
+        for photo, image, objects in rows
+        for number, found in enumerate(objects, start=1)
+    ]
+    columns = 1 + max((len(found.hits) for *_, found in lines), default=0)
+    sheet = Image.new("RGB", (columns * TILE, max(1, len(lines)) * (TILE + LABEL)), "white")
+    for y, (photo, image, number, found) in enumerate(lines):
+        boxed = draw_objects(image, [found], first=number)
+        tiles = [_tile(boxed, f"{number} · {found.label}\n{photo.name}")]
+        tiles += [_tile(h.product.image, f"{h.product.title}\n{h.score:.3f}") for h in found.hits]
         for x, tile in enumerate(tiles):
             sheet.paste(tile, (x * TILE, y * (TILE + LABEL)))
     return sheet

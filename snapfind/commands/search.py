@@ -10,6 +10,7 @@ from retrieval.errors import ConfigError, ImageError
 from retrieval.index_store import CatalogIndex
 from retrieval.loading import load_service
 from retrieval.results import QueryResult
+from snapfind.commands import search_objects
 from snapfind.commands.options import index_dir_option, settings_from
 from snapfind.contact_sheet import contact_sheet
 
@@ -18,18 +19,7 @@ def _as_json(photo: Path, result: QueryResult) -> str:
     return json.dumps(
         {
             "photo": str(photo),
-            "results": [
-                {
-                    "rank": rank,
-                    "id": hit.product.id,
-                    "title": hit.product.title,
-                    "categories": list(hit.product.categories),
-                    "score": round(hit.score, 4),
-                    "image": str(hit.product.image) if hit.product.image else None,
-                    "url": hit.product.url,
-                }
-                for rank, hit in enumerate(result.hits, start=1)
-            ],
+            "results": search_objects.hits_json(result.hits),
         }
     )
 
@@ -50,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     service = load_service(settings)
     if args.category:
         check_category(service.index, args.category)
+    if args.objects:
+        return search_objects.run(service, args, settings)
     failures = 0
     sheets: list[tuple[Path, QueryResult]] = []
     for photo in args.photos:
@@ -86,4 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--category", help="only products of this category")
     parser.add_argument("--json", action="store_true", help="one JSON object per photo per line")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet PNG")
+    parser.add_argument(
+        "--objects", action="store_true", help="find each piece of furniture and search it"
+    )
     parser.set_defaults(run=run)

@@ -1,0 +1,185 @@
+"""Room photos → the catalog products in them: whole photo vs 3×3 grid vs detected objects.
+
+Every variant runs through the product's own calls (decode → regions → vectors → index
+search) on the same photos in one run. Quality ranks the whole catalog (k = every product);
+time is a separate pass per photo at the product's page size (k = 10), median over photos.
+
+    .venv/bin/python benchmarks/rooms_bench.py --index /work/cache/ikea-lite0 \\
+        --rooms ../shared/data/ikea-rooms --annotate benchmarks/out
+"""
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from retrieval.annotate import draw_objects
+from retrieval.decode import decode_image
+from retrieval.hubness import catalog_hubness, reference_regions
+from retrieval.loading import load_service
+from retrieval.objects import ObjectFinder
+from retrieval.regions import REGION_SIDE, RegionEncoder
+from retrieval.search import SearchService
+from retrieval.settings import Settings
+
+PAGE = 10  # products per answer in the timed pass
+
+Ranker = Callable[[bytes, int], list[str]]  # (photo bytes, k) → product ids, best first
+
+
+def whole_photo(service: SearchService) -> Ranker:
+    def rank(data: bytes, k: int) -> list[str]:
+        return [h.product.id for h in service.search_bytes(data, k).hits]
+
+    return rank
+
+
+def grid(service: SearchService) -> Ranker:
+    """The photo plus 9 half-size crops (3×3, overlapping by half), merged by best score."""
+
+    def rank(data: bytes, k: int) -> list[str]:
+        image = decode_image(data, min_side=2 * service.extractor.input_size)
+        height, width = image.shape[:2]
+        crops = [image] + [
+            image[y : y + height // 2, x : x + width // 2]
+            for y in (0, height // 4, height // 2)
+            for x in (0, width // 4, width // 2)
+        ]
+        best: dict[str, float] = {}
+        for vector in service.extractor.embed(crops):
+            for hit in service.index.search(vector, k):
+                best[hit.product.id] = max(best.get(hit.product.id, -2.0), hit.score)
+        return sorted(best, key=best.__getitem__, reverse=True)[:k]
+
+    return rank
+
+
+def objects(finder: ObjectFinder, side: int) -> Ranker:
+    """Each object's ranking, interleaved: first of object 1, first of object 2, ..."""
+
+    def rank(data: bytes, k: int) -> list[str]:
+        found = finder.find(decode_image(data, min_side=side), k)
+        merged: list[str] = []
+        for depth in range(k):
+            for item in found:
+                if depth < len(item.hits) and item.hits[depth].product.id not in merged:
+                    merged.append(item.hits[depth].product.id)
+        return merged[:k]
+
+    return rank
+
+
+def scores(ranking: list[str], truth: set[str]) -> tuple[float, float, float, float]:
+    """hit@5, hit@10, P@5, reciprocal rank of the first product of the room (whole catalog)."""
+    first = next((i for i, pid in enumerate(ranking, 1) if pid in truth), None)
+    top5 = sum(pid in truth for pid in ranking[:5]) / 5
+    if first is None:
+        return 0.0, 0.0, top5, 0.0
+    return float(first <= 5), float(first <= 10), top5, 1.0 / first
+
+
+def hubness_of_catalog(service: SearchService, encoder: RegionEncoder, sample: int) -> np.ndarray:
+    """Build-time step: CSLS hubness from boxes of `sample` catalog photos."""
+    index = service.index
+    rows = np.random.default_rng(0).choice(len(index), min(sample, len(index)), replace=False)
+    products = index.store.get([int(r) for r in rows])
+    photos = (
+        (int(row), decode_image(p.image.read_bytes(), min_side=encoder.side))
+        for row, p in zip(rows, products, strict=True)
+        if p.image is not None and p.image.is_file()
+    )
+    references = reference_regions(encoder, photos)
+    return catalog_hubness(index.matrix(), index.store.product_of_vector, references)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", type=Path, required=True, help="a published index directory")
+    parser.add_argument("--rooms", type=Path, default=Path("../shared/data/ikea-rooms"))
+    parser.add_argument("--backbone", default="efficientnet-lite0")
+    parser.add_argument("--side", type=int, default=REGION_SIDE, help="region pass input side")
+    parser.add_argument("--hub-sample", type=int, default=400, help="catalog photos for CSLS")
+    parser.add_argument("--limit", type=int, help="only the first N rooms")
+    parser.add_argument("--annotate", type=Path, help="draw the objects of 3 rooms here")
+    args = parser.parse_args()
+
+    service = load_service(Settings(backbone=args.backbone, index_dir=args.index))
+    encoder = RegionEncoder(service.extractor, args.side)
+    started = time.perf_counter()
+    hubness = hubness_of_catalog(service, encoder, args.hub_sample)
+    hub_seconds = time.perf_counter() - started
+    variants: dict[str, Ranker] = {
+        "whole photo": whole_photo(service),
+        "grid 3x3 + whole": grid(service),
+        "objects, photo-only CSLS": objects(ObjectFinder(encoder, service.index), args.side),
+        "objects, catalog CSLS": objects(ObjectFinder(encoder, service.index, hubness), args.side),
+    }
+    with (args.rooms / "rooms.csv").open(newline="", encoding="utf-8") as handle:
+        rooms = list(csv.DictReader(handle))[: args.limit]
+    everything = len(service.index)
+    quality: dict[str, list[tuple[float, ...]]] = {name: [] for name in variants}
+    timing: dict[str, list[float]] = {name: [] for name in variants}
+    hubs: dict[str, Counter[str]] = {name: Counter() for name in variants}
+    for n, room in enumerate(rooms, 1):
+        data = (args.rooms / room["room_image"]).read_bytes()
+        truth = set(room["product_ids"].split())
+        for name, rank in variants.items():
+            started = time.perf_counter()
+            rank(data, PAGE)
+            timing[name].append(time.perf_counter() - started)
+            ranking = rank(data, everything)
+            quality[name].append(scores(ranking, truth))
+            hubs[name].update(ranking[:5])
+        print(f"\r{n}/{len(rooms)} rooms", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+
+    base = statistics.median(timing["whole photo"])
+    print(f"{len(rooms)} rooms, {everything} products, {args.backbone}, region side {args.side}")
+    print(
+        f"catalog CSLS hubness: {args.hub_sample} catalog photos, {hub_seconds:.1f} s (build time)"
+    )
+    print()
+    print(
+        "| variant | hit@5 | hit@10 | P@5 | MRR | ms/photo (median) | × whole | top hub in top-5 |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    titles = {
+        pid: p.title for p in service.index.store.get(list(range(everything))) for pid in [p.id]
+    }
+    for name in variants:
+        h5, h10, p5, mrr = np.mean(quality[name], axis=0)
+        ms = 1000 * statistics.median(timing[name])
+        hub, count = hubs[name].most_common(1)[0]
+        print(
+            f"| {name} | {h5:.3f} | {h10:.3f} | {p5:.3f} | {mrr:.3f} | {ms:.0f} | "
+            f"{ms / (1000 * base):.2f} | {titles[hub]} {count}/{len(rooms)} |"
+        )
+    if args.annotate:
+        annotate(variants, args, rooms[:3], ObjectFinder(encoder, service.index, hubness))
+    return 0
+
+
+def annotate(variants: dict, args: argparse.Namespace, rooms: list[dict], finder) -> None:
+    """Boxes and labels drawn on a few rooms, into an ignored folder (IKEA photos: never commit)."""
+    args.annotate.mkdir(parents=True, exist_ok=True)
+    for room in rooms:
+        image = decode_image((args.rooms / room["room_image"]).read_bytes(), min_side=args.side)
+        found = finder.find(image, 5)
+        out = args.annotate / Path(room["room_image"]).with_suffix(".png").name
+        draw_objects(image, found).save(out)
+        print(f"{out}:")
+        for i, item in enumerate(found, 1):
+            names = ", ".join(h.product.title for h in item.hits[:3])
+            print(f"  {i} · {item.label} {item.score:.3f} {item.box.as_tuple()}: {names}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""`snapfind search --objects`: each piece of furniture in a photo, boxed, labelled, searched."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.bounded_read import read_image_file
+from retrieval.decode import decode_image
+from retrieval.errors import ImageError
+from retrieval.extractor import Extractor
+from retrieval.loading import load_keras_extractor, settings_for_index
+from retrieval.objects import DetectedObject, ObjectFinder
+from retrieval.regions import RegionEncoder
+from retrieval.results import Hit
+from retrieval.search import SearchService
+from retrieval.settings import Settings
+from snapfind.contact_sheet import objects_sheet
+
+
+def hits_json(hits: list[Hit]) -> list[dict[str, object]]:
+    """Ranked hits as JSON-ready dicts (shared with the plain `snapfind search --json`)."""
+    return [
+        {
+            "rank": rank,
+            "id": hit.product.id,
+            "title": hit.product.title,
+            "categories": list(hit.product.categories),
+            "score": round(hit.score, 4),
+            "image": str(hit.product.image) if hit.product.image else None,
+            "url": hit.product.url,
+        }
+        for rank, hit in enumerate(hits, start=1)
+    ]
+
+
+def _as_json(photo: Path, whole, objects: list[DetectedObject]) -> str:
+    return json.dumps(
+        {
+            "photo": str(photo),
+            "results": hits_json(whole),
+            "objects": [
+                {
+                    "box": list(found.box.as_tuple()),
+                    "label": found.label,
+                    "score": round(found.score, 4),
+                    "results": hits_json(found.hits),
+                }
+                for found in objects
+            ],
+        }
+    )
+
+
+def _as_text(photo: Path, whole, objects: list[DetectedObject]) -> str:
+    lines = [f"{photo}: {len(objects)} objects" if objects else f"{photo}: one product photo"]
+    groups = [
+        (f"{n} · {o.label}  score {o.score:.3f}  box {o.box.as_tuple()}", o.hits)
+        for n, o in enumerate(objects, start=1)
+    ] or [("whole photo", whole)]
+    for title, hits in groups:
+        lines.append(f"  {title}")
+        for rank, hit in enumerate(hits, start=1):
+            categories = ", ".join(hit.product.categories)
+            lines.append(f"    {rank}. {hit.score:6.3f}  {hit.product.title}  [{categories}]")
+    return "\n".join(lines)
+
+
+def _decode(service: SearchService, photo: Path) -> np.ndarray | None:
+    """The photo decoded for the region pass, or None after saying on stderr why not."""
+    try:
+        data = read_image_file(photo, service.limits.max_bytes)  # bounded, regular files only
+        return decode_image(data, limits=service.limits)  # full size: boxes in the file's pixels
+    except ImageError as error:
+        print(f"{photo}: {error.user_message}", file=sys.stderr)
+        return None
+
+
+def _keras(service: SearchService, settings: Settings) -> Extractor:
+    """The region pass needs the Keras network's feature map: the served extractor when it is
+    Keras, else the index's backbone built in Keras (an exported runtime has no feature map)."""
+    if isinstance(service.extractor, Extractor):
+        return service.extractor
+    return load_keras_extractor(settings_for_index(settings, settings.index_dir))
+
+
+def run(service: SearchService, args: argparse.Namespace, settings: Settings) -> int:
+    """Find and search the objects of each photo; the model and index are loaded once."""
+    k = settings.top_k
+    finder = ObjectFinder(RegionEncoder(_keras(service, settings)), service.index)
+    failures = 0
+    drawn: list[tuple[Path, np.ndarray, list[DetectedObject]]] = []
+    for photo in args.photos:
+        image = _decode(service, photo)
+        if image is None:
+            failures += 1
+            continue
+        objects = finder.find(image, k)
+        whole = service.search_image(image, k, args.category).hits
+        print(_as_json(photo, whole, objects) if args.json else _as_text(photo, whole, objects))
+        drawn.append((photo, image, objects))
+    if args.sheet and any(objects for *_, objects in drawn):
+        objects_sheet(drawn).save(args.sheet)
+        print(f"contact sheet: {args.sheet}", file=sys.stderr)
+    return 1 if failures else 0

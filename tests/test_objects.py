@@ -1,0 +1,83 @@
+"""Objects in a room photo: regions, boxes, labels — synthetic rooms, real Lite0 features."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.build import BuildOptions, build_index
+from retrieval.index_store import open_index
+from retrieval.objects import ObjectFinder, looks_like_product_photo
+from retrieval.regions import Box, RegionEncoder, _boxes, non_max_suppression
+from retrieval.search import SearchService
+from tests.synthetic import FURNITURE, compose_room, draw_furniture
+
+
+def _centre_inside(inner: Box, outer: Box) -> bool:
+    x, y = (inner.left + inner.right) / 2, (inner.top + inner.bottom) / 2
+    return outer.left <= x < outer.right and outer.top <= y < outer.bottom
+
+
+@pytest.fixture(scope="module")
+def finder(tmp_path_factory: pytest.TempPathFactory, lite0_extractor) -> ObjectFinder:
+    root = tmp_path_factory.mktemp("objects")
+    for kind in FURNITURE:
+        folder = root / "catalog" / kind
+        folder.mkdir(parents=True)
+        draw_furniture(kind).save(folder / f"{kind}.jpg", quality=95)
+    build_index(root / "catalog", root / "index", lite0_extractor, BuildOptions(progress=False))
+    index = open_index(root / "index", lite0_extractor.fingerprint)
+    return ObjectFinder(RegionEncoder(lite0_extractor), index)
+
+
+@pytest.mark.parametrize("kinds", [("sofa", "lamp"), ("sofa", "lamp", "rug", "plant")])
+def test_each_object_of_a_room_is_found_with_itsdraw_furniture(finder: ObjectFinder, kinds) -> None:
+    image, truth = compose_room(kinds)
+    found = finder.find(image, k=2)
+    assert 2 <= len(found) <= finder.max_objects
+    for kind, box in truth.items():
+        matching = [o for o in found if _centre_inside(o.box, box)]
+        assert matching, f"no box over the {kind}: {[o.box for o in found]}"
+        best = matching[0]
+        assert best.hits[0].product.id.endswith(kind), (kind, best.hits[0].product.id)
+        assert best.label == kind
+        assert best.vector.shape == (1280,)
+
+
+def test_a_product_photo_gets_no_object_step(finder: ObjectFinder, lite0_extractor) -> None:
+    photo = np.asarray(draw_furniture("lamp"))
+    assert looks_like_product_photo(photo)
+    assert finder.find(photo) == []
+    hits = SearchService(lite0_extractor, finder.index).search_image(photo, k=1).hits
+    assert hits[0].product.id.endswith("lamp")  # today's whole-photo search, unchanged
+
+
+def test_a_room_is_not_a_product_photo() -> None:
+    image, _ = compose_room(("sofa",))
+    assert not looks_like_product_photo(image)
+
+
+def test_boxes_respect_size_and_aspect() -> None:
+    boxes = _boxes(8, 10, 2)
+    sides = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
+    assert sides.min() >= 2
+    assert (sides.max(axis=1) <= 2.5 * sides.min(axis=1)).all()
+    assert [0, 0, 10, 8] in boxes.tolist()  # the whole photo is a candidate too
+
+
+def test_non_max_suppression_keeps_the_best_of_overlapping_boxes() -> None:
+    boxes = np.array([(0, 0, 10, 10), (1, 1, 11, 11), (20, 20, 30, 30)])
+    scores = np.array([0.5, 0.9, 0.1])
+    assert non_max_suppression(boxes, scores, 0.3, 5) == [1, 2]
+    assert non_max_suppression(boxes, scores, 0.3, 1) == [1]
+    assert non_max_suppression(boxes, scores, 0.9, 5) == [1, 0, 2]
+    assert non_max_suppression(boxes, scores, 0.9, 5, keys=np.array([7, 7, 8])) == [1, 2]
+    assert Box(0, 0, 10, 10).iou(Box(5, 0, 15, 10)) == pytest.approx(1 / 3)
+
+
+def test_product_photo_detection_needs_a_white_border(tmp_path: Path) -> None:
+    grey = np.full((100, 100, 3), 128, np.uint8)
+    framed = np.full((100, 100, 3), 255, np.uint8)
+    framed[20:80, 20:80] = 40
+    assert not looks_like_product_photo(grey)
+    assert looks_like_product_photo(framed)

@@ -8,6 +8,7 @@ import numpy as np
 
 from retrieval.errors import IndexNotFoundError
 from retrieval.extractor import Fingerprint
+from retrieval.filtered_search import search_within
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
 from retrieval.products import Product, ProductStore
 
@@ -92,19 +93,19 @@ class CatalogIndex:
     ) -> list[Hit]:
         """The `k` best products for a (D,) unit vector, one hit per product, best first."""
         excluded = {row for pid in exclude if (row := self.store.row_of(pid)) is not None}
-        params = None
+        allowed_ids = None
         allowed = self.vectors
         if category is not None:
             in_category = np.isin(self.store.product_of_vector, self.store.rows_in(category))
             ids = np.flatnonzero(in_category).astype(np.int64)
             if ids.size == 0:
                 return []
-            params = _selector_params(self._vectors, ids)
+            allowed_ids = ids
             allowed = int(ids.size)
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)  # (1, D)
         fetch = min(allowed, max(4 * (k + len(excluded)), 16))
         while True:
-            scores, ids = self._vectors.search(query, fetch, params=params)
+            scores, ids = search_within(self._vectors, query, fetch, allowed_ids)
             best = _best_per_product(scores[0], ids[0], self.store.product_of_vector, excluded, k)
             if len(best) >= k or fetch >= allowed:
                 break
@@ -114,14 +115,6 @@ class CatalogIndex:
 
     def close(self) -> None:
         self.store.close()
-
-
-def _selector_params(index: faiss.Index, ids: np.ndarray) -> faiss.SearchParameters:
-    selector = faiss.IDSelectorBatch(ids)
-    ivf = faiss.try_extract_index_ivf(index)
-    if ivf is not None:
-        return faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)
-    return faiss.SearchParameters(sel=selector)
 
 
 def _best_per_product(

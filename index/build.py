@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import faiss
 import numpy as np
 from tqdm import tqdm
 
@@ -23,6 +22,7 @@ from index.catalog import CatalogEntry, load_catalog
 from index.choice import choose_index
 from index.publish import publish, staging_dir
 from index.vector_cache import VectorCache
+from index.vector_writer import write_from_cache
 from retrieval.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
 from retrieval.errors import ImageError, SnapfindError
 from retrieval.extractor import Extractor
@@ -76,7 +76,7 @@ def build_index(
     cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
     try:
         hashes = {e.content_hash for e in entries}
-        vectors = {} if options.full else cache.get_many(hashes)
+        vectors = set() if options.full else cache.hashes_among(hashes)  # read back in chunks
         reused = len(vectors)
         todo = [e for e in _unique_by_hash(entries) if e.content_hash not in vectors]
         embedded = _embed(todo, extractor, cache, vectors, unreadable, options)
@@ -87,10 +87,12 @@ def build_index(
     kept = [e for e in entries if e.content_hash in vectors]
     if not kept:
         raise SnapfindError(f"no image of catalog {catalog} could be decoded")
-    matrix = np.stack([vectors[e.content_hash] for e in kept]).astype(np.float32)  # (V, D)
     staging = staging_dir(index_dir)
-    choice = choose_index(len(kept), matrix.shape[1], options.ram_budget_bytes)
-    faiss.write_index(_faiss_index(matrix, choice.key), str(staging / VECTORS))
+    choice = choose_index(len(kept), extractor.fingerprint.dim, options.ram_budget_bytes)
+    hashes_in_order = [e.content_hash for e in kept]
+    write_from_cache(
+        staging / VECTORS, choice.key, index_dir / CACHE, extractor.fingerprint, hashes_in_order
+    )
     products = _write_products(staging / PRODUCTS, kept)
     (staging / UNREADABLE).write_text(
         "".join(f"{path}\t{reason}\n" for path, reason in unreadable), encoding="utf-8"
@@ -125,7 +127,7 @@ def _embed(
     todo: list[CatalogEntry],
     extractor: Extractor,
     cache: VectorCache,
-    vectors: dict[str, np.ndarray],
+    vectors: set[str],
     unreadable: list[tuple[str, str]],
     options: BuildOptions,
 ) -> int:
@@ -148,7 +150,7 @@ def _embed(
                     )
                 )
                 cache.put_many(fresh)
-                vectors.update(fresh)
+                vectors.update(fresh)  # the hashes; vectors are read back from the cache
                 embedded += len(fresh)
             bar.update(len(batch))
     return embedded
@@ -187,15 +189,6 @@ def _decoded_batches(
             if len(batch) == options.batch_size or not ahead:
                 yield batch
                 batch = []
-
-
-def _faiss_index(matrix: np.ndarray, key: str) -> faiss.Index:
-    """Train (if the key needs it) and fill an inner-product index; unit rows make it cosine."""
-    index = faiss.index_factory(matrix.shape[1], key, faiss.METRIC_INNER_PRODUCT)
-    if not index.is_trained:
-        index.train(matrix)
-    index.add(matrix)
-    return index
 
 
 def _write_products(path: Path, entries: list[CatalogEntry]) -> int:

@@ -2,7 +2,7 @@
 
 One row per image: `key` (primary), `product_id`, `categories` (an array, for the filter),
 `content` (what an incremental sync compares) and the unit `vector`, inner-product metric. The
-collection's description records the extractor fingerprint that made its vectors, and a store
+collection's properties record the extractor fingerprint that made its vectors, and a store
 opened with another fingerprint is refused — the same rule as an index directory's manifest.
 `uri` is what `pymilvus.MilvusClient` takes: a local `*.db` file (Milvus Lite, for tests and one
 machine) or `http://host:19530` (a Milvus server or cluster).
@@ -21,6 +21,7 @@ from retrieval.vector_store import ProductScore, StoredVector, best_per_product
 MAX_ID = 512  # longest product id / key stored
 MAX_CATEGORIES = 16
 MAX_CATEGORY = 128
+FINGERPRINT = "snapfind.fingerprint"  # collection property: JSON of the extractor fingerprint
 FETCH_FACTOR = 4  # images fetched per product asked for, before collapsing to products
 
 
@@ -44,9 +45,7 @@ class MilvusStore:
             raise
 
     def _create(self, index_type: str) -> None:
-        schema = self._client.create_schema(
-            auto_id=False, description=json.dumps({"fingerprint": self.fingerprint.as_dict()})
-        )
+        schema = self._client.create_schema(auto_id=False)
         schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
         schema.add_field("product_id", DataType.VARCHAR, max_length=MAX_ID)
         schema.add_field(
@@ -61,11 +60,13 @@ class MilvusStore:
         index = self._client.prepare_index_params()
         index.add_index("vector", index_type=index_type, metric_type="IP")
         self._client.create_collection(self._name, schema=schema, index_params=index)
+        made_by = json.dumps(self.fingerprint.as_dict())
+        self._client.alter_collection_properties(self._name, properties={FINGERPRINT: made_by})
 
     def _check_fingerprint(self) -> None:
-        description = self._client.describe_collection(self._name).get("description", "")
+        properties = self._client.describe_collection(self._name).get("properties") or {}
         try:
-            made_by = json.loads(description)["fingerprint"]
+            made_by = json.loads(properties[FINGERPRINT])
         except (ValueError, KeyError, TypeError):
             made_by = None
         if made_by != self.fingerprint.as_dict():

@@ -213,6 +213,13 @@ def bench_size(n: int, args: argparse.Namespace) -> None:
     if choice.key == "Flat":
         print(f"{'':>16}choose_index picks Flat: exact, nothing to compare", flush=True)
         return
+    if choice.ef_search:  # a graph: no coarse centroids to share with --also
+        log(f"[{n:,}] building {choice.key} ...")
+        index, build, mib = built_candidate(choice.key, stored_vectors(flat), args.train_rows)
+        faiss.ParameterSpace().set_index_parameters(index, choice.search_params)
+        found, lat = timed_search(index, queries, k, args.search_threads)
+        print(row(n, dim, choice.key + " *", 0, build, mib, lat, recall(found, truth_ids)))
+        return
     log(f"[{n:,}] training and filling {choice.key} ...")
     vectors = stored_vectors(flat)
     index, build = ann_index(choice.key, vectors, choice.nprobe)

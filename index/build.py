@@ -91,7 +91,7 @@ def build_index(
     choice = choose_index(len(kept), extractor.fingerprint.dim, options.ram_budget_bytes)
     hashes_in_order = [e.content_hash for e in kept]
     write_from_cache(
-        staging / VECTORS, choice.key, index_dir / CACHE, extractor.fingerprint, hashes_in_order
+        staging / VECTORS, choice, index_dir / CACHE, extractor.fingerprint, hashes_in_order
     )
     products = _write_products(staging / PRODUCTS, kept)
     (staging / UNREADABLE).write_text(

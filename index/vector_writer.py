@@ -12,6 +12,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from index.choice import IndexChoice
 from index.vector_cache import VectorCache
 from retrieval.extractor import Fingerprint
 
@@ -20,8 +21,13 @@ TRAIN_ROWS = 100_000  # enough for k-means over 2^12 lists at ~25 points each, a
 Chunks = Callable[[], Iterable[np.ndarray]]  # each call yields (c, D) float32 chunks, in order
 
 
-def write_index(path: Path, key: str, count: int, chunks: Chunks, seed: int = 0) -> faiss.Index:
-    """Train `key` on a sample of the `count` rows `chunks()` yields, add them all, write it."""
+def write_index(
+    path: Path, key: str, count: int, chunks: Chunks, search_params: str = "", seed: int = 0
+) -> faiss.Index:
+    """Train `key` on a sample of the `count` rows `chunks()` yields, add them all, write it.
+
+    `search_params` ("efSearch=128", "nprobe=64") are set before writing: the file keeps them.
+    """
     first = next(iter(chunks()))
     index = faiss.index_factory(first.shape[1], key, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
@@ -35,6 +41,8 @@ def write_index(path: Path, key: str, count: int, chunks: Chunks, seed: int = 0)
         added += len(chunk)
     if added != count:
         raise ValueError(f"expected {count} vectors, the source gave {added}")
+    if search_params:
+        faiss.ParameterSpace().set_index_parameters(index, search_params)
     faiss.write_index(index, str(path))
     return index
 
@@ -54,12 +62,13 @@ def _sample(chunks: Chunks, count: int, size: int, seed: int) -> np.ndarray:
 
 
 def write_from_cache(
-    path: Path, key: str, cache_dir: Path, fingerprint: Fingerprint, hashes: list[str]
+    path: Path, choice: IndexChoice, cache_dir: Path, fingerprint: Fingerprint, hashes: list[str]
 ) -> faiss.Index:
     """Write the index of the cached vectors of `hashes` (vector order), streamed from the cache."""
     cache = VectorCache(cache_dir, fingerprint)
     try:
-        return write_index(path, key, len(hashes), cached_chunks(cache.get_many, hashes))
+        chunks = cached_chunks(cache.get_many, hashes)
+        return write_index(path, choice.key, len(hashes), chunks, choice.search_params)
     finally:
         cache.close()
 

@@ -48,3 +48,10 @@ def test_a_short_source_is_an_error(tmp_path: Path) -> None:
     rows = _rows(100)
     with pytest.raises(ValueError, match="expected 200"):
         write_index(tmp_path / "v.faiss", "Flat", 200, _chunks_of(rows, 32))
+
+
+def test_search_settings_travel_in_the_file(tmp_path: Path) -> None:
+    rows = _rows(300)
+    path = tmp_path / "vectors.faiss"
+    write_index(path, "HNSW32,SQ8", len(rows), _chunks_of(rows, 100), "efSearch=256")
+    assert faiss.read_index(str(path)).hnsw.efSearch == 256

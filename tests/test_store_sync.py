@@ -77,3 +77,19 @@ def test_sync_refuses_a_collection_of_another_extractor(
     release = build_index(catalog, tmp_path / "idx", tiny_extractor, QUIET).release
     with pytest.raises(IndexMismatchError, match="another extractor"):
         sync_after_build(f"milvus://{db}", catalog, tmp_path / "idx", release)
+
+
+def test_index_build_command_mirrors_into_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("retrieval.milvus_store", reason="pymilvus not installed")
+    from snapfind.cli import main
+    from tests.test_cli import TINY
+
+    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)
+    command = ["index", "build", "--catalog", str(catalog), "--out", str(tmp_path / "idx")]
+    store = f"milvus://{tmp_path / 'm.db'}?collection=shop"
+    assert main([*command, "--no-progress", *TINY, "--store", store]) == 0
+    assert f"{store}: 6 upserted, 0 deleted, 0 unchanged" in capsys.readouterr().out
+    assert main([*command, "--no-progress", *TINY, "--store", store]) == 0
+    assert f"{store}: 0 upserted, 0 deleted, 6 unchanged" in capsys.readouterr().out

@@ -49,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
     if report.unreadable:
         print(f"  unreadable images are listed in {report.release / 'unreadable.tsv'}")
     if args.store:
-        print(sync_after_build(args.store, settings.catalog, settings.index_dir, report.release))
+        synced = sync_after_build(args.store, settings.catalog, settings.index_dir, report.release)
+        print(
+            f"  {args.store}: {synced.upserted} upserted, {synced.deleted} deleted, "
+            f"{synced.unchanged} unchanged"
+        )
     return 0
 
 

@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, required=True, help="an exact (Flat) index dir")
     parser.add_argument("--milvus", default="/tmp/snapfind-milvus-compare.db", help="Lite file")
     parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--tie", type=float, default=1e-4, help="scores this close are a tie")
     args = parser.parse_args()
     index = open_index(args.index)
     if index.manifest.index_key != "Flat":
@@ -60,18 +61,28 @@ def main() -> None:
         store.add(items[start : start + 500])
     fill = time.perf_counter() - started
     queries = [item.vector for item in items]
-    faiss_top, faiss_s = timed(lambda q: [h.product.id for h in index.search(q, k=args.k)], queries)
-    milvus_top, milvus_s = timed(
-        lambda q: [h.product_id for h in store.search(q, k=args.k)], queries
+    faiss_hits, faiss_s = timed(
+        lambda q: [(h.product.id, h.score) for h in index.search(q, k=args.k)], queries
     )
-    same_order = sum(a == b for a, b in zip(faiss_top, milvus_top, strict=True))
-    same_set = sum(set(a) == set(b) for a, b in zip(faiss_top, milvus_top, strict=True))
+    milvus_hits, milvus_s = timed(
+        lambda q: [(h.product_id, h.score) for h in store.search(q, k=args.k)], queries
+    )
+    pairs = list(zip(faiss_hits, milvus_hits, strict=True))
+    same_order = sum([p for p, _ in a] == [p for p, _ in b] for a, b in pairs)
+    same_set = sum({p for p, _ in a} == {p for p, _ in b} for a, b in pairs)
+    # a different product at a rank with the same score is a tie (duplicate photos), not a miss
+    gaps = [max(abs(x - y) for (_, x), (_, y) in zip(a, b, strict=True)) for a, b in pairs]
+    same_scores = sum(gap <= args.tie for gap in gaps)
     n = len(queries)
     print(
         f"{n} catalog photos ({len(index)} products) as queries, top-{args.k}; Milvus filled in "
         f"{fill:.1f} s"
     )
     print(f"same top-{args.k}, same order: {same_order}/{n}; same set: {same_set}/{n}")
+    print(
+        f"same score at every rank (within {args.tie}; differences are then ties): "
+        f"{same_scores}/{n}; largest score difference {max(gaps):.2e}"
+    )
     print(f"{'store':<28}{'median ms':>10}{'p95 ms':>9}")
     for name, seconds in (("FAISS Flat (embedded)", faiss_s), ("Milvus Lite FLAT", milvus_s)):
         print(

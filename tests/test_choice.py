@@ -19,9 +19,9 @@ GiB = 2**30
         (10_001, 2560, 4 * GiB, "HNSW32,Flat", "efSearch=128"),
         (100_000, 1280, 4 * GiB, "HNSW32,Flat", "efSearch=128"),  # 594 MB with the graph
         (1_000_000, 1280, 8 * GiB, "HNSW32,Flat", "efSearch=128"),
-        (1_000_000, 1280, 4 * GiB, "HNSW32,SQ8", "efSearch=256"),  # 5.9 GB raw does not fit
-        (1_000_000, 1280, 2 * GiB, "HNSW32,SQ8", "efSearch=256"),  # the 2 GB budget
-        (1_000_000, 2560, 4 * GiB, "HNSW32,SQ8", "efSearch=256"),
+        (1_000_000, 1280, 4 * GiB, "HNSW32,SQ8", "efSearch=512"),  # 5.9 GB raw does not fit
+        (1_000_000, 1280, 2 * GiB, "HNSW32,SQ8", "efSearch=512"),  # the 2 GB budget
+        (1_000_000, 2560, 4 * GiB, "HNSW32,SQ8", "efSearch=512"),
         (100_000, 1280, 64 * 2**20, "IVF1024,PQ64", "nprobe=256"),  # a tiny budget forces PQ
     ],
 )

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+from ikea_vectors import Replicator, read_vectors
 
 from index.choice import choose_index
 
@@ -103,7 +104,9 @@ def peak_rss_gib() -> float:
     return float("nan")
 
 
-def exact_index(n: int, mixture: Mixture, rng: np.random.Generator) -> tuple[faiss.Index, float]:
+def exact_index(
+    n: int, mixture: "Mixture | Replicator", rng: np.random.Generator
+) -> tuple[faiss.Index, float]:
     """A Flat inner-product index of n fresh vectors, and the seconds its `add` calls took.
 
     Its storage is sized once up front, so adding chunk by chunk never reallocates (a growing
@@ -210,6 +213,13 @@ def bench_size(n: int, args: argparse.Namespace) -> None:
     if choice.key == "Flat":
         print(f"{'':>16}choose_index picks Flat: exact, nothing to compare", flush=True)
         return
+    if choice.ef_search:  # a graph: no coarse centroids to share with --also
+        log(f"[{n:,}] building {choice.key} ...")
+        index, build, mib = built_candidate(choice.key, stored_vectors(flat), args.train_rows)
+        faiss.ParameterSpace().set_index_parameters(index, choice.search_params)
+        found, lat = timed_search(index, queries, k, args.search_threads)
+        print(row(n, dim, choice.key + " *", 0, build, mib, lat, recall(found, truth_ids)))
+        return
     log(f"[{n:,}] training and filling {choice.key} ...")
     vectors = stored_vectors(flat)
     index, build = ann_index(choice.key, vectors, choice.nprobe)
@@ -234,6 +244,107 @@ def bench_size(n: int, args: argparse.Namespace) -> None:
     print("", flush=True)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A factory key and the search settings to try, e.g. `HNSW32,Flat:efSearch=16|efSearch=64`.
+
+    Each setting is a faiss `ParameterSpace` string ("nprobe=32,k_factor=8"); `{nlist}` in the
+    key becomes a power of two near 4·√n.
+    """
+
+    key: str
+    settings: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, spec: str, n: int) -> "Candidate":
+        key, _, settings = spec.partition(":")
+        return cls(
+            key.format(nlist=_nlist_for(n)), tuple(settings.split("|")) if settings else ("",)
+        )
+
+
+def _nlist_for(n: int) -> int:
+    """A power of two near 4·√n (the `{nlist}` of a candidate key)."""
+    target = max(16, int(4 * n**0.5))
+    return 1 << (target.bit_length() - 1)
+
+
+def built_candidate(
+    key: str, vectors: np.ndarray, train_rows: int
+) -> tuple[faiss.Index, float, float]:
+    """Train (on a prefix: rows are in random order) and fill `key`: (index, seconds, MiB)."""
+    started = time.perf_counter()
+    index = faiss.index_factory(vectors.shape[1], key, faiss.METRIC_INNER_PRODUCT)
+    if not index.is_trained:
+        index.train(vectors[: min(len(vectors), train_rows)])
+    for start in range(0, len(vectors), CHUNK):
+        index.add(vectors[start : start + CHUNK])
+    seconds = time.perf_counter() - started
+    mib = faiss.serialize_index(index).nbytes / 2**20  # what the index holds in RAM, ~
+    return index, seconds, mib
+
+
+CANDIDATE_HEADER = (
+    f"{'vectors':>9} {'dim':>5} {'data':<9} {'index':<28}{'param':>22}{'build s':>9}"
+    f"{'MiB':>7}{'median ms':>11}{'p95 ms':>9}{'recall@5':>10}"
+)
+
+
+def candidate_row(
+    n: int,
+    dim: int,
+    data: str,
+    key: str,
+    param: str,
+    build: float,
+    mib: float,
+    lat: list[float],
+    rec: float,
+) -> str:
+    return (
+        f"{n:>9,} {dim:>5} {data:<9} {key:<28}{param:>22}{build:>9.1f}{mib:>7.0f}"
+        f"{statistics.median(lat) * 1000:>11.2f}{np.percentile(lat, 95) * 1000:>9.2f}{rec:>10.3f}"
+    )
+
+
+def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replicator") -> None:
+    """Exact truth, then each candidate index at each value of its swept parameter."""
+    dim, k = source.dim, args.k
+    if isinstance(source, Replicator):
+        queries = source.queries(args.queries, np.random.default_rng([args.seed, 0]))
+    else:
+        queries = source.sample(args.queries, np.random.default_rng([args.seed, 0]))
+    log(f"[{n:,}] {args.data}: adding {n:,} × {dim} vectors to Flat ...")
+    flat, flat_build = exact_index(n, source, np.random.default_rng([args.seed, n]))
+    truth, flat_lat = timed_search(flat, queries, k, args.search_threads)
+    print(
+        candidate_row(
+            n, dim, args.data, "Flat", "-", flat_build, n * dim * 4 / 2**20, flat_lat, 1.0
+        ),
+        flush=True,
+    )
+    vectors = stored_vectors(flat)
+    space = faiss.ParameterSpace()
+    for spec in args.candidate:
+        candidate = Candidate.parse(spec, n)
+        log(f"[{n:,}] building {candidate.key} ...")
+        index, build, mib = built_candidate(candidate.key, vectors, args.train_rows)
+        for setting in candidate.settings:
+            if setting:
+                space.set_index_parameters(index, setting)
+            found, lat = timed_search(index, queries, k, args.search_threads)
+            param = setting or "-"
+            print(
+                candidate_row(
+                    n, dim, args.data, candidate.key, param, build, mib, lat, recall(found, truth)
+                ),
+                flush=True,
+            )
+        del index
+        gc.collect()
+    print("", flush=True)
+
+
 def probe(
     index: faiss.Index,
     probes: list[int],
@@ -249,6 +360,14 @@ def probe(
         found, lat = timed_search(index, queries, args.k, args.search_threads)
         results.append((nprobe, lat, recall(found, truth)))
     return results
+
+
+def _source(n: int, args: argparse.Namespace) -> "Mixture | Replicator":
+    if args.data == "synthetic":
+        return Mixture.make(args.dim, n, args, args.seed)
+    if args.ikea_index is None:
+        raise SystemExit("--data ikea needs --ikea-index PATH/vectors.faiss")
+    return Replicator.make(read_vectors(args.ikea_index), args.jitter, args.seed)
 
 
 def int_list(text: str) -> list[int]:
@@ -279,6 +398,19 @@ def main(argv: list[str] | None = None) -> None:
         "--search-threads", type=int, default=0, help="faiss threads for queries; 0 = --threads"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        help="compare this index instead of choose_index's: 'KEY[:param=v1,v2]', e.g. "
+        "'HNSW32,Flat:efSearch=16,64' or 'IVF{nlist},PQ64,RFlat:nprobe=32;k_factor=..'",
+    )
+    parser.add_argument("--data", choices=("synthetic", "ikea"), default="synthetic")
+    parser.add_argument(
+        "--ikea-index", type=Path, help="vectors.faiss of an IKEA build (for --data ikea)"
+    )
+    parser.add_argument("--jitter", type=float, default=0.3, help="perturbation of IKEA copies")
+    parser.add_argument("--train-rows", type=int, default=100_000, help="rows to train on")
     args = parser.parse_args(argv)
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
@@ -286,13 +418,28 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads "
         f"({args.search_threads or 'same'} for queries); {args.queries} "
-        f"single queries, k={args.k}; budget {args.budget_mb} MiB\nsynthetic set: "
-        f"{args.per_kind} per kind, {args.kinds_per_group} kinds per group, weights kind "
-        f"{args.kind_weight} group {args.group_weight} common {args.common}, spread "
-        f"{args.spread} along {args.intrinsic} dims, noise {args.noise}\n"
-        "* = the index choose_index picks (build includes k-means); + = same coarse centroids, "
-        "k-means not counted in build\n"
+        f"single queries, k={args.k}; budget {args.budget_mb} MiB"
     )
+    if args.data == "ikea":
+        print(
+            f"IKEA features of {args.ikea_index}, copies jittered by {args.jitter}; queries "
+            "are jittered held-out products; MiB = serialized index\n"
+        )
+    else:
+        print(
+            f"synthetic set: {args.per_kind} per kind, {args.kinds_per_group} kinds per group, "
+            f"weights kind {args.kind_weight} group {args.group_weight} common {args.common}, "
+            f"spread {args.spread} along {args.intrinsic} dims, noise {args.noise}\n"
+            "* = the index choose_index picks (build includes k-means); + = same coarse "
+            "centroids, k-means not counted in build\n"
+        )
+    if args.candidate:
+        print(CANDIDATE_HEADER, flush=True)
+        for n in args.sizes:
+            bench_candidates(n, args, _source(n, args))
+            gc.collect()
+        print(f"peak resident memory: {peak_rss_gib():.1f} GiB")
+        return
     print(HEADER, flush=True)
     for n in args.sizes:
         bench_size(n, args)

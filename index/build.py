@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from index.build_lock import build_lock
@@ -25,6 +24,7 @@ from index.choice import choose_index
 from index.embedding import ImageJob, embed_missing
 from index.publish import publish, staging_dir
 from index.vector_cache import VectorCache
+from index.vector_writer import write_from_cache
 from retrieval.bounded_read import read_image_file
 from retrieval.embedder import Embedder
 from retrieval.errors import SnapfindError
@@ -114,10 +114,12 @@ def _build_locked(
     kept = [e for e in entries if e.content_hash in vectors]
     if not kept:
         raise SnapfindError(f"no image of catalog {catalog} could be decoded")
-    matrix = np.stack([vectors[e.content_hash] for e in kept]).astype(np.float32)  # (V, D)
     staging = staging_dir(index_dir)
-    choice = choose_index(len(kept), matrix.shape[1], options.ram_budget_bytes)
-    faiss.write_index(_faiss_index(matrix, choice.key), str(staging / VECTORS))
+    choice = choose_index(len(kept), extractor.fingerprint.dim, options.ram_budget_bytes)
+    hashes_in_order = [e.content_hash for e in kept]
+    write_from_cache(
+        staging / VECTORS, choice, index_dir / CACHE, extractor.fingerprint, hashes_in_order
+    )
     products = _write_products(staging / PRODUCTS, kept)
     (staging / UNREADABLE).write_text(
         "".join(f"{path}\t{reason}\n" for path, reason in unreadable), encoding="utf-8"
@@ -140,7 +142,7 @@ def _build_locked(
             "runtime": extractor.runtime_id,
         }
         | DEFAULT_RERANK.to_manifest()
-        | _no_match_entry(matrix, [e.content_hash for e in kept]),
+        | _no_match_entry(vectors, hashes_in_order),
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
@@ -156,7 +158,9 @@ def _load(path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray]
     return decode(read_image_file(path, limits.max_bytes))
 
 
-def _no_match_entry(matrix: np.ndarray, pictures: list[str]) -> dict[str, float]:
+def _no_match_entry(vectors: dict[str, np.ndarray], pictures: list[str]) -> dict[str, float]:
+    """The "no good match" threshold for the manifest, from the catalog's own pictures."""
+    matrix = np.stack([vectors[picture] for picture in pictures])  # (V, D)
     threshold = calibrate(matrix, pictures)
     return {} if threshold is None else {NO_MATCH_KEY: threshold}
 
@@ -168,15 +172,6 @@ def _prune_cache(index_dir: Path, extractor: Embedder, hashes: set[str]) -> None
         cache.keep_only(hashes)
     finally:
         cache.close()
-
-
-def _faiss_index(matrix: np.ndarray, key: str) -> faiss.Index:
-    """Train (if the key needs it) and fill an inner-product index; unit rows make it cosine."""
-    index = faiss.index_factory(matrix.shape[1], key, faiss.METRIC_INNER_PRODUCT)
-    if not index.is_trained:
-        index.train(matrix)
-    index.add(matrix)
-    return index
 
 
 def _write_products(path: Path, entries: list[CatalogEntry]) -> int:

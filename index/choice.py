@@ -1,25 +1,28 @@
 """Which FAISS index to build: a pure function of catalog size, dimension and a memory budget.
 
-The rule, in order:
-0. Fewer than `MIN_TRAIN` vectors: `Flat` (too few to train any quantiser well).
-1. Up to `EXACT_FLOATS` floats in all (100k vectors of B7's 2560, 200k of 1280) and within
-   the budget: `Flat`, exact search. Scanning 100k × 2560 floats takes ~65 ms on one core,
-   far under a B7 forward pass (~0.9 s), so nothing is gained by approximating.
-2. More, still fitting raw in the budget: `IVF{nlist},Flat` — the same vectors in
-   nlist ≈ 4·√n lists, of which `nprobe` = nlist/4 are scanned (recall@5 0.95–0.97 at 300k;
-   nlist/16 gave only 0.83).
-3. Not fitting raw: `IVF{nlist},SQ8` — one byte per dimension, which lost nothing against
-   IVF-Flat in the benchmark (0.843 vs 0.844 at the same probes).
+The rule, from `benchmarks/search_bench.py` on real IKEA features (Lite0, 1280-d) replicated with
+small perturbations, queries from held-out products (docs/scale.md has the figures):
+1. Up to `EXACT_FLOATS` floats (20k vectors of 1280, 10k of 2560) and within the budget:
+   `Flat`, exact — a scan of a few milliseconds, nothing to tune, filters exact for free.
+2. More, with raw vectors + graph in the budget: `HNSW32,Flat`, efSearch 128. At 100k × 1280:
+   recall@5 0.967, median 0.40 ms (Flat: 167 ms at the same load), 514 MiB against Flat's 488.
+3. Raw vectors do not fit: `HNSW32,SQ8` (a byte per dimension + the graph), efSearch 512.
+   At 100k recall@5 0.951 with efSearch 256 (0.88 ms, 148 MiB); at 1M × 1280 1480 MiB, built
+   in 522 s, but recall@5 only 0.836 (efSearch 512, 1.44 ms): short of 0.95 — see docs/scale.md.
 4. Not even that: `IVF{nlist},PQ{m}` — m-byte codes, the largest m dividing the dimension that
-   fits. A last resort: recall@5 was only ~0.17 at 1M × 1280.
-Recall@5 of each choice against exact search: `benchmarks/search_bench.py` (benchmarks/README.md).
+   fits. A last resort: recall@5 was only ~0.17 at 1M × 1280 (synthetic).
+IVF-Flat / IVF-SQ8 lost: at 1M × 1280 IVF2048,SQ8 needed nprobe 1024 for 0.926 at 117 ms.
 """
 
 from dataclasses import dataclass
 
 from retrieval.errors import ConfigError
 
-EXACT_FLOATS = 100_000 * 2560
+EXACT_FLOATS = 20_000 * 1280
+HNSW_M = 32  # graph neighbours per vector (64 on the bottom layer)
+GRAPH_BYTES = 2 * HNSW_M * 4 + 24  # bottom-layer links + levels/offsets, per vector
+EF_SEARCH = {"Flat": 128, "SQ8": 512}  # Flat: 0.967 at 100k; SQ8: 0.951 at 100k with 256,
+# only 0.836 at 1M with 512 (0.778 with 256) at 1.44 ms — the 1M recall goal is not met yet
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)
 MIN_TRAIN = 39 * 256  # FAISS wants 39 training points per centroid; PQ codebooks have 256
 OVERHEAD = 1.1  # ids, inverted lists and centroids on top of the codes
@@ -27,11 +30,19 @@ OVERHEAD = 1.1  # ids, inverted lists and centroids on top of the codes
 
 @dataclass(frozen=True)
 class IndexChoice:
-    """A FAISS factory string and the probes to search it with (0: exact)."""
+    """A FAISS factory string and how to search it (nprobe for IVF, efSearch for HNSW; 0: n/a)."""
 
     key: str
     nprobe: int
     bytes_estimate: int
+    ef_search: int = 0
+
+    @property
+    def search_params(self) -> str:
+        """The search settings as a faiss `ParameterSpace` string ("" when there are none)."""
+        if self.ef_search:
+            return f"efSearch={self.ef_search}"
+        return f"nprobe={self.nprobe}" if self.nprobe else ""
 
 
 def _nlist(n: int) -> int:
@@ -45,18 +56,17 @@ def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
     if n < 1 or dim < 1:
         raise ValueError("an index needs at least one vector of at least one dimension")
     raw = n * dim * 4
-    if n < MIN_TRAIN or (n * dim <= EXACT_FLOATS and raw <= budget_bytes):
-        if raw > budget_bytes:
-            raise _too_small(n, dim, budget_bytes)
+    if n * dim <= EXACT_FLOATS and raw <= budget_bytes:
         return IndexChoice("Flat", 0, raw)
+    for codes, per_dim in (("Flat", 4), ("SQ8", 1)):
+        size = int(n * (dim * per_dim + GRAPH_BYTES) * OVERHEAD)
+        if size <= budget_bytes:
+            return IndexChoice(f"HNSW{HNSW_M},{codes}", 0, size, EF_SEARCH[codes])
+    if n < MIN_TRAIN:
+        raise _too_small(n, dim, budget_bytes)
     nlist = _nlist(n)
     nprobe = max(8, min(1024, nlist // 4))
     centroids = nlist * dim * 4
-    if raw * OVERHEAD + centroids <= budget_bytes:
-        return IndexChoice(f"IVF{nlist},Flat", nprobe, int(raw * OVERHEAD) + centroids)
-    sq8 = int(n * (dim + 8) * OVERHEAD) + centroids  # a byte per dimension + ids
-    if sq8 <= budget_bytes:
-        return IndexChoice(f"IVF{nlist},SQ8", nprobe, sq8)
     for m in PQ_CODE_SIZES:
         if dim % m:
             continue

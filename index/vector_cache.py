@@ -37,6 +37,20 @@ class VectorCache:
                     found[digest] = vector
         return found
 
+    def hashes_among(self, hashes: Iterable[str]) -> set[str]:
+        """Which of `hashes` have a cached vector (without reading the vectors)."""
+        wanted = list(dict.fromkeys(hashes))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT hash FROM vectors WHERE length(v) = ? AND hash IN "
+                f"({','.join('?' * len(chunk))})",
+                [self.dim * 4, *chunk],
+            )
+            found.update(digest for (digest,) in rows)
+        return found
+
     def put_many(self, items: dict[str, np.ndarray]) -> None:
         """Store vectors and commit, so they survive an interrupted build."""
         self._db.executemany(

@@ -8,6 +8,7 @@ import numpy as np
 
 from retrieval.errors import IndexNotFoundError, SnapfindError
 from retrieval.extractor import Fingerprint
+from retrieval.filtered_search import search_within
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest, damaged
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
@@ -162,8 +163,7 @@ class CatalogIndex:
         probe = query
         if stage.expands:
             reachable = self.vectors if allowed is None else int(allowed.size)
-            params = None if allowed is None else _selector_params(self._vectors, allowed)
-            scores, ids = self._vectors.search(query, min(reachable, stage.qe_top), params=params)
+            scores, ids = search_within(self._vectors, query, min(reachable, stage.qe_top), allowed)
             found = ids[0] >= 0
             neighbours = self._vectors.reconstruct_batch(ids[0][found])  # (M, D)
             probe = expand_query(query[0], neighbours, scores[0][found], stage.qe_alpha)[None]
@@ -202,14 +202,6 @@ class CatalogIndex:
         self.store.close()
 
 
-def _selector_params(index: faiss.Index, ids: np.ndarray) -> faiss.SearchParameters:
-    selector = faiss.IDSelectorBatch(ids)
-    ivf = faiss.try_extract_index_ivf(index)
-    if ivf is not None:
-        return faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)
-    return faiss.SearchParameters(sel=selector)
-
-
 def top_products(
     index: faiss.Index,
     query: np.ndarray,
@@ -225,11 +217,10 @@ def top_products(
     Fetches a few vectors per wanted product and asks for more only when too many belong to
     the same products; `owners` maps vector id → product row, (V,) int.
     """
-    params = None if allowed is None else _selector_params(index, allowed)
     reachable = index.ntotal if allowed is None else int(allowed.size)
     fetch = min(reachable, max(4 * (k + len(excluded)), 16))
     while True:
-        scores, ids = index.search(query, fetch, params=params)
+        scores, ids = search_within(index, query, fetch, allowed)  # filters stay right on ANN
         best = _best_per_product(scores[0], ids[0], owners, set(excluded), k)
         if len(best) >= k or fetch >= reachable:
             return best

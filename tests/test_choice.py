@@ -9,24 +9,25 @@ GiB = 2**30
 
 
 @pytest.mark.parametrize(
-    ("n", "dim", "budget", "key", "nprobe"),
+    ("n", "dim", "budget", "key", "params"),
     [
-        (1, 1280, 4 * GiB, "Flat", 0),
-        (2_042, 2560, 4 * GiB, "Flat", 0),
-        (100_000, 2560, 4 * GiB, "Flat", 0),  # 1.0 GB raw: exact still fits
-        (100_001, 2560, 4 * GiB, "IVF1024,Flat", 256),
-        (200_000, 1280, 4 * GiB, "Flat", 0),  # the exact limit counts floats, not vectors
-        (300_000, 1280, 4 * GiB, "IVF2048,Flat", 512),
-        (1_000_000, 1280, 8 * GiB, "IVF2048,Flat", 512),
-        (1_000_000, 2560, 4 * GiB, "IVF2048,SQ8", 512),  # 10 GB raw does not fit; 2.6 GB does
-        (10_000, 2560, 64 * 2**20, "IVF256,SQ8", 64),
-        (10_000, 2560, 20 * 2**20, "IVF256,PQ64", 64),  # a tiny budget forces PQ
-        (200, 1280, 4 * GiB, "Flat", 0),
+        (1, 1280, 4 * GiB, "Flat", ""),
+        (2_042, 2560, 4 * GiB, "Flat", ""),
+        (10_000, 2560, 4 * GiB, "Flat", ""),  # the exact limit counts floats, not vectors
+        (20_000, 1280, 4 * GiB, "Flat", ""),
+        (20_001, 1280, 4 * GiB, "HNSW32,Flat", "efSearch=128"),
+        (10_001, 2560, 4 * GiB, "HNSW32,Flat", "efSearch=128"),
+        (100_000, 1280, 4 * GiB, "HNSW32,Flat", "efSearch=128"),  # 594 MB with the graph
+        (1_000_000, 1280, 8 * GiB, "HNSW32,Flat", "efSearch=128"),
+        (1_000_000, 1280, 4 * GiB, "HNSW32,SQ8", "efSearch=512"),  # 5.9 GB raw does not fit
+        (1_000_000, 1280, 2 * GiB, "HNSW32,SQ8", "efSearch=512"),  # the 2 GB budget
+        (1_000_000, 2560, 4 * GiB, "HNSW32,SQ8", "efSearch=512"),
+        (100_000, 1280, 64 * 2**20, "IVF1024,PQ64", "nprobe=256"),  # a tiny budget forces PQ
     ],
 )
-def test_golden_table(n: int, dim: int, budget: int, key: str, nprobe: int) -> None:
+def test_golden_table(n: int, dim: int, budget: int, key: str, params: str) -> None:
     choice = choose_index(n, dim, budget)
-    assert (choice.key, choice.nprobe) == (key, nprobe)
+    assert (choice.key, choice.search_params) == (key, params)
     assert choice.bytes_estimate <= budget
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from index.build import BuildOptions, BuildReport, build_index
 from index.catalog import catalog_source, describe_source
+from index.store_sync import sync_after_build
 from retrieval.errors import ConfigError
 from retrieval.extractor import Extractor
 from retrieval.loading import load_extractor_to_build
@@ -53,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if report.unreadable:
         print(f"  unreadable images are listed in {report.release / 'unreadable.tsv'}")
+    if args.store:
+        synced = sync_after_build(args.store, settings.catalog, settings.index_dir, report.release)
+        print(
+            f"  {args.store}: {synced.upserted} upserted, {synced.deleted} deleted, "
+            f"{synced.unchanged} unchanged"
+        )
     return 0
 
 
@@ -65,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--catalog", type=Path, help="folder tree, CSV or JSONL (SNAPFIND_CATALOG)")
     build.add_argument("--out", type=Path, help="index directory (SNAPFIND_INDEX_DIR)")
     build.add_argument("--full", action="store_true", help="re-embed every image")
+    build.add_argument(
+        "--store", help="also mirror into a vector database: milvus://HOST:PORT or milvus:///F.db"
+    )
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
     build.add_argument(
         "--allow-root",

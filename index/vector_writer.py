@@ -1,0 +1,92 @@
+"""Vectors → FAISS index file, in chunks: never more than the index plus one chunk in memory.
+
+Stacking a catalog's vectors into one matrix before adding them holds the vectors twice (three
+times with the cache's copy): 1M × 1280 floats is 4.9 GB a copy. Here the rows come from a
+re-readable source in vector order, chunk by chunk: one pass draws a random training sample
+(as many rows as FAISS would keep anyway), a second adds the rows to the trained index.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from index.choice import IndexChoice
+from index.vector_cache import VectorCache
+from retrieval.extractor import Fingerprint
+
+CHUNK = 16_384  # rows per chunk: 80 MiB of 1280-d float32
+TRAIN_ROWS = 100_000  # enough for k-means over 2^12 lists at ~25 points each, and for PQ/SQ
+Chunks = Callable[[], Iterable[np.ndarray]]  # each call yields (c, D) float32 chunks, in order
+
+
+def write_index(
+    path: Path, key: str, count: int, chunks: Chunks, search_params: str = "", seed: int = 0
+) -> faiss.Index:
+    """Train `key` on a sample of the `count` rows `chunks()` yields, add them all, write it.
+
+    `search_params` ("efSearch=128", "nprobe=64") are set before writing: the file keeps them.
+    """
+    first = next(iter(chunks()))
+    index = faiss.index_factory(first.shape[1], key, faiss.METRIC_INNER_PRODUCT)
+    if not index.is_trained:
+        index.train(_sample(chunks, count, min(count, TRAIN_ROWS), seed))  # (S, D)
+    if isinstance(index, faiss.IndexFlat):
+        index.codes.resize(count * index.code_size)  # reserve once: no doubling while it grows
+        index.codes.resize(0)
+    added = 0
+    for chunk in chunks():
+        index.add(np.ascontiguousarray(chunk, dtype=np.float32))
+        added += len(chunk)
+    if added != count:
+        raise ValueError(f"expected {count} vectors, the source gave {added}")
+    if search_params:
+        faiss.ParameterSpace().set_index_parameters(index, search_params)
+    faiss.write_index(index, str(path))
+    return index
+
+
+def _sample(chunks: Chunks, count: int, size: int, seed: int) -> np.ndarray:
+    """`size` rows drawn uniformly without replacement, in one pass over the chunks."""
+    wanted = np.sort(np.random.default_rng(seed).choice(count, size, replace=False))
+    picked: list[np.ndarray] = []
+    start = 0
+    for chunk in chunks():
+        lo, hi = np.searchsorted(wanted, [start, start + len(chunk)])
+        picked.append(np.asarray(chunk[wanted[lo:hi] - start], dtype=np.float32))
+        start += len(chunk)
+        if hi == size:
+            break
+    return np.concatenate(picked)
+
+
+def write_from_cache(
+    path: Path, choice: IndexChoice, cache_dir: Path, fingerprint: Fingerprint, hashes: list[str]
+) -> faiss.Index:
+    """Write the index of the cached vectors of `hashes` (vector order), streamed from the cache."""
+    cache = VectorCache(cache_dir, fingerprint)
+    try:
+        chunks = cached_chunks(cache.get_many, hashes)
+        return write_index(path, choice.key, len(hashes), chunks, choice.search_params)
+    finally:
+        cache.close()
+
+
+def cached_chunks(
+    get_many: Callable[[list[str]], dict[str, np.ndarray]], hashes: list[str]
+) -> Chunks:
+    """A re-readable chunk source of the vectors of `hashes`, in that order."""
+
+    def chunks() -> Iterator[np.ndarray]:
+        for start in range(0, len(hashes), CHUNK):
+            part = hashes[start : start + CHUNK]
+            found = get_many(part)
+            missing = [h for h in part if h not in found]
+            if missing:
+                raise ValueError(
+                    f"{len(missing)} vectors missing from the cache, e.g. {missing[0]}"
+                )
+            yield np.stack([found[h] for h in part]).astype(np.float32, copy=False)  # (c, D)
+
+    return chunks

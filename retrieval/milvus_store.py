@@ -1,0 +1,147 @@
+"""Catalog vectors in Milvus: the `VectorStore` for catalogs past one machine.
+
+One row per image: `key` (primary), `product_id`, `categories` (an array, for the filter),
+`content` (what an incremental sync compares) and the unit `vector`, inner-product metric. The
+collection's properties record the extractor fingerprint that made its vectors, and a store
+opened with another fingerprint is refused — the same rule as an index directory's manifest.
+`uri` is what `pymilvus.MilvusClient` takes: a local `*.db` file (Milvus Lite, for tests and one
+machine) or `http://host:19530` (a Milvus server or cluster).
+"""
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+
+from retrieval.errors import IndexMismatchError
+from retrieval.extractor import Fingerprint
+from retrieval.vector_store import ProductScore, StoredVector, best_per_product
+
+MAX_ID = 512  # longest product id / key stored
+MAX_CATEGORIES = 16
+MAX_CATEGORY = 128
+FINGERPRINT = "snapfind.fingerprint"  # collection property: JSON of the extractor fingerprint
+FETCH_FACTOR = 4  # images fetched per product asked for, before collapsing to products
+
+
+class MilvusStore:
+    """A Milvus collection of one extractor's vectors."""
+
+    def __init__(
+        self, uri: str, collection: str, fingerprint: Fingerprint, index_type: str = "FLAT"
+    ) -> None:
+        self._client = MilvusClient(uri)
+        self._name = collection
+        self.fingerprint = fingerprint
+        try:
+            if self._client.has_collection(collection):
+                self._check_fingerprint()
+            else:
+                self._create(index_type)
+            self._client.load_collection(collection)
+        except Exception:
+            self._client.close()
+            raise
+
+    def _create(self, index_type: str) -> None:
+        schema = self._client.create_schema(auto_id=False)
+        schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
+        schema.add_field("product_id", DataType.VARCHAR, max_length=MAX_ID)
+        schema.add_field(
+            "categories",
+            DataType.ARRAY,
+            element_type=DataType.VARCHAR,
+            max_capacity=MAX_CATEGORIES,
+            max_length=MAX_CATEGORY,
+        )
+        schema.add_field("content", DataType.VARCHAR, max_length=MAX_ID)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.fingerprint.dim)
+        index = self._client.prepare_index_params()
+        index.add_index("vector", index_type=index_type, metric_type="IP")
+        self._client.create_collection(self._name, schema=schema, index_params=index)
+        made_by = json.dumps(self.fingerprint.as_dict())
+        self._client.alter_collection_properties(self._name, properties={FINGERPRINT: made_by})
+
+    def _check_fingerprint(self) -> None:
+        properties = self._client.describe_collection(self._name).get("properties") or {}
+        try:
+            made_by = json.loads(properties[FINGERPRINT])
+        except (ValueError, KeyError, TypeError):
+            made_by = None
+        if made_by != self.fingerprint.as_dict():
+            raise IndexMismatchError(
+                f"Milvus collection {self._name!r} was made by another extractor ({made_by}) "
+                f"than this one ({self.fingerprint.as_dict()}): drop it or use another collection"
+            )
+
+    def add(self, items: Sequence[StoredVector]) -> None:
+        if items:
+            self._client.upsert(self._name, [_row(item) for item in items])
+
+    def remove(self, product_ids: Sequence[str]) -> None:
+        if product_ids:
+            self._client.delete(self._name, filter=f"product_id in {_quoted(product_ids)}")
+
+    def search(
+        self, vector: np.ndarray, k: int, category: str | None = None, exclude: Sequence[str] = ()
+    ) -> list[ProductScore]:
+        conditions = []
+        if category is not None:
+            conditions.append(f"array_contains(categories, {json.dumps(category.lower())})")
+        if exclude:
+            conditions.append(f"product_id not in {_quoted(exclude)}")
+        query = [np.asarray(vector, dtype=np.float32).tolist()]
+        limit = FETCH_FACTOR * k
+        while True:
+            found = self._client.search(
+                self._name,
+                query,
+                limit=limit,
+                filter=" and ".join(conditions),
+                output_fields=["product_id"],
+                search_params={"metric_type": "IP"},
+            )[0]
+            hits = [(hit["entity"]["product_id"], hit["distance"]) for hit in found]
+            best = best_per_product(hits, (), k)
+            if len(best) >= k or len(found) < limit:
+                return best
+            limit *= 4
+
+    def vector_of(self, product_id: str) -> np.ndarray:
+        rows = self._client.query(
+            self._name,
+            filter=f"product_id == {json.dumps(product_id)}",
+            output_fields=["key", "vector"],
+        )
+        if not rows:
+            raise KeyError(product_id)
+        first = min(rows, key=lambda row: row["key"])
+        return np.asarray(first["vector"], dtype=np.float32)
+
+    def contents(self) -> dict[str, str]:
+        """key → content of every stored row (what an incremental sync compares)."""
+        rows = self._client.query(self._name, filter='key != ""', output_fields=["content"])
+        return {row["key"]: row["content"] for row in rows}
+
+    def remove_keys(self, keys: Sequence[str]) -> None:
+        if keys:
+            self._client.delete(self._name, ids=list(keys))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _row(item: StoredVector) -> dict:
+    return {
+        "key": item.key,
+        "product_id": item.product_id,
+        "categories": [c.lower() for c in item.categories][:MAX_CATEGORIES],
+        "content": item.content,
+        "vector": np.asarray(item.vector, dtype=np.float32).tolist(),
+    }
+
+
+def _quoted(values: Sequence[str]) -> str:
+    """A Milvus list literal of strings, escaped as JSON (the filter grammar's own quoting)."""
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"

@@ -7,7 +7,6 @@ worker and `SearchService` (as separate processes would); only Redis is shared.
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -28,6 +27,7 @@ from tests.telegram_api.harness import (
     running_bot,
     service_for,
     text_reply,
+    until,
 )
 from tests.telegram_api.shapes import draw, jpeg
 
@@ -85,15 +85,6 @@ def _counting(search: Callable, log: list[str], name: str) -> Callable:
     return counted
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait for a state change no message marks (e.g. a dropped update has been counted)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 async def test_buttons_pressed_on_another_replica_and_a_replay_answered_once(
     server: BotApiServer, pair: tuple[list[RunningBot], Dispatcher, list[str]]
 ) -> None:
@@ -112,7 +103,7 @@ async def test_buttons_pressed_on_another_replica_and_a_replay_answered_once(
     # gets it this time, and drops it because replica B has answered it.
     assert await server.post_to_webhook(more, server.webhook_secret) == 200
     assert dispatcher.replica_of(more["update_id"]) == [B, A]
-    await _until(lambda: bots[A].res.stats.refused.get("repeated update") == 1)
+    await until(lambda: bots[A].res.stats.refused.get("repeated update") == 1)
 
     mark = len(server.calls)
     similar = await server.press(USER, buttons.result, button(buttons, "Similar to #2"))

@@ -28,17 +28,11 @@ from tests.telegram_api.harness import (
     running_bot,
     service_for,
     text_reply,
+    until,
 )
 from tests.telegram_api.shapes import draw, png
 
 USER, OTHER, ADMIN = 1001, 2002, 3003
-
-
-async def _until(condition, timeout: float = 20.0) -> None:
-    """Wait for `condition()` to hold, checking as the loop runs (no fixed sleep)."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 # --- 2. the reload watcher dies on errors that are not SnapfindError ---------------------------
@@ -60,10 +54,10 @@ async def test_watcher_survives_a_foreign_error_and_loads_the_next_release(
     monkeypatch.setattr(service, "reload_if_changed", failing_once)
     watcher = asyncio.create_task(IndexReloader(service).watch(0.02))
     try:
-        await _until(lambda: failures or watcher.done())
+        await until(lambda: failures or watcher.done())
         build(tmp_path, tiny_extractor, edition="second ")  # must still be picked up
         newest = (built.index_dir / "current").resolve()
-        await _until(lambda: service.index.release == newest or watcher.done())
+        await until(lambda: service.index.release == newest or watcher.done())
         assert not watcher.done(), watcher.exception()
     finally:
         watcher.cancel()
@@ -80,10 +74,10 @@ async def test_watcher_skips_a_damaged_release_and_loads_the_next(
     (damaged / VECTORS).write_bytes((damaged / VECTORS).read_bytes()[:100])  # truncated
     watcher = asyncio.create_task(IndexReloader(service).watch(0.02))
     try:
-        await _until(lambda: "is damaged" in caplog.text or watcher.done())
+        await until(lambda: "is damaged" in caplog.text or watcher.done())
         build(tmp_path, tiny_extractor, edition="third ")
         newest = (built.index_dir / "current").resolve()
-        await _until(lambda: service.index.release == newest or watcher.done())
+        await until(lambda: service.index.release == newest or watcher.done())
         assert not watcher.done(), watcher.exception()
     finally:
         watcher.cancel()

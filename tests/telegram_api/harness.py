@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import functools
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,3 +129,11 @@ async def text_reply(server: BotApiServer, chat: int, start: int) -> str:
 
 def button(call: Call, text: str) -> str:
     return next(data for label, data in call.buttons() if label == text)
+
+
+async def until(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    """Wait for a state change no message marks (a count, a swapped release), checking as the
+    loop runs; fails after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)

@@ -7,11 +7,13 @@ catalog and the queries get the same resize and the same normalisation whichever
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from retrieval.backbones import Backbone
+from retrieval.errors import ConfigError
 from retrieval.resize import to_square
 
 if TYPE_CHECKING:  # extractor.py defines it and subclasses Embedder
@@ -37,10 +39,6 @@ class Embedder:
 
     def attach_head(self, head: "ProjectionHead") -> None:
         """Apply `head` after the network from now on; the fingerprint names it."""
-        from dataclasses import replace
-
-        from retrieval.errors import ConfigError
-
         if head.residual.shape[0] != self.fingerprint.dim:
             raise ConfigError(
                 f"tuned head expects {head.residual.shape[0]} features, not {self.fingerprint.dim}"

@@ -5,9 +5,8 @@ from pathlib import Path
 
 from index.tune import TuneOptions, TuneReport, tune
 from retrieval.errors import ConfigError
-from retrieval.extractor import Extractor
+from retrieval.loading import load_keras_extractor
 from retrieval.settings import Settings
-from retrieval.tf_runtime import configure_tensorflow
 from snapfind.commands.options import add_extractor_options, settings_from
 
 
@@ -15,8 +14,7 @@ def tune_from_settings(settings: Settings, options: TuneOptions) -> TuneReport:
     """Train the head of `settings.catalog` into `settings.index_dir` (plain backbone)."""
     if settings.catalog is None:
         raise ConfigError("no catalog given: pass --catalog PATH or set SNAPFIND_CATALOG")
-    configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
-    extractor = Extractor(settings.backbone, settings.weights, settings.input_size)
+    extractor = load_keras_extractor(settings)  # the plain backbone: no runtime, no head
     return tune(settings.catalog, settings.index_dir, extractor, options)
 
 

@@ -63,6 +63,7 @@ def make_resources(settings: BotSettings, service: Retrieval) -> BotResources:
         state=open_state(settings, token_of(settings).split(":")[0]),
         reloader=IndexReloader(service),
         page_size=min(settings.top_k, ALBUM_LIMIT),
+        objects=settings.objects,
         allowed_users=settings.allowed_users,
         admin_ids=settings.admin_ids,
     )

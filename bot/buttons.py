@@ -2,8 +2,9 @@
 
 A payload is `action|key|category|number`, always under Telegram's 64 bytes: `key` names a
 `QueryState` in the query cache, `category` is a position in that query's label list (-1: no
-filter), `number` is the offset of the page to show ("more", "filter") or the rank of the
-result to search from ("similar"). Buttons carry positions, never free text, so a long
+filter), `number` is the offset of the page to show ("more", "filter"), the rank of the
+result to search from ("similar") or the object of a room photo to search (1, 2, …; 0: the
+whole photo). Buttons carry positions, never free text, so a long
 category name or product id cannot push a payload past the limit; the labels are fixed when
 the query is cached, so drawing a keyboard never changes what a cached query means.
 """
@@ -24,12 +25,22 @@ NO_FILTER = -1
 MAX_RESULTS = 50  # "More" stops here: past it, a new photo serves better than paging
 SIMILAR_PER_ROW = 2
 FILTERS_PER_ROW = 3
+OBJECTS_PER_ROW = 3
 
 
 class Action(StrEnum):
     MORE = "m"
     FILTER = "f"
     SIMILAR = "s"
+    OBJECT = "o"
+
+
+@dataclass(frozen=True)
+class PhotoObject:
+    """One piece of furniture found in a photo: its button's label and its search vector."""
+
+    label: str
+    vector: np.ndarray  # (D,) unit vector: its album, pages and filters need no forward pass
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class QueryState:
     labels: tuple[str, ...]
     exclude: tuple[str, ...] = ()  # e.g. the product a "similar to" search started from
     owners: frozenset[int] = frozenset()  # the users shown it: only they may press its buttons
+    objects: tuple[PhotoObject, ...] = ()  # a room photo's objects, in button order
 
     def shown_to(self, user_id: int) -> "QueryState":
         """This state, with `user_id` among those whose buttons lead on from it."""
@@ -101,7 +113,7 @@ def decode(data: str) -> Press:
 
 def photo_key(file_unique_id: str) -> str:
     """Cache key of an uploaded photo: its file_unique_id, hashed only if unusually long."""
-    if len(file_unique_id) <= MAX_KEY and "|" not in file_unique_id:
+    if len(file_unique_id.encode()) <= MAX_KEY and "|" not in file_unique_id:  # bytes count
         return file_unique_id
     return "h" + _digest(file_unique_id)
 
@@ -109,6 +121,11 @@ def photo_key(file_unique_id: str) -> str:
 def product_key(product_id: str) -> str:
     """Cache key of a "similar to this product" query."""
     return "p" + _digest(product_id)
+
+
+def object_key(key: str, number: int) -> str:
+    """Cache key of the album of object `number` (1-based) of the photo cached as `key`."""
+    return "o" + _digest(f"{key}|{number}")
 
 
 def _digest(text: str) -> str:
@@ -137,6 +154,16 @@ def results_keyboard(
     if len(hits) == page_size and next_offset < MAX_RESULTS:
         rows.append([_button("More ▸", Press(Action.MORE, key, category, next_offset))])
     return InlineKeyboardMarkup(rows) if rows else None
+
+
+def objects_keyboard(key: str, state: QueryState) -> InlineKeyboardMarkup:
+    """ "1 · sofa", "2 · lamp", …, then "Whole photo": each sends that part's album."""
+    picks = [
+        _button(f"{n} · {clip(found.label, LABEL_LIMIT)}", Press(Action.OBJECT, key, NO_FILTER, n))
+        for n, found in enumerate(state.objects, start=1)
+    ]
+    whole = _button("Whole photo", Press(Action.OBJECT, key, NO_FILTER, 0))
+    return InlineKeyboardMarkup([*_rows(picks, OBJECTS_PER_ROW), [whole]])
 
 
 def without_more(markup: InlineKeyboardMarkup) -> InlineKeyboardMarkup | None:

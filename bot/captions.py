@@ -38,6 +38,15 @@ def caption(rank: int, hit: Hit) -> str:
 NO_MATCH = "Nothing in the catalog looks much like this; here are the closest products. "
 
 
+def objects_caption(labels: list[str]) -> str:
+    """The caption of a room photo with its objects boxed and numbered."""
+    first = clip(labels[0], LABEL_LIMIT)
+    return (
+        f"I see {len(labels)} pieces of furniture here. Below: matches for 1 · {first}. "
+        "Tap a number to search another one, or “Whole photo”."
+    )
+
+
 def results_header(offset: int, count: int, category: str | None) -> str:
     """The text of the message that carries the buttons under an album."""
     where = f" in {clip(category, LABEL_LIMIT)}" if category else ""

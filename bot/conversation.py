@@ -4,13 +4,19 @@
 chat and the user), so the steps take only what differs between them. Retrieval always runs
 on the inference worker (never on the event loop); a photo is downloaded and embedded once,
 then its vector lives in the query cache for buttons and for the same photo sent again.
+
+A room photo with several pieces of furniture is answered with the photo, each piece boxed and
+numbered with a button, and at once the album of the first; the cached query holds every
+object's vector, so a tap on another number needs no download and no forward pass.
 """
 
+import asyncio
 import contextlib
 import functools
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from telegram import Bot, Document, InlineKeyboardMarkup, Message, PhotoSize, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
@@ -19,22 +25,27 @@ from bot.buttons import (
     MAX_RESULTS,
     NO_FILTER,
     Action,
+    PhotoObject,
     Press,
     QueryState,
+    object_key,
+    objects_keyboard,
     photo_key,
     product_key,
     results_keyboard,
     without_more,
 )
-from bot.captions import NO_MATCH, results_header
+from bot.captions import LABEL_LIMIT, NO_MATCH, clip, objects_caption, results_header
 from bot.chat_action import showing
 from bot.errors import FileTooBig, QueryExpired, RateLimited
 from bot.replies import send_results
 from bot.resources import BotResources, resources
+from retrieval.annotate import annotated_jpeg
 from retrieval.query_api import Retrieval
-from retrieval.results import Hit, QueryResult
+from retrieval.results import FoundObject, Hit, QueryResult
 
 GETFILE_LIMIT = 20 * 1024 * 1024  # the largest file Telegram lets a bot download
+MIN_OBJECTS = 2  # fewer objects found: the whole photo's album, as for any photo
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,7 @@ class Conversation:
         stages: dict[str, float] = {}
         async with showing(self.bot, self.chat_id):
             state = await res.state.get_query(key)
-            cached, no_match = state is not None, False
+            cached, no_match, picture = state is not None, False, None
             if state is None:
                 mark = time.perf_counter()
                 data = await download(self.bot, upload.file_id)
@@ -97,18 +108,28 @@ class Conversation:
                 image = await res.decoder.run(res.service.decode, data)
                 stages["decode"] = time.perf_counter() - mark
                 mark = time.perf_counter()
-                result = await res.worker.run(res.service.search_image, image, res.page_size)
+                result, objects = await self._search(image)
                 worked = sum(result.timings.values())
                 stages["queue"] = max(0.0, time.perf_counter() - mark - worked)
                 stages.update(result.timings)
-                state = await self._remember(key, result)
+                found = tuple(PhotoObject(o.label, o.result.vector) for o in objects)
+                state = await self._remember(key, result, objects=found)
                 hits, no_match = result.hits, result.no_match
+                if objects:
+                    boxes = [(o.box, o.label) for o in objects]
+                    picture = await asyncio.to_thread(annotated_jpeg, image, boxes)
             else:
                 state = state.shown_to(self.user_id)
                 await res.state.put_query(key, state)
-                hits = await res.worker.run(res.service.search_vector, state.vector, res.page_size)
+                if not state.objects:
+                    hits = await res.worker.run(
+                        res.service.search_vector, state.vector, res.page_size
+                    )
             mark = time.perf_counter()
-            await self.show(Page(key, state, hits, intro=NO_MATCH if no_match else ""))
+            if state.objects:
+                await self.show_objects(key, state, picture)
+            else:
+                await self.show(Page(key, state, hits, intro=NO_MATCH if no_match else ""))
             stages["send"] = time.perf_counter() - mark
         res.stats.record_query(time.perf_counter() - started, stages, cached=cached)
 
@@ -127,9 +148,14 @@ class Conversation:
             category = state.label(press.category)
         except ValueError:
             raise QueryExpired(f"query {press.key} has no label {press.category}") from None
+        if press.action is Action.OBJECT and press.number > len(state.objects):
+            raise QueryExpired(f"query {press.key} has no object {press.number}")
         await self.check_rate()
         res.stats.button_presses += 1
         async with showing(self.bot, self.chat_id):
+            if press.action is Action.OBJECT:
+                await self.show_object(press.key, state, press.number)
+                return
             if press.action is Action.SIMILAR:
                 found = await res.worker.run(
                     _similar, res.service, state, press.number, category, res.page_size
@@ -168,11 +194,50 @@ class Conversation:
         )
         await send_results(self.bot, self.chat_id, page.hits, offset, header, markup)
 
+    async def show_objects(self, key: str, state: QueryState, picture: bytes | None) -> None:
+        """The photo with its objects boxed, one button each, then the first object's album.
+
+        `picture` is None for the same photo sent again: the buttons come as text then.
+        """
+        text = objects_caption([found.label for found in state.objects])
+        markup = objects_keyboard(key, state)
+        if picture is None:
+            await self.bot.send_message(self.chat_id, text, reply_markup=markup)
+        else:
+            await self.bot.send_photo(
+                self.chat_id, picture, caption=text, reply_markup=markup, filename="objects.jpg"
+            )
+        await self.show_object(key, state, 1)
+
+    async def show_object(self, key: str, state: QueryState, number: int) -> None:
+        """The album of object `number` of the photo cached as `key` (0: the whole photo),
+        from its cached vector; each object's album is a query of its own, for its buttons."""
+        res = self.res
+        page_key, page_state, intro = key, state, "Whole photo: "
+        if number:
+            found = state.objects[number - 1]
+            page_key = object_key(key, number)
+            page_state = QueryState(found.vector, state.labels, owners=state.owners)
+            await res.state.put_query(page_key, page_state)
+            intro = f"{number} · {clip(found.label, LABEL_LIMIT)}: "
+        hits = await res.worker.run(res.service.search_vector, page_state.vector, res.page_size)
+        await self.show(Page(page_key, page_state, hits, intro=intro))
+
     async def check_rate(self) -> None:
         """Count one search for this user; raises `RateLimited` when over the limit."""
         wait = await self.res.state.acquire(self.user_id)
         if wait > 0:
             raise RateLimited(wait)
+
+    async def _search(self, image: np.ndarray) -> tuple[QueryResult, list[FoundObject]]:
+        """The photo's own result (its timings: every stage's) and its objects, if there
+        are enough to choose from (none when the bot does not look for objects)."""
+        res = self.res
+        if not res.objects:
+            return await res.worker.run(res.service.search_image, image, res.page_size), []
+        found = await res.worker.run(res.service.search_objects, image, res.page_size)
+        found.whole.timings = found.timings
+        return found.whole, found.objects if len(found.objects) >= MIN_OBJECTS else []
 
     async def _remember(
         self,
@@ -180,11 +245,12 @@ class Conversation:
         result: QueryResult,
         exclude: tuple[str, ...] = (),
         owners: frozenset[int] = frozenset(),
+        objects: tuple[PhotoObject, ...] = (),
     ) -> QueryState:
         """Cache a query with the catalog's categories as its filter labels, fixed from now,
         shown to this user (and to `owners`, who were shown the same query before)."""
         labels = self.res.service.describe().categories
-        state = QueryState(result.vector, labels, exclude, owners | {self.user_id})
+        state = QueryState(result.vector, labels, exclude, owners | {self.user_id}, objects)
         await self.res.state.put_query(key, state)
         return state
 

@@ -33,6 +33,7 @@ HELP = (
     "Hi! Send me a photo of a piece of furniture and I'll find the most similar products "
     "in the catalog.\n\n"
     "• Send a photo, or an image file (JPEG, PNG or WebP).\n"
+    "• A photo of a whole room: I number each piece of furniture; tap a number to search it.\n"
     "• Under the results: “More” shows the next ones, “Only …” keeps one category, "
     "“Similar to #n” searches again from that product.\n\n"
     "/help shows this again."

@@ -2,7 +2,9 @@
 
 Layout (all under `snapfind:<bot id>:`, every key with a TTL):
 - `q:<query key>`  a hash: `vector` (raw bytes), `dtype` (numpy's, e.g. `<f4`), `dim`,
-  `labels`, `exclude` and `owners` (JSON lists); TTL = the cache TTL. Never pickled.
+  `labels`, `exclude` and `owners` (JSON lists), and for a room photo `object_labels` (JSON)
+  with `objects` (their vectors' raw bytes, one after another, same dtype and dim);
+  TTL = the cache TTL. Never pickled.
 - `r:<user id>`    a sorted set of search times (sliding window, one Lua script); TTL = window.
 - `u:<update id>`  `SET NX EX`: the first replica to see an update answers it.
 Size is bounded by the TTLs plus Redis's own `maxmemory` with `allkeys-lru` (deploy/compose.yaml).
@@ -27,7 +29,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from bot.buttons import QueryState
+from bot.buttons import PhotoObject, QueryState
 from bot.shared_state import LocalState
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ def encode_state(state: QueryState) -> dict[str, bytes | str | int]:
     """A query state as Redis hash fields: the vector's raw bytes with its dtype and dim."""
     vector = np.ascontiguousarray(state.vector)
     little = vector.astype(vector.dtype.newbyteorder("<"), copy=False)  # (D,), little-endian
-    return {
+    fields: dict[str, bytes | str | int] = {
         "vector": little.tobytes(),
         "dtype": little.dtype.str,
         "dim": int(little.shape[0]),
@@ -66,6 +68,11 @@ def encode_state(state: QueryState) -> dict[str, bytes | str | int]:
         "exclude": json.dumps(list(state.exclude)),
         "owners": json.dumps(sorted(state.owners)),
     }
+    if state.objects:
+        stacked = np.stack([found.vector for found in state.objects]).astype(little.dtype)
+        fields["objects"] = np.ascontiguousarray(stacked).tobytes()  # (n, D)
+        fields["object_labels"] = json.dumps([found.label for found in state.objects])
+    return fields
 
 
 def decode_state(fields: dict[bytes, bytes]) -> QueryState:
@@ -80,7 +87,24 @@ def decode_state(fields: dict[bytes, bytes]) -> QueryState:
     if dtype not in VECTOR_DTYPES or dim < 1 or len(raw) != dim * np.dtype(dtype).itemsize:
         raise ValueError(f"stored vector does not match its dtype {dtype!r} and dim {dim}")
     vector = np.frombuffer(raw, dtype=dtype).astype(np.dtype(dtype).newbyteorder("="))
-    return QueryState(vector, tuple(map(str, labels)), tuple(map(str, exclude)), owners)
+    objects = _decode_objects(fields, dtype, dim)
+    return QueryState(vector, tuple(map(str, labels)), tuple(map(str, exclude)), owners, objects)
+
+
+def _decode_objects(fields: dict[bytes, bytes], dtype: str, dim: int) -> tuple[PhotoObject, ...]:
+    """A room photo's objects (none in a state stored without them, by an older replica too)."""
+    if b"object_labels" not in fields:
+        return ()
+    try:
+        labels = [str(label) for label in json.loads(fields[b"object_labels"])]
+        raw = fields[b"objects"]
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as error:
+        raise ValueError(f"not a stored query state: {error}") from None
+    if len(raw) != len(labels) * dim * np.dtype(dtype).itemsize:
+        raise ValueError(f"stored objects do not match their {len(labels)} labels")
+    vectors = np.frombuffer(raw, dtype=dtype).astype(np.dtype(dtype).newbyteorder("="))
+    rows = vectors.reshape(len(labels), dim)  # (n, D)
+    return tuple(PhotoObject(label, row) for label, row in zip(labels, rows, strict=True))
 
 
 class RedisState:

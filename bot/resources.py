@@ -24,6 +24,7 @@ class BotResources:
     state: SharedState  # query cache, rate limits, updates seen: this process's or Redis's
     reloader: IndexReloader
     page_size: int = 5
+    objects: bool = False  # look for each piece of furniture in a photo (SNAPFIND_OBJECTS)
     allowed_users: frozenset[int] = frozenset()  # empty: everyone
     admin_ids: frozenset[int] = frozenset()
     stats: Stats = field(default_factory=Stats)

@@ -49,6 +49,11 @@ class BotSettings(Settings):
     max_concurrent_updates: int = Field(
         64, ge=1, le=1024, description="Updates handled at once (downloads run concurrently)."
     )
+    objects: bool = Field(
+        True,
+        description="Box each piece of furniture in a room photo and let the shopper pick one "
+        "(a room photo then costs about 3x a search; a product photo costs the same).",
+    )
     cache_size: int = Field(1000, ge=1, description="Query vectors kept for buttons and repeats.")
     cache_ttl: float = Field(3600.0, gt=0, description="Seconds a query's buttons keep working.")
     bot_mode: Literal["polling", "webhook"] = Field("polling", description="How updates arrive.")

@@ -9,11 +9,11 @@ from typing import Protocol
 
 import numpy as np
 
-from retrieval.results import CatalogInfo, Hit, QueryResult
+from retrieval.results import CatalogInfo, Hit, ObjectsResult, QueryResult
 
 
 class Retrieval(Protocol):
-    """Search by photo bytes, decoded image or vector; pivot; probe; describe; reload.
+    """Search by photo bytes, decoded image, its objects or vector; pivot; probe; describe; reload.
 
     `k` results from rank `offset` (0-based), only `category` if given, never the products
     in `exclude`; one hit per product, best first.
@@ -49,6 +49,12 @@ class Retrieval(Protocol):
         exclude: tuple[str, ...] = (),
     ) -> QueryResult:
         """Embed an (H, W, 3) uint8 image and search."""
+        ...
+
+    def search_objects(self, image: np.ndarray, k: int = 5) -> ObjectsResult:
+        """The photo's own result (as `search_image`) and each piece of furniture in it, with
+        its box (in `image`'s pixels), label, vector and `k` products; [] objects for a plain
+        product photo, which costs what `search_image` does."""
         ...
 
     def search_vector(

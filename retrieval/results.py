@@ -57,3 +57,22 @@ class CatalogInfo:
     input_size: int
     dim: int
     weights_id: str
+
+
+@dataclass(frozen=True)
+class FoundObject:
+    """One piece of furniture in a photo, searched on its own."""
+
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the searched image's pixels
+    label: str  # the category most of its nearest products share
+    score: float  # how clearly the box matches some product (higher: clearer)
+    result: QueryResult  # its own vector (for "more" without a forward pass) and hits
+
+
+@dataclass
+class ObjectsResult:
+    """A photo searched whole and object by object, from one index."""
+
+    whole: QueryResult  # exactly what `search_image` gives for the photo
+    objects: list[FoundObject]  # most prominent first; [] for a plain product photo
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, all of them

@@ -17,7 +17,8 @@ from retrieval.extractor import Extractor
 from retrieval.index_store import CatalogIndex, ReleaseStamp, open_index, release_stamp
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.model_input import decode_for_model
-from retrieval.results import CatalogInfo, Hit, QueryResult
+from retrieval.object_search import ObjectSearch
+from retrieval.results import CatalogInfo, Hit, ObjectsResult, QueryResult
 
 
 @contextmanager
@@ -47,6 +48,7 @@ class SearchService:
         self.limits = limits
         self._swap = threading.Lock()
         self._served: ReleaseStamp | None = release_stamp(index_dir)
+        self._objects = ObjectSearch(extractor)  # built at the first room photo
 
     @property
     def index(self) -> CatalogIndex:
@@ -83,7 +85,24 @@ class SearchService:
         exclude: tuple[str, ...] = (),
     ) -> QueryResult:
         """Embed an (H, W, 3) uint8 image and search the index that was current when it came."""
-        index = self._index  # a reload during extraction does not change this query's index
+        # a reload during extraction does not change this query's index
+        return self._search_image(self._index, image, k, category, offset, exclude)
+
+    def search_objects(self, image: np.ndarray, k: int = 5) -> ObjectsResult:
+        """The photo searched whole (as `search_image`) and each piece of furniture in it on
+        its own, from one index; a plain product photo gets no object step."""
+        index = self._index
+        return self._objects.search(image, index, self._search_image(index, image, k), k)
+
+    def _search_image(
+        self,
+        index: CatalogIndex,
+        image: np.ndarray,
+        k: int,
+        category: str | None = None,
+        offset: int = 0,
+        exclude: tuple[str, ...] = (),
+    ) -> QueryResult:
         timings: dict[str, float] = {}
         with _timed(timings, "extract"):
             vector = self.extractor.embed_one(image)

@@ -5,9 +5,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from retrieval.annotate import draw_objects
-from retrieval.objects import DetectedObject
-from retrieval.results import QueryResult
+from retrieval.annotate import draw_boxes
+from retrieval.results import FoundObject, QueryResult
 
 TILE = 160
 LABEL = 34
@@ -39,19 +38,21 @@ def contact_sheet(rows: list[tuple[Path, QueryResult]]) -> Image.Image:
     return sheet
 
 
-def objects_sheet(rows: list[tuple[Path, np.ndarray, list[DetectedObject]]]) -> Image.Image:
+def objects_sheet(rows: list[tuple[Path, np.ndarray, list[FoundObject]]]) -> Image.Image:
     """One row per object: the photo with that object's box drawn, then its hits."""
     lines = [
         (photo, image, number, found)
         for photo, image, objects in rows
         for number, found in enumerate(objects, start=1)
     ]
-    columns = 1 + max((len(found.hits) for *_, found in lines), default=0)
+    columns = 1 + max((len(found.result.hits) for *_, found in lines), default=0)
     sheet = Image.new("RGB", (columns * TILE, max(1, len(lines)) * (TILE + LABEL)), "white")
     for y, (photo, image, number, found) in enumerate(lines):
-        boxed = draw_objects(image, [found], first=number)
+        boxed = Image.fromarray(image).convert("RGB")
+        draw_boxes(boxed, [(found.box, found.label)], first=number)
         tiles = [_tile(boxed, f"{number} · {found.label}\n{photo.name}")]
-        tiles += [_tile(h.product.image, f"{h.product.title}\n{h.score:.3f}") for h in found.hits]
+        hits = found.result.hits
+        tiles += [_tile(h.product.image, f"{h.product.title}\n{h.score:.3f}") for h in hits]
         for x, tile in enumerate(tiles):
             sheet.paste(tile, (x * TILE, y * (TILE + LABEL)))
     return sheet

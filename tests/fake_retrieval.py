@@ -2,6 +2,8 @@
 
 Products are points on a small vector space; a photo's bytes name the product it shows, so a
 test chooses the answer by what it uploads. Ranking is plain numpy, one hit per product.
+A room photo's bytes name one of `rooms`: it decodes to a real grey picture (whose grey level
+says which room) with the room's products in it as objects, side by side.
 """
 
 from dataclasses import dataclass, field
@@ -9,7 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from retrieval.errors import ImageError, SnapfindError
-from retrieval.results import CatalogInfo, Hit, Product, QueryResult
+from retrieval.results import CatalogInfo, FoundObject, Hit, ObjectsResult, Product, QueryResult
+
+ROOM_SIZE = (240, 320)  # (height, width) of a fake room photo
+OBJECT_WIDTH = 100  # each object's box: a column of the room, left to right
 
 
 @dataclass
@@ -21,6 +26,7 @@ class FakeRetrieval:
     published: str = "r1"  # what a reload would open; set it to "publish" a release
     broken: set[str] = field(default_factory=set)  # releases that fail to open
     calls: list[str] = field(default_factory=list)
+    rooms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name → product ids in it
 
     def _vectors(self) -> np.ndarray:
         return np.eye(len(self.products), dtype=np.float32)  # (P, P)
@@ -40,9 +46,24 @@ class FakeRetrieval:
     def decode(self, data: bytes) -> np.ndarray:
         """A fake photo's "pixels" are the bytes of the product id it names."""
         self.calls.append("decode")
-        if data.decode(errors="replace") not in [p.id for p in self.products]:
+        name = data.decode(errors="replace")
+        if name in self.rooms:
+            grey = 1 + list(self.rooms).index(name)
+            return np.full((*ROOM_SIZE, 3), grey, np.uint8)  # (H, W, 3)
+        if name not in [p.id for p in self.products]:
             raise ImageError("not a fake photo", "I couldn't read that as an image.")
         return np.frombuffer(data, dtype=np.uint8)
+
+    def _vector_of(self, image: np.ndarray) -> np.ndarray:
+        """A product photo's vector, or a room's: the mean of its products'."""
+        names = [p.id for p in self.products]
+        if image.ndim == 1:
+            return self._vectors()[names.index(image.tobytes().decode())]
+        vector = self._vectors()[[names.index(pid) for pid in self._room(image)]].sum(axis=0)
+        return vector / np.linalg.norm(vector)
+
+    def _room(self, image: np.ndarray) -> tuple[str, ...]:
+        return list(self.rooms.values())[int(image[0, 0, 0]) - 1]
 
     def search_bytes(
         self, data: bytes, k: int = 5, category: str | None = None, *, offset=0, exclude=()
@@ -51,9 +72,22 @@ class FakeRetrieval:
 
     def search_image(self, image, k=5, category=None, *, offset=0, exclude=()) -> QueryResult:
         self.calls.append("search_image")
-        names = [p.id for p in self.products]
-        vector = self._vectors()[names.index(image.tobytes().decode())]
+        vector = self._vector_of(image)
         return QueryResult(vector, self._rank(vector, k, category, offset, exclude))
+
+    def search_objects(self, image: np.ndarray, k: int = 5) -> ObjectsResult:
+        """A room's products as its objects, boxed left to right; none in a product photo."""
+        self.calls.append("search_objects")
+        vector = self._vector_of(image)
+        whole = QueryResult(vector, self._rank(vector, k, None, 0, ()), {"extract": 0.001})
+        found = []
+        for i, pid in enumerate(self._room(image) if image.ndim == 3 else ()):
+            product = self.products[[p.id for p in self.products].index(pid)]
+            own = self._vectors()[self.products.index(product)]
+            box = (i * OBJECT_WIDTH + 5, 20, (i + 1) * OBJECT_WIDTH - 5, ROOM_SIZE[0] - 20)
+            result = QueryResult(own, self._rank(own, k, None, 0, ()))
+            found.append(FoundObject(box, product.categories[0], 1.0 - 0.1 * i, result))
+        return ObjectsResult(whole, found, dict(whole.timings))
 
     def search_vector(self, vector, k=5, category=None, *, offset=0, exclude=()) -> list[Hit]:
         self.calls.append("search_vector")

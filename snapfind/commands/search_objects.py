@@ -1,4 +1,7 @@
-"""`snapfind search --objects`: each piece of furniture in a photo, boxed, labelled, searched."""
+"""`snapfind search --objects`: each piece of furniture in a photo, boxed, labelled, searched.
+
+Through the query API's `search_objects`, the call the bot makes too.
+"""
 
 import argparse
 import json
@@ -10,11 +13,7 @@ import numpy as np
 from retrieval.bounded_read import read_image_file
 from retrieval.decode import decode_image
 from retrieval.errors import ImageError
-from retrieval.extractor import Extractor
-from retrieval.loading import load_keras_extractor, settings_for_index
-from retrieval.objects import DetectedObject, ObjectFinder
-from retrieval.regions import RegionEncoder
-from retrieval.results import Hit
+from retrieval.results import FoundObject, Hit
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 from snapfind.contact_sheet import objects_sheet
@@ -36,17 +35,17 @@ def hits_json(hits: list[Hit]) -> list[dict[str, object]]:
     ]
 
 
-def _as_json(photo: Path, whole, objects: list[DetectedObject]) -> str:
+def _as_json(photo: Path, whole: list[Hit], objects: list[FoundObject]) -> str:
     return json.dumps(
         {
             "photo": str(photo),
             "results": hits_json(whole),
             "objects": [
                 {
-                    "box": list(found.box.as_tuple()),
+                    "box": list(found.box),
                     "label": found.label,
                     "score": round(found.score, 4),
-                    "results": hits_json(found.hits),
+                    "results": hits_json(found.result.hits),
                 }
                 for found in objects
             ],
@@ -54,10 +53,10 @@ def _as_json(photo: Path, whole, objects: list[DetectedObject]) -> str:
     )
 
 
-def _as_text(photo: Path, whole, objects: list[DetectedObject]) -> str:
+def _as_text(photo: Path, whole: list[Hit], objects: list[FoundObject]) -> str:
     lines = [f"{photo}: {len(objects)} objects" if objects else f"{photo}: one product photo"]
     groups = [
-        (f"{n} · {o.label}  score {o.score:.3f}  box {o.box.as_tuple()}", o.hits)
+        (f"{n} · {o.label}  score {o.score:.3f}  box {o.box}", o.result.hits)
         for n, o in enumerate(objects, start=1)
     ] or [("whole photo", whole)]
     for title, hits in groups:
@@ -78,27 +77,21 @@ def _decode(service: SearchService, photo: Path) -> np.ndarray | None:
         return None
 
 
-def _keras(service: SearchService, settings: Settings) -> Extractor:
-    """The region pass needs the Keras network's feature map: the served extractor when it is
-    Keras, else the index's backbone built in Keras (an exported runtime has no feature map)."""
-    if isinstance(service.extractor, Extractor):
-        return service.extractor
-    return load_keras_extractor(settings_for_index(settings, settings.index_dir))
-
-
 def run(service: SearchService, args: argparse.Namespace, settings: Settings) -> int:
     """Find and search the objects of each photo; the model and index are loaded once."""
     k = settings.top_k
-    finder = ObjectFinder(RegionEncoder(_keras(service, settings)), service.index)
     failures = 0
-    drawn: list[tuple[Path, np.ndarray, list[DetectedObject]]] = []
+    drawn: list[tuple[Path, np.ndarray, list[FoundObject]]] = []
     for photo in args.photos:
         image = _decode(service, photo)
         if image is None:
             failures += 1
             continue
-        objects = finder.find(image, k)
-        whole = service.search_image(image, k, args.category).hits
+        found = service.search_objects(image, k)
+        whole = found.whole.hits
+        if args.category:  # the same vector, filtered: no second forward pass
+            whole = service.search_vector(found.whole.vector, k, args.category)
+        objects = found.objects
         print(_as_json(photo, whole, objects) if args.json else _as_text(photo, whole, objects))
         drawn.append((photo, image, objects))
     if args.sheet and any(objects for *_, objects in drawn):

@@ -72,6 +72,7 @@ def bot_settings(server: BotApiServer, index_dir: Path, **overrides: Any) -> Bot
         "poll_timeout": 5,
         "request_timeout": 5.0,
         "watch_interval": 0,
+        "objects": False,  # the drawn shapes are no rooms: tests/test_bot_objects.py turns it on
     }
     values.update(overrides)
     return BotSettings(_env_file=None, **values)  # type: ignore[call-arg]

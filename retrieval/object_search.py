@@ -3,9 +3,12 @@
 The region network and the `ObjectFinder` are heavy (a second compiled forward pass, a PCA
 of the catalog), so they are built on the first photo that needs them, not at start, and the
 finder is rebuilt once per served release: a hot reload swaps the catalog it scores against.
-A plain product photo never builds either.
+A plain product photo never builds either. Where the region network cannot be built at all
+(a served runtime without TensorFlow), photos are searched whole, as before object search,
+and the log says why once.
 """
 
+import logging
 import threading
 import time
 
@@ -19,6 +22,8 @@ from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_p
 from retrieval.regions import RegionEncoder
 from retrieval.results import FoundObject, ObjectsResult, QueryResult
 
+log = logging.getLogger(__name__)
+
 
 class ObjectSearch:
     """The object step of one extractor: its region encoder, and a finder per index."""
@@ -28,6 +33,7 @@ class ObjectSearch:
         self._lock = threading.Lock()
         self._encoder: RegionEncoder | None = None
         self._finder: ObjectFinder | None = None
+        self._unavailable = False  # the region network cannot be built here
 
     def search(
         self, image: np.ndarray, index: CatalogIndex, whole: QueryResult, k: int
@@ -35,15 +41,28 @@ class ObjectSearch:
         """`whole` (the photo's own result) with the objects of `image` searched in `index`."""
         timings = dict(whole.timings)
         started = time.perf_counter()
-        found = [] if looks_like_product_photo(image) else self.finder(index).find(image, k)
+        finder = None if looks_like_product_photo(image) else self.finder(index)
+        found = [] if finder is None else finder.find(image, k)
         timings["objects"] = time.perf_counter() - started
         return ObjectsResult(whole, [_plain(o) for o in found], timings)
 
-    def finder(self, index: CatalogIndex) -> ObjectFinder:
-        """The finder over `index`, built at its first use (thread-safe)."""
+    def finder(self, index: CatalogIndex) -> ObjectFinder | None:
+        """The finder over `index`, built at its first use (thread-safe); None where the
+        region network cannot be built."""
         with self._lock:
+            if self._unavailable:
+                return None
             if self._encoder is None:
-                self._encoder = _region_encoder(self.extractor)
+                try:
+                    self._encoder = _region_encoder(self.extractor)
+                except ImportError as error:
+                    log.warning(
+                        "object search is off: the region pass needs TensorFlow (%s); "
+                        "photos are searched whole",
+                        error,
+                    )
+                    self._unavailable = True
+                    return None
             if self._finder is None or self._finder.index is not index:
                 self._finder = ObjectFinder(self._encoder, index)
             return self._finder

@@ -65,6 +65,7 @@ async def test_snapfind_bot_builds_serves_reloads_and_stops_gracefully(
         "SNAPFIND_WEIGHTS": WEIGHTS,
         "SNAPFIND_INPUT_SIZE": str(INPUT_SIZE),
         "SNAPFIND_WATCH_INTERVAL": "0",  # only SIGHUP may reload here
+        "SNAPFIND_OBJECTS": "false",  # the drawn shapes are no rooms
         "SNAPFIND_POLL_TIMEOUT": "5",
         "SNAPFIND_HEARTBEAT_FILE": str(tmp_path / "run" / "heartbeat"),
         "SNAPFIND_HEARTBEAT_INTERVAL": "0.5",

@@ -54,7 +54,8 @@ def _as_json(photo: Path, whole: list[Hit], objects: list[FoundObject]) -> str:
 
 
 def _as_text(photo: Path, whole: list[Hit], objects: list[FoundObject]) -> str:
-    lines = [f"{photo}: {len(objects)} objects" if objects else f"{photo}: no objects to tell apart (whole photo)"]
+    found = f"{len(objects)} objects" if objects else "no objects to tell apart (whole photo)"
+    lines = [f"{photo}: {found}"]
     groups = [
         (f"{n} · {o.label}  score {o.score:.3f}  box {o.box}", o.result.hits)
         for n, o in enumerate(objects, start=1)

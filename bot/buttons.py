@@ -157,7 +157,7 @@ def results_keyboard(
 
 
 def objects_keyboard(key: str, state: QueryState) -> InlineKeyboardMarkup:
-    """ "1 · sofa", "2 · lamp", …, then "Whole photo": each sends that part's album."""
+    """One button per object ("1 · sofa", "2 · lamp", …) and "Whole photo", each for its album."""
     picks = [
         _button(f"{n} · {clip(found.label, LABEL_LIMIT)}", Press(Action.OBJECT, key, NO_FILTER, n))
         for n, found in enumerate(state.objects, start=1)

@@ -100,6 +100,7 @@ class Conversation:
         async with showing(self.bot, self.chat_id):
             state = await res.state.get_query(key)
             cached, no_match, picture = state is not None, False, None
+            hits: list[Hit] = []  # the whole photo's first page (a room's objects have their own)
             if state is None:
                 mark = time.perf_counter()
                 data = await download(self.bot, upload.file_id)

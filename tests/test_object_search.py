@@ -14,10 +14,13 @@ from PIL import Image
 from index.build import BuildOptions, build_index
 from retrieval import object_search
 from retrieval.index_store import open_index
+from retrieval.regions import RegionEncoder
 from retrieval.results import FoundObject
 from retrieval.search import SearchService
 from snapfind.cli import main
-from tests.synthetic import FURNITURE, compose_room, draw_furniture
+from tests.synthetic import FURNITURE, compose_room, draw_furniture, jpeg_bytes
+from tests.telegram_api import BotApiServer
+from tests.telegram_api.harness import bot_settings, button, results, running_bot
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +140,41 @@ def test_the_cli_objects_json_goes_through_the_query_api(
     assert over and over[0]["results"][0]["id"].endswith("sofa")
     with Image.open(sheet) as drawn:
         assert drawn.height >= len(objects) * 160  # one row per object
+
+
+async def test_the_real_bot_answers_a_room_and_a_tap_runs_no_network(
+    server: BotApiServer,
+    service: SearchService,
+    index_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real service over the loopback Bot API: boxes, buttons, and taps from the cache."""
+    passes: list[str] = []  # "w": the whole photo's forward pass, "r": the region pass
+    embed, regions = service.extractor.embed_one, RegionEncoder.feature_map
+
+    def whole_pass(image: np.ndarray) -> np.ndarray:
+        passes.append("w")
+        return embed(image)
+
+    def region_pass(encoder: RegionEncoder, image: np.ndarray):
+        passes.append("r")
+        return regions(encoder, image)
+
+    monkeypatch.setattr(service.extractor, "embed_one", whole_pass)
+    monkeypatch.setattr(RegionEncoder, "feature_map", region_pass)
+    image, _ = compose_room(("sofa", "lamp", "rug"))
+    lite0 = {"backbone": "efficientnet-lite0", "weights": "imagenet", "input_size": 224}
+    settings = bot_settings(server, index_dir, objects=True, **lite0)
+    async with running_bot(settings, service):
+        await server.send_photo(7, jpeg_bytes(Image.fromarray(image), quality=95))
+        picture = await server.reply(7, "sendPhoto", timeout=120)
+        first, _ = await results(server, 7, server.calls.index(picture), timeout=60)
+        labels = [label for label, _ in picture.buttons()]
+        assert len(labels) >= 3 and labels[-1] == "Whole photo"
+        assert passes == ["w", "r"]  # one forward pass for the photo, one for its regions
+        mark = len(server.calls)
+        await server.press(7, picture.result, button(picture, labels[1]))
+        album, header = await results(server, 7, mark, timeout=60)
+    assert header.params["text"].startswith(f"{labels[1]}: Matches 1–")
+    assert album.captions()[0] != first.captions()[0]  # another object, another best product
+    assert passes == ["w", "r"] and server.count("getFile") == 1

@@ -59,11 +59,15 @@ class FakeRetrieval:
         names = [p.id for p in self.products]
         if image.ndim == 1:
             return self._vectors()[names.index(image.tobytes().decode())]
-        vector = self._vectors()[[names.index(pid) for pid in self._room(image)]].sum(axis=0)
+        inside = [names.index(pid) for pid in self._room(image)] or list(range(len(names)))
+        vector = self._vectors()[inside].sum(axis=0)  # a picture of no room: like everything
         return vector / np.linalg.norm(vector)
 
     def _room(self, image: np.ndarray) -> tuple[str, ...]:
-        return list(self.rooms.values())[int(image[0, 0, 0]) - 1]
+        """The products of the room whose grey level `image` has; () for any other picture."""
+        rooms = list(self.rooms.values())
+        grey = int(image[0, 0, 0])
+        return rooms[grey - 1] if 1 <= grey <= len(rooms) else ()
 
     def search_bytes(
         self, data: bytes, k: int = 5, category: str | None = None, *, offset=0, exclude=()
@@ -81,7 +85,7 @@ class FakeRetrieval:
         vector = self._vector_of(image)
         whole = QueryResult(vector, self._rank(vector, k, None, 0, ()), {"extract": 0.001})
         found = []
-        for i, pid in enumerate(self._room(image) if image.ndim == 3 else ()):
+        for i, pid in enumerate(self._room(image) if image.ndim == 3 else ()):  # left to right
             product = self.products[[p.id for p in self.products].index(pid)]
             own = self._vectors()[self.products.index(product)]
             box = (i * OBJECT_WIDTH + 5, 20, (i + 1) * OBJECT_WIDTH - 5, ROOM_SIZE[0] - 20)

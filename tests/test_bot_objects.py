@@ -274,3 +274,16 @@ def test_the_annotated_photo_stays_within_its_byte_bound() -> None:
     with Image.open(io.BytesIO(data)) as drawn:
         assert drawn.format == "JPEG" and max(drawn.size) < REPLY_SIDE  # shrunk to fit
     assert len(data) <= 60_000
+
+
+@pytest.mark.parametrize("objects", [True, False])
+def test_snapfind_bot_builds_object_search_before_serving_only_when_on(
+    fake: FakeRetrieval, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, objects: bool
+) -> None:
+    from bot.settings import BotSettings
+    from snapfind.commands import bot as command
+
+    monkeypatch.setattr(command, "load_or_build", lambda settings: fake)
+    settings = BotSettings(_env_file=None, index_dir=tmp_path, objects=objects)
+    assert command.serving(settings) is fake
+    assert fake.calls == (["search_objects"] if objects else [])

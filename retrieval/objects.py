@@ -4,8 +4,9 @@
           ─▶ keep the best boxes that do not overlap (NMS) ─▶ index search per box ─▶ label
 
 A box scores high when it matches some product far better than the catalog's hub pictures
-would explain (CSLS, see `retrieval.hubness`) and better than the photo as a whole does: a
-wall or floor patch resembles the whole room and nothing in particular, so it scores low.
+would explain (CSLS against the index's region hubness, `index/region_hubness.py`) and better
+than the photo as a whole does: a wall or floor patch resembles the whole room and nothing in
+particular, so it scores low.
 
 A plain product photo (one object on white, like the catalog's) gets no object step at all.
 """
@@ -57,8 +58,9 @@ def looks_like_product_photo(image: np.ndarray) -> bool:
 class ObjectFinder:
     """Finds and searches the objects of a photo against one open index.
 
-    `hubness`: (V,) per catalog vector (`retrieval.hubness.catalog_hubness`), or None to
-    correct only with the photo itself. Built once per index; blocking, like `SearchService`.
+    `hubness`: (V,) per catalog vector; None takes the one stored in the index
+    (`CatalogIndex.region_hubness`), and an index built without it (or zeros) corrects only
+    with the photo itself. Built once per index; blocking, like `SearchService`.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class ObjectFinder:
         self._basis = basis[:SCORING_DIMS].T.copy()  # (D, d)
         self._sample = sample @ self._basis  # (S, d)
         self._sample_owner = owners[::step]
+        hubness = index.region_hubness() if hubness is None else hubness
         hubness = np.zeros(len(catalog), np.float32) if hubness is None else hubness
         self._sample_hubness = hubness[::step]
         self._product_hubness = np.full(len(index), np.inf, np.float32)

@@ -10,10 +10,8 @@ import numpy as np
 from retrieval.bounded_read import read_image_file
 from retrieval.decode import decode_image
 from retrieval.errors import ImageError
-from retrieval.extractor import Extractor
-from retrieval.loading import load_keras_extractor, settings_for_index
 from retrieval.objects import DetectedObject, ObjectFinder
-from retrieval.regions import RegionEncoder
+from retrieval.regions import region_encoder_for
 from retrieval.results import Hit
 from retrieval.search import SearchService
 from retrieval.settings import Settings
@@ -78,18 +76,10 @@ def _decode(service: SearchService, photo: Path) -> np.ndarray | None:
         return None
 
 
-def _keras(service: SearchService, settings: Settings) -> Extractor:
-    """The region pass needs the Keras network's feature map: the served extractor when it is
-    Keras, else the index's backbone built in Keras (an exported runtime has no feature map)."""
-    if isinstance(service.extractor, Extractor):
-        return service.extractor
-    return load_keras_extractor(settings_for_index(settings, settings.index_dir))
-
-
 def run(service: SearchService, args: argparse.Namespace, settings: Settings) -> int:
     """Find and search the objects of each photo; the model and index are loaded once."""
     k = settings.top_k
-    finder = ObjectFinder(RegionEncoder(_keras(service, settings)), service.index)
+    finder = ObjectFinder(region_encoder_for(service.extractor), service.index)
     failures = 0
     drawn: list[tuple[Path, np.ndarray, list[DetectedObject]]] = []
     for photo in args.photos:

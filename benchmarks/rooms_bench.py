@@ -76,15 +76,15 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
         if not found:  # a product photo: the whole-photo search, as the product does
             whole = [h.product.id for h in service.search_image(image, k).hits]
             return {FIRST: whole, PLAIN: whole, INTERLEAVED: whole}
-        merged: list[str] = []
+        merged: dict[str, None] = {}  # ordered, with O(1) membership
         for depth in range(k):
             for item in found:
-                if depth < len(item.hits) and item.hits[depth].product.id not in merged:
-                    merged.append(item.hits[depth].product.id)
+                if depth < len(item.hits):
+                    merged.setdefault(item.hits[depth].product.id)
         return {
             FIRST: [h.product.id for h in found[0].hits],
             PLAIN: [h.product.id for h in service.index.search(found[0].vector, k)],
-            INTERLEAVED: merged[:k],
+            INTERLEAVED: list(merged)[:k],
         }
 
     return rank

@@ -35,7 +35,9 @@ def main() -> int:
         for kind in FURNITURE:
             (root / "catalog" / kind).mkdir(parents=True)
             draw_furniture(kind).save(root / "catalog" / kind / f"{kind}.jpg", quality=95)
-        build_index(root / "catalog", root / "index", extractor, BuildOptions(progress=False))
+        build_index(
+            root / "catalog", root / "index", extractor, BuildOptions(progress=False, objects=True)
+        )
         finder = ObjectFinder(region_encoder_for(extractor), open_index(root / "index"))
         image, _ = compose_room(FURNITURE)
         found = finder.find(image, k=1)

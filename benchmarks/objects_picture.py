@@ -21,7 +21,7 @@ from retrieval.annotate import draw_objects
 from retrieval.extractor import Extractor
 from retrieval.index_store import open_index
 from retrieval.objects import ObjectFinder
-from retrieval.regions import RegionEncoder
+from retrieval.regions import region_encoder_for
 from tests.synthetic import FURNITURE, compose_room, draw_furniture
 
 
@@ -35,8 +35,10 @@ def main() -> int:
         for kind in FURNITURE:
             (root / "catalog" / kind).mkdir(parents=True)
             draw_furniture(kind).save(root / "catalog" / kind / f"{kind}.jpg", quality=95)
-        build_index(root / "catalog", root / "index", extractor, BuildOptions(progress=False))
-        finder = ObjectFinder(RegionEncoder(extractor), open_index(root / "index"))
+        build_index(
+            root / "catalog", root / "index", extractor, BuildOptions(progress=False, objects=True)
+        )
+        finder = ObjectFinder(region_encoder_for(extractor), open_index(root / "index"))
         image, _ = compose_room(FURNITURE)
         found = finder.find(image, k=1)
     for number, item in enumerate(found, 1):

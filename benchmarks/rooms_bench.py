@@ -4,8 +4,14 @@ Every variant runs through the product's own calls (decode → regions → vecto
 search) on the same photos in one run. Quality ranks the whole catalog (k = every product);
 time is a separate pass per photo at the product's page size (k = 10), median over photos.
 
-    .venv/bin/python benchmarks/rooms_bench.py --index /work/cache/ikea-lite0 \\
-        --rooms ../shared/data/ikea-rooms --annotate benchmarks/out
+An object variant is scored three ways: the first object's list (what a shopper sees first:
+the bot sends the most prominent object's album at once), the same object searched plainly by
+its vector (what a press on its button returns if it re-searches the vector), and the objects'
+lists interleaved (first of object 1, first of object 2, ...: a tap on every button).
+
+    .venv/bin/snapfind index build --catalog ../shared/data/ikea/catalog.csv --out IDX --objects
+    .venv/bin/python benchmarks/rooms_bench.py --index IDX --rooms ../shared/data/ikea-rooms \\
+        --annotate benchmarks/out
 """
 
 import argparse
@@ -13,7 +19,7 @@ import csv
 import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,21 +29,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from retrieval.annotate import draw_objects
 from retrieval.decode import decode_image
-from retrieval.hubness import catalog_hubness, reference_regions
 from retrieval.loading import load_service
 from retrieval.objects import ObjectFinder
-from retrieval.regions import REGION_SIDE, RegionEncoder
+from retrieval.regions import region_encoder_for
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 
 PAGE = 10  # products per answer in the timed pass
 
-Ranker = Callable[[bytes, int], list[str]]  # (photo bytes, k) → product ids, best first
+Ranker = Callable[[bytes, int], dict[str, list[str]]]  # (photo, k) → named rankings of ids
 
 
 def whole_photo(service: SearchService) -> Ranker:
-    def rank(data: bytes, k: int) -> list[str]:
-        return [h.product.id for h in service.search_bytes(data, k).hits]
+    def rank(data: bytes, k: int) -> dict[str, list[str]]:
+        return {"": [h.product.id for h in service.search_bytes(data, k).hits]}
 
     return rank
 
@@ -45,7 +50,7 @@ def whole_photo(service: SearchService) -> Ranker:
 def grid(service: SearchService) -> Ranker:
     """The photo plus 9 half-size crops (3×3, overlapping by half), merged by best score."""
 
-    def rank(data: bytes, k: int) -> list[str]:
+    def rank(data: bytes, k: int) -> dict[str, list[str]]:
         image = decode_image(data, min_side=2 * service.extractor.input_size)
         height, width = image.shape[:2]
         crops = [image] + [
@@ -57,24 +62,35 @@ def grid(service: SearchService) -> Ranker:
         for vector in service.extractor.embed(crops):
             for hit in service.index.search(vector, k):
                 best[hit.product.id] = max(best.get(hit.product.id, -2.0), hit.score)
-        return sorted(best, key=best.__getitem__, reverse=True)[:k]
+        return {"": sorted(best, key=best.__getitem__, reverse=True)[:k]}
 
     return rank
 
 
-def objects(finder: ObjectFinder, side: int) -> Ranker:
-    """Each object's ranking, interleaved: first of object 1, first of object 2, ..."""
+def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
+    """The first object's list, the same object searched plainly, and all objects interleaved."""
 
-    def rank(data: bytes, k: int) -> list[str]:
-        found = finder.find(decode_image(data, min_side=side), k)
-        merged: list[str] = []
+    def rank(data: bytes, k: int) -> dict[str, list[str]]:
+        image = decode_image(data, min_side=finder.encoder.side)
+        found = finder.find(image, k)
+        if not found:  # a product photo: the whole-photo search, as the product does
+            whole = [h.product.id for h in service.search_image(image, k).hits]
+            return {FIRST: whole, PLAIN: whole, INTERLEAVED: whole}
+        merged: dict[str, None] = {}  # ordered, with O(1) membership
         for depth in range(k):
             for item in found:
-                if depth < len(item.hits) and item.hits[depth].product.id not in merged:
-                    merged.append(item.hits[depth].product.id)
-        return merged[:k]
+                if depth < len(item.hits):
+                    merged.setdefault(item.hits[depth].product.id)
+        return {
+            FIRST: [h.product.id for h in found[0].hits],
+            PLAIN: [h.product.id for h in service.index.search(found[0].vector, k)],
+            INTERLEAVED: list(merged)[:k],
+        }
 
     return rank
+
+
+FIRST, PLAIN, INTERLEAVED = "first object", "first object, plain search", "interleaved"
 
 
 def scores(ranking: list[str], truth: set[str]) -> tuple[float, float, float, float]:
@@ -86,48 +102,39 @@ def scores(ranking: list[str], truth: set[str]) -> tuple[float, float, float, fl
     return float(first <= 5), float(first <= 10), top5, 1.0 / first
 
 
-def hubness_of_catalog(service: SearchService, encoder: RegionEncoder, sample: int) -> np.ndarray:
-    """Build-time step: CSLS hubness from boxes of `sample` catalog photos."""
-    index = service.index
-    rows = np.random.default_rng(0).choice(len(index), min(sample, len(index)), replace=False)
-    products = index.store.get([int(r) for r in rows])
-    photos = (
-        (int(row), decode_image(p.image.read_bytes(), min_side=encoder.side))
-        for row, p in zip(rows, products, strict=True)
-        if p.image is not None and p.image.is_file()
-    )
-    references = reference_regions(encoder, photos)
-    return catalog_hubness(index.matrix(), index.store.product_of_vector, references)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, required=True, help="a published index directory")
     parser.add_argument("--rooms", type=Path, default=Path("../shared/data/ikea-rooms"))
     parser.add_argument("--backbone", default="efficientnet-lite0")
-    parser.add_argument("--side", type=int, default=REGION_SIDE, help="region pass input side")
-    parser.add_argument("--hub-sample", type=int, default=400, help="catalog photos for CSLS")
+    parser.add_argument("--runtime-dir", type=Path, default=Path("data/runtime"))
     parser.add_argument("--limit", type=int, help="only the first N rooms")
     parser.add_argument("--annotate", type=Path, help="draw the objects of 3 rooms here")
     args = parser.parse_args()
 
-    service = load_service(Settings(backbone=args.backbone, index_dir=args.index))
-    encoder = RegionEncoder(service.extractor, args.side)
-    started = time.perf_counter()
-    hubness = hubness_of_catalog(service, encoder, args.hub_sample)
-    hub_seconds = time.perf_counter() - started
+    settings = Settings(backbone=args.backbone, index_dir=args.index, runtime_dir=args.runtime_dir)
+    service = load_service(settings)
+    encoder = region_encoder_for(service.extractor)
+    hubness = service.index.region_hubness()
+    if hubness is None:
+        parser.error(f"{args.index} has no region hubness: build it with `index build --objects`")
+    photo_only = np.zeros_like(hubness)
     variants: dict[str, Ranker] = {
         "whole photo": whole_photo(service),
         "grid 3x3 + whole": grid(service),
-        "objects, photo-only CSLS": objects(ObjectFinder(encoder, service.index), args.side),
-        "objects, catalog CSLS": objects(ObjectFinder(encoder, service.index, hubness), args.side),
+        "objects, photo-only CSLS": objects(
+            ObjectFinder(encoder, service.index, photo_only), service
+        ),
+        "objects, pseudo-room CSLS (default)": objects(
+            ObjectFinder(encoder, service.index), service
+        ),
     }
     with (args.rooms / "rooms.csv").open(newline="", encoding="utf-8") as handle:
         rooms = list(csv.DictReader(handle))[: args.limit]
     everything = len(service.index)
-    quality: dict[str, list[tuple[float, ...]]] = {name: [] for name in variants}
+    quality: dict[str, list[tuple[float, ...]]] = defaultdict(list)
     timing: dict[str, list[float]] = {name: [] for name in variants}
-    hubs: dict[str, Counter[str]] = {name: Counter() for name in variants}
+    hubs: dict[str, Counter[str]] = defaultdict(Counter)
     for n, room in enumerate(rooms, 1):
         data = (args.rooms / room["room_image"]).read_bytes()
         truth = set(room["product_ids"].split())
@@ -135,17 +142,15 @@ def main() -> int:
             started = time.perf_counter()
             rank(data, PAGE)
             timing[name].append(time.perf_counter() - started)
-            ranking = rank(data, everything)
-            quality[name].append(scores(ranking, truth))
-            hubs[name].update(ranking[:5])
+            for way, ranking in rank(data, everything).items():
+                row = f"{name}: {way}" if way else name
+                quality[row].append(scores(ranking, truth))
+                hubs[row].update(ranking[:5])
         print(f"\r{n}/{len(rooms)} rooms", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 
     base = statistics.median(timing["whole photo"])
-    print(f"{len(rooms)} rooms, {everything} products, {args.backbone}, region side {args.side}")
-    print(
-        f"catalog CSLS hubness: {args.hub_sample} catalog photos, {hub_seconds:.1f} s (build time)"
-    )
+    print(f"{len(rooms)} rooms, {everything} products, {args.backbone}, region side {encoder.side}")
     print()
     print(
         "| variant | hit@5 | hit@10 | P@5 | MRR | ms/photo (median) | × whole | top hub in top-5 |"
@@ -154,24 +159,25 @@ def main() -> int:
     titles = {
         pid: p.title for p in service.index.store.get(list(range(everything))) for pid in [p.id]
     }
-    for name in variants:
-        h5, h10, p5, mrr = np.mean(quality[name], axis=0)
-        ms = 1000 * statistics.median(timing[name])
-        hub, count = hubs[name].most_common(1)[0]
+    for row in quality:
+        h5, h10, p5, mrr = np.mean(quality[row], axis=0)
+        ms = 1000 * statistics.median(timing[row.split(": ")[0]])
+        hub, count = hubs[row].most_common(1)[0]
         print(
-            f"| {name} | {h5:.3f} | {h10:.3f} | {p5:.3f} | {mrr:.3f} | {ms:.0f} | "
+            f"| {row} | {h5:.3f} | {h10:.3f} | {p5:.3f} | {mrr:.3f} | {ms:.0f} | "
             f"{ms / (1000 * base):.2f} | {titles[hub]} {count}/{len(rooms)} |"
         )
     if args.annotate:
-        annotate(variants, args, rooms[:3], ObjectFinder(encoder, service.index, hubness))
+        annotate(args, rooms[:3], ObjectFinder(encoder, service.index))
     return 0
 
 
-def annotate(variants: dict, args: argparse.Namespace, rooms: list[dict], finder) -> None:
+def annotate(args: argparse.Namespace, rooms: list[dict], finder: ObjectFinder) -> None:
     """Boxes and labels drawn on a few rooms, into an ignored folder (IKEA photos: never commit)."""
     args.annotate.mkdir(parents=True, exist_ok=True)
     for room in rooms:
-        image = decode_image((args.rooms / room["room_image"]).read_bytes(), min_side=args.side)
+        data = (args.rooms / room["room_image"]).read_bytes()
+        image = decode_image(data, min_side=finder.encoder.side)
         found = finder.find(image, 5)
         out = args.annotate / Path(room["room_image"]).with_suffix(".png").name
         draw_objects(image, found).save(out)

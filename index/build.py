@@ -23,13 +23,14 @@ from index.catalog import CatalogAccess, CatalogEntry, load_catalog
 from index.choice import choose_index
 from index.embedding import ImageJob, embed_missing
 from index.publish import publish, staging_dir
+from index.region_hubness import write_region_hubness
 from index.vector_cache import VectorCache
 from index.vector_writer import write_from_cache
 from retrieval.bounded_read import read_image_file
 from retrieval.embedder import Embedder
 from retrieval.errors import SnapfindError
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
-from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
+from retrieval.manifest import MANIFEST, PRODUCTS, REGION_HUBNESS, VECTORS, Manifest
 from retrieval.model_input import decode_for_model
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import calibrate
@@ -66,6 +67,7 @@ class BuildOptions:
     ram_budget_bytes: int = 4 * 2**30
     limits: ImageLimits = DEFAULT_LIMITS
     allow_roots: tuple[Path, ...] = ()  # folders besides the catalog's own images may be in
+    objects: bool = False  # also write REGION_HUBNESS, for finding objects in room photos
 
 
 def build_index(
@@ -121,6 +123,8 @@ def _build_locked(
         staging / VECTORS, choice, index_dir / CACHE, extractor.fingerprint, hashes_in_order
     )
     products = _write_products(staging / PRODUCTS, kept)
+    if options.objects:
+        write_region_hubness(staging / REGION_HUBNESS, extractor, kept, vectors, options.limits)
     (staging / UNREADABLE).write_text(
         "".join(f"{path}\t{reason}\n" for path, reason in unreadable), encoding="utf-8"
     )

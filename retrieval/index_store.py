@@ -9,7 +9,7 @@ import numpy as np
 from retrieval.errors import IndexNotFoundError, SnapfindError
 from retrieval.extractor import Fingerprint
 from retrieval.filtered_search import search_within
-from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest, damaged
+from retrieval.manifest import MANIFEST, PRODUCTS, REGION_HUBNESS, VECTORS, Manifest, damaged
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
 from retrieval.products import ProductStore
@@ -129,6 +129,20 @@ class CatalogIndex:
     def matrix(self) -> np.ndarray:
         """Every stored vector, (V, D) float32 in vector-id order: for re-scoring and statistics."""
         return self._vectors.reconstruct_n(0, self.vectors)
+
+    def region_hubness(self) -> np.ndarray | None:
+        """(V,) how much each stored vector resembles any piece of a room (the object finder's
+        CSLS term), written by `index build --objects`; None for an index built without."""
+        path = self.release / REGION_HUBNESS
+        if not path.is_file():
+            return None
+        try:
+            values = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise damaged(path, str(error)) from None
+        if values.shape != (self.vectors,) or values.dtype != np.float32:
+            raise damaged(path, f"{values.dtype} {values.shape} for {self.vectors} vectors")
+        return values
 
     def answers(self) -> bool:
         """Whether a search from a stored vector finds a product: the cheap health probe."""

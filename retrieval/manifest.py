@@ -11,6 +11,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 PRODUCTS = "products.sqlite"
+REGION_HUBNESS = "region_hubness.npy"  # optional: `index build --objects` writes it
 
 
 def damaged(path: Path, why: str) -> IndexDamagedError:

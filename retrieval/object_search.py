@@ -3,9 +3,9 @@
 The region network and the `ObjectFinder` are heavy (a second compiled forward pass, a PCA
 of the catalog), so they are built on the first photo that needs them, not at start, and the
 finder is rebuilt once per served release: a hot reload swaps the catalog it scores against.
-A plain product photo never builds either. Where the region network cannot be built at all
-(a served runtime without TensorFlow), photos are searched whole, as before object search,
-and the log says why once.
+A plain product photo never builds either. Where the region network cannot be built (a
+runtime exported before its feature-map model existed, served without TensorFlow), photos are
+searched whole, as before object search, and the log says why once.
 """
 
 import logging
@@ -15,11 +15,10 @@ import time
 import numpy as np
 
 from retrieval.embedder import Embedder
-from retrieval.errors import ConfigError
-from retrieval.extractor import Extractor
+from retrieval.errors import RuntimeModelError
 from retrieval.index_store import CatalogIndex
 from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo
-from retrieval.regions import RegionEncoder
+from retrieval.regions import RegionEncoder, region_encoder_for
 from retrieval.results import FoundObject, ObjectsResult, QueryResult
 
 log = logging.getLogger(__name__)
@@ -54,13 +53,9 @@ class ObjectSearch:
                 return None
             if self._encoder is None:
                 try:
-                    self._encoder = _region_encoder(self.extractor)
-                except ImportError as error:
-                    log.warning(
-                        "object search is off: the region pass needs TensorFlow (%s); "
-                        "photos are searched whole",
-                        error,
-                    )
+                    self._encoder = region_encoder_for(self.extractor)
+                except (ImportError, RuntimeModelError) as error:
+                    log.warning("object search is off (%s); photos are searched whole", error)
                     self._unavailable = True
                     return None
             if self._finder is None or self._finder.index is not index:
@@ -72,25 +67,3 @@ def _plain(found: DetectedObject) -> FoundObject:
     return FoundObject(
         found.box.as_tuple(), found.label, found.score, QueryResult(found.vector, found.hits)
     )
-
-
-def _region_encoder(extractor: Embedder) -> RegionEncoder:
-    """The network of the region pass: the served extractor if it is Keras, else the index's
-    backbone rebuilt in Keras (an exported runtime has no feature map yet).
-
-    The one place that makes the encoder: `retrieval.regions.region_encoder_for(extractor)`
-    replaces this body once it serves runtimes too.
-    """
-    if isinstance(extractor, Extractor):
-        return RegionEncoder(extractor)
-    from retrieval.tf_runtime import configure_tensorflow
-
-    built = extractor.fingerprint
-    kind = built.weights_id.split(":")[0]
-    if kind not in {"none", "imagenet"}:
-        raise ConfigError(
-            f"object search rebuilds {built.backbone} in Keras, but its weights came from a "
-            "file; serve the Keras backbone (no exported runtime) to search objects"
-        )
-    configure_tensorflow()
-    return RegionEncoder(Extractor(built.backbone, kind, built.input_size))

@@ -4,8 +4,9 @@
           ─▶ keep the best boxes that do not overlap (NMS) ─▶ index search per box ─▶ label
 
 A box scores high when it matches some product far better than the catalog's hub pictures
-would explain (CSLS, see `retrieval.hubness`) and better than the photo as a whole does: a
-wall or floor patch resembles the whole room and nothing in particular, so it scores low.
+would explain (CSLS against the index's region hubness, `index/region_hubness.py`) and better
+than the photo as a whole does: a wall or floor patch resembles the whole room and nothing in
+particular, so it scores low.
 
 A plain product photo (one object on white, like the catalog's) gets no object step at all.
 """
@@ -17,12 +18,14 @@ from threadpoolctl import threadpool_limits
 
 from retrieval.index_store import CatalogIndex, Hit
 from retrieval.regions import Box, RegionEncoder, non_max_suppression
+from retrieval.rerank import RerankParams
 
 MAX_OBJECTS = 5
 NMS_IOU = 0.3  # boxes overlapping a better one by more than this are the same object
 SCORING_DIMS = 128  # boxes are ranked in a PCA space of the catalog: exact search comes after
 SCORING_SAMPLE = 20_000  # catalog vectors the PCA and the box scores look at
 RERANK_POOL = 30  # products fetched per object (at least 4·k) before CSLS re-ranking
+FIRST_STAGE = RerankParams()  # the index's nearest products only: CSLS re-ranks them
 LABEL_VOTES = 10  # the label is the category most of this many top products share
 WHITE = 230  # a channel value at or above this counts as the catalog's white backdrop
 WHITE_BORDER = 0.9  # share of white border pixels that marks a product-on-white photo
@@ -57,8 +60,9 @@ def looks_like_product_photo(image: np.ndarray) -> bool:
 class ObjectFinder:
     """Finds and searches the objects of a photo against one open index.
 
-    `hubness`: (V,) per catalog vector (`retrieval.hubness.catalog_hubness`), or None to
-    correct only with the photo itself. Built once per index; blocking, like `SearchService`.
+    `hubness`: (V,) per catalog vector; None takes the one stored in the index
+    (`CatalogIndex.region_hubness`), and an index built without it (or zeros) corrects only
+    with the photo itself. Built once per index; blocking, like `SearchService`.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class ObjectFinder:
         self._basis = basis[:SCORING_DIMS].T.copy()  # (D, d)
         self._sample = sample @ self._basis  # (S, d)
         self._sample_owner = owners[::step]
+        hubness = index.region_hubness() if hubness is None else hubness
         hubness = np.zeros(len(catalog), np.float32) if hubness is None else hubness
         self._sample_hubness = hubness[::step]
         self._product_hubness = np.full(len(index), np.inf, np.float32)
@@ -102,18 +107,19 @@ class ObjectFinder:
     def _score(self, projected: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(R,) each box's best CSLS margin and (R,) the product giving it; (P,) each
         product's mean cosine to the photo's boxes."""
-        cosines = projected @ self._sample.T  # (R, S), approximate cosines
-        typical = cosines.mean(axis=0)  # (S,) how much each catalog vector is "this whole room"
-        cosines -= 0.5 * (self._sample_hubness + typical)  # in place: margin / 2
+        typical = projected.mean(axis=0) @ self._sample.T  # (S,) = mean cosine over boxes: linear
+        halves = projected @ self._sample.T  # (R, S), approximate cosines
+        halves -= 0.5 * (self._sample_hubness + typical)  # in place: margin / 2
+        best = halves.argmax(axis=1)  # (R,)
+        margins = 2 * halves[np.arange(len(best)), best]
         per_product = np.zeros(len(self.index), np.float32)
         np.maximum.at(per_product, self._sample_owner, typical)
-        best = cosines.argmax(axis=1)  # (R,)
-        margins = 2 * cosines[np.arange(len(best)), best]
         return margins, self._sample_owner[best], per_product
 
     def _search(self, vector: np.ndarray, k: int, typical: np.ndarray) -> list[Hit]:
         """The index's nearest products, re-ranked by 2·cos − hubness − likeness to the photo."""
-        pool = self.index.search(vector, min(len(self.index), max(RERANK_POOL, 4 * k)))
+        wanted = min(len(self.index), max(RERANK_POOL, 4 * k))
+        pool = self.index.search(vector, wanted, rerank=FIRST_STAGE)  # re-ranked here instead
         rows = np.array([self.index.store.row_of(h.product.id) for h in pool], dtype=np.int64)
         cosines = np.array([h.score for h in pool], dtype=np.float32)
         margins = 2 * cosines - self._product_hubness[rows] - typical[rows]

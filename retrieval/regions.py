@@ -6,18 +6,25 @@ table makes each box O(1)), so hundreds of boxes cost one forward pass. A box's 
 what the catalog vectors are: an average of the same features, L2-normalised.
 """
 
-import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from retrieval.extractor import Extractor
+from retrieval.embedder import Embedder
+from retrieval.feature_map import region_side
 from retrieval.resize import to_square
 
-REGION_SIDE = 384  # region pass input side: 12×12 cells; rooms_bench: 2.97× a query, 320 px 2.17×
 MIN_CELLS = 2  # smallest box side, in cells (64 px of a 384 px input): a lamp, a chair
 MAX_ASPECT = 2.5  # longer side / shorter side: furniture is rarely a thinner strip than this
-STRIDE = 32  # output stride of every registered backbone
+
+
+class FeatureMap(Protocol):
+    """(1, S, S, 3) prepared input → (g, g, D) map (`retrieval.feature_map`)."""
+
+    side: int
+
+    def __call__(self, prepared: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -72,41 +79,21 @@ class Regions:
 
 
 class RegionEncoder:
-    """The extractor's network rebuilt at `side` without its pooling: photo → feature map."""
+    """Photo → feature map → candidate boxes, with whichever runtime computes the map."""
 
-    def __init__(self, extractor: Extractor, side: int = REGION_SIDE) -> None:
-        self.extractor = extractor
-        self.side = side
-        self._forward = self._compile()
-        self._lock = threading.Lock()
-
-    def _compile(self):
-        import keras
-        import tensorflow as tf
-
-        backbone = self.extractor.backbone
-        pooled = backbone.build(None, self.side)
-        pooled.set_weights(self.extractor.model.get_weights())  # same layers, other input side
-        pool = next(
-            layer
-            for layer in reversed(pooled.layers)
-            if isinstance(layer, keras.layers.GlobalAveragePooling2D)
-        )
-        model = keras.Model(pooled.input, pool.input)  # (N, S/32, S/32, D)
-
-        spec = tf.TensorSpec([1, self.side, self.side, 3], tf.float32)
-
-        @tf.function(input_signature=[spec], autograph=False)
-        def forward(batch: tf.Tensor) -> tf.Tensor:
-            return model(batch, training=False)
-
-        return forward
+    def __init__(self, feature_map: FeatureMap, extractor: Embedder) -> None:
+        self.feature_map_of = feature_map
+        self.side = feature_map.side
+        self.preprocess = extractor.backbone.preprocess
+        head = extractor.head  # the tuned head is linear before its normalisation: pool, then it
+        self._head = None if head is None else np.eye(len(head.residual)) + head.residual
 
     def feature_map(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         """(g, g, D) float32 map of the white-padded square photo, and the content's cells."""
         square = to_square(image, self.side)[None].astype(np.float32)  # (1, S, S, 3)
-        with self._lock:
-            fmap = self._forward(self.extractor.backbone.preprocess(square)).numpy()[0]
+        fmap = self.feature_map_of(self.preprocess(square))
+        if self._head is not None:
+            fmap = (fmap @ self._head).astype(np.float32)
         height, width = image.shape[:2]
         cells = fmap.shape[0]
         scale = cells / max(height, width)
@@ -121,6 +108,18 @@ class RegionEncoder:
         h, w = content.shape[:2]
         cells = _boxes(h, w, min(min_cells, h, w))  # (R, 4) in content cells
         return Regions(cells, content, image.shape[:2])
+
+
+def region_encoder_for(extractor: Embedder) -> RegionEncoder:
+    """The region pass of the extractor that serves: the exported feature-map model beside a
+    LiteRT runtime (no TensorFlow), or the Keras network rebuilt without its pooling."""
+    from retrieval.runtime_extractor import RuntimeExtractor
+
+    if isinstance(extractor, RuntimeExtractor):
+        return RegionEncoder(extractor.feature_map(), extractor)
+    from retrieval.feature_map import KerasFeatureMap
+
+    return RegionEncoder(KerasFeatureMap(extractor, region_side(extractor.input_size)), extractor)
 
 
 def _boxes(h: int, w: int, smallest: int) -> np.ndarray:

@@ -4,6 +4,8 @@ Keras stays the source of truth. Keras's own `model.export(format="litert")` is 
 `TFLiteConverter.from_concrete_functions` wrote files without the weights (NaN outputs) for
 these Keras 3 models. The exported graph is backbone + L2 normalisation; resizing and the
 backbone's preprocessing stay in numpy (`Embedder.prepare`), the one code both paths run.
+Beside it goes the feature-map model of the region pass (`retrieval.feature_map`), probed the
+same way, so objects in room photos are found without TensorFlow too.
 """
 
 import logging
@@ -17,11 +19,15 @@ import numpy as np
 
 from retrieval.errors import RuntimeModelError
 from retrieval.extractor import Extractor, file_sha256
+from retrieval.feature_map import KerasFeatureMap, LiteRTFeatureMap, feature_map_model, region_side
+from retrieval.resize import to_square
 from retrieval.runtime_extractor import LiteRTRunner
 from retrieval.runtime_file import (
     MODEL_FILE,
     RECORD,
+    REGIONS_FILE,
     RUNTIME_FORMAT,
+    RegionModel,
     RuntimeRecord,
     runtime_home,
 )
@@ -60,6 +66,17 @@ def probe_cosine(extractor: Extractor, runner: LiteRTRunner) -> float:
     return float(np.min(np.sum(keras_vectors * runtime_vectors, axis=1) / norms))
 
 
+def probe_map_cosine(reference: KerasFeatureMap, exported: LiteRTFeatureMap, prepare) -> float:
+    """The worst per-image cosine between the runtime's and Keras's flattened feature maps."""
+    worst = 1.0
+    for image in probe_images():
+        batch = prepare(image)  # (1, S, S, 3)
+        keras_map, runtime_map = reference(batch).ravel(), exported(batch).ravel()
+        norms = np.linalg.norm(keras_map) * np.linalg.norm(runtime_map)
+        worst = min(worst, float(keras_map @ runtime_map / norms))
+    return worst
+
+
 def _write_litert(extractor: Extractor, path: Path) -> None:
     """The Keras model with L2 normalisation on top, exported by Keras with a dynamic batch."""
     import keras
@@ -71,6 +88,32 @@ def _write_litert(extractor: Extractor, path: Path) -> None:
     serving = keras.Model(inputs, outputs, name=f"{extractor.model_name}_unit")
     spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="images")
     serving.export(str(path), format="litert", verbose=False, input_signature=[spec])
+
+
+def _export_regions(extractor: Extractor, path: Path) -> RegionModel:
+    """The feature-map model at the region side, exported and probed against Keras."""
+    import tensorflow as tf
+
+    side = region_side(extractor.input_size)
+    spec = tf.TensorSpec([1, side, side, 3], tf.float32, name="images")
+    model = feature_map_model(extractor, side)
+    model.export(str(path), format="litert", verbose=False, input_signature=[spec])
+
+    def prepare(image: np.ndarray) -> np.ndarray:
+        return extractor.backbone.preprocess(to_square(image, side)[None].astype(np.float32))
+
+    reference = KerasFeatureMap(extractor, side)
+    cosine = probe_map_cosine(reference, LiteRTFeatureMap(path, side, threads=1), prepare)
+    _refuse_unless_close(extractor, cosine, "feature-map model")
+    return RegionModel(side, file_sha256(path), path.stat().st_size, round(cosine, 7))
+
+
+def _refuse_unless_close(extractor: Extractor, cosine: float, what: str) -> None:
+    if not cosine >= MIN_PROBE_COSINE:  # also refuses NaN
+        raise RuntimeModelError(
+            f"the exported {extractor.fingerprint.backbone} {what} disagrees with Keras on probe "
+            f"images (worst cosine {cosine:.6f} < {MIN_PROBE_COSINE}); nothing was written"
+        )
 
 
 def _exporter() -> str:
@@ -96,11 +139,8 @@ def export_runtime(extractor: Extractor, runtime_dir: Path) -> tuple[RuntimeReco
         model = staging / MODEL_FILE
         _write_litert(extractor, model)
         cosine = probe_cosine(extractor, LiteRTRunner(model, threads=1))
-        if not cosine >= MIN_PROBE_COSINE:  # also refuses NaN
-            raise RuntimeModelError(
-                f"the exported {extractor.fingerprint.backbone} disagrees with Keras on probe "
-                f"images (worst cosine {cosine:.6f} < {MIN_PROBE_COSINE}); nothing was written"
-            )
+        _refuse_unless_close(extractor, cosine, "model")
+        regions = _export_regions(extractor, staging / REGIONS_FILE)
         record = RuntimeRecord(
             fingerprint=extractor.fingerprint,
             model_name=extractor.model_name,
@@ -111,6 +151,7 @@ def export_runtime(extractor: Extractor, runtime_dir: Path) -> tuple[RuntimeReco
             probe_cosine=round(cosine, 7),
             exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
             exporter=_exporter(),
+            regions=regions,
         )
         (staging / RECORD).write_text(record.to_json(), encoding="utf-8")
         _move_into_place(staging, home)

@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,12 +18,16 @@ from retrieval.embedder import Embedder
 from retrieval.errors import RuntimeModelError
 from retrieval.runtime_file import (
     MODEL_FILE,
+    REGIONS_FILE,
     RuntimeRecord,
     expected_fingerprint,
     find_runtime,
     runtime_home,
 )
 from retrieval.settings import Settings
+
+if TYPE_CHECKING:
+    from retrieval.feature_map import LiteRTFeatureMap
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +66,20 @@ class RuntimeExtractor(Embedder):
         self.model_name = record.model_name
         self.param_count = record.param_count
         self.runtime_id = f"{record.format}:sha256:{record.sha256[:16]}"
+        self._home, self._threads = model.parent, threads
         self._runner = LiteRTRunner(model, threads)
         self._lock = threading.Lock()
+
+    def feature_map(self) -> "LiteRTFeatureMap":
+        """An interpreter of the exported feature-map model, for the region pass."""
+        from retrieval.feature_map import LiteRTFeatureMap
+
+        if self.record.regions is None:
+            raise RuntimeModelError(
+                f"the runtime model in {self._home} was exported without its feature-map model "
+                "(needed to find objects in room photos); export again: snapfind export"
+            )
+        return LiteRTFeatureMap(self._home / REGIONS_FILE, self.record.regions.side, self._threads)
 
     def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
         """Run the exported network on a prepared (N, S, S, 3) batch."""

@@ -1,9 +1,10 @@
 """An exported runtime model on disk: where it lives, what made it, and its hash.
 
-`RUNTIME_DIR/<fingerprint key>/model.tflite` beside `runtime.json`. The key is the extractor's
-fingerprint (backbone, weights, size, dim), so indexes built by Keras and by the runtime are
-interchangeable and a serving process finds its model from its settings alone — without
-TensorFlow, which only the export needs.
+`RUNTIME_DIR/<fingerprint key>/model.tflite` beside `runtime.json`, and `regions.tflite`: the
+same network without its pooling at the region side (`retrieval.feature_map`). The key is the
+extractor's fingerprint (backbone, weights, size, dim), so indexes built by Keras and by the
+runtime are interchangeable and a serving process finds its model from its settings alone —
+without TensorFlow, which only the export needs.
 """
 
 import json
@@ -16,7 +17,18 @@ from retrieval.extractor import Fingerprint, file_sha256, resolve_weights
 
 RUNTIME_FORMAT = "litert"  # chosen by benchmarks/runtime_bench.py, see docs/performance.md
 MODEL_FILE = "model.tflite"
+REGIONS_FILE = "regions.tflite"
 RECORD = "runtime.json"
+
+
+@dataclass(frozen=True)
+class RegionModel:
+    """The exported feature-map model (`REGIONS_FILE`): its input side and identity."""
+
+    side: int  # square input side; the map is side / 32 cells a side
+    sha256: str
+    size_bytes: int
+    probe_cosine: float  # the worst cosine between its maps and Keras's at export
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,7 @@ class RuntimeRecord:
     probe_cosine: float  # the worst cosine between runtime and Keras vectors at export
     exported_at: str  # ISO 8601, UTC
     exporter: str  # e.g. "keras 3.15.1, tensorflow 2.21.0"
+    regions: RegionModel | None = None  # None: exported before the region pass existed
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -41,6 +54,8 @@ class RuntimeRecord:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             raw["fingerprint"] = Fingerprint(**raw["fingerprint"])
+            if raw.get("regions") is not None:
+                raw["regions"] = RegionModel(**raw["regions"])
             return cls(**raw)
         except (ValueError, TypeError, KeyError) as error:
             raise RuntimeModelError(
@@ -73,9 +88,13 @@ def find_runtime(runtime_dir: Path, fingerprint: Fingerprint) -> RuntimeRecord |
     model = home / MODEL_FILE
     if record.fingerprint != fingerprint or record.format != RUNTIME_FORMAT:
         raise RuntimeModelError(f"runtime record {home / RECORD} describes another model")
-    if not model.is_file() or file_sha256(model) != record.sha256:
-        raise RuntimeModelError(
-            f"runtime model {model} is missing or does not match its sha256 in {RECORD}; "
-            "re-export it: snapfind export --force"
-        )
+    checks = [(model, record.sha256)]
+    if record.regions is not None:
+        checks.append((home / REGIONS_FILE, record.regions.sha256))
+    for path, sha256 in checks:
+        if not path.is_file() or file_sha256(path) != sha256:
+            raise RuntimeModelError(
+                f"runtime model {path} is missing or does not match its sha256 in {RECORD}; "
+                "re-export it: snapfind export --force"
+            )
     return record

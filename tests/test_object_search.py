@@ -13,6 +13,7 @@ from PIL import Image
 
 from index.build import BuildOptions, build_index
 from retrieval import object_search
+from retrieval.errors import RuntimeModelError
 from retrieval.index_store import open_index
 from retrieval.regions import RegionEncoder
 from retrieval.results import FoundObject
@@ -85,16 +86,16 @@ def test_a_product_photo_costs_a_plain_search_and_a_reload_gets_a_new_finder(
     assert service._objects._encoder is encoder  # the network is the extractor's: kept
 
 
-def test_without_tensorflow_for_the_region_pass_photos_are_searched_whole(
+def test_without_a_region_network_photos_are_searched_whole(
     index_dir: Path,
     lite0_extractor,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def no_tensorflow(extractor) -> None:
-        raise ImportError("No module named 'tensorflow'")
+    def old_export(extractor) -> None:  # a runtime exported before its feature-map model
+        raise RuntimeModelError("exported without its feature-map model; export again")
 
-    monkeypatch.setattr(object_search, "_region_encoder", no_tensorflow)
+    monkeypatch.setattr(object_search, "region_encoder_for", old_export)
     service = SearchService(lite0_extractor, open_index(index_dir, lite0_extractor.fingerprint))
     room, _ = compose_room(("sofa", "lamp"))
     for _ in range(2):
@@ -102,7 +103,7 @@ def test_without_tensorflow_for_the_region_pass_photos_are_searched_whole(
         assert result.objects == []
         assert result.whole.hits == service.search_image(room, k=2).hits
     warned = [r for r in caplog.records if "object search is off" in r.getMessage()]
-    assert len(warned) == 1 and "tensorflow" in warned[0].getMessage()
+    assert len(warned) == 1 and "export again" in warned[0].getMessage()
 
 
 def test_the_cli_objects_json_goes_through_the_query_api(

@@ -8,7 +8,7 @@ import pytest
 from index.build import BuildOptions, build_index
 from retrieval.index_store import open_index
 from retrieval.objects import ObjectFinder, looks_like_product_photo
-from retrieval.regions import Box, RegionEncoder, _boxes, non_max_suppression
+from retrieval.regions import Box, _boxes, non_max_suppression, region_encoder_for
 from retrieval.search import SearchService
 from tests.synthetic import FURNITURE, compose_room, draw_furniture
 
@@ -25,9 +25,10 @@ def finder(tmp_path_factory: pytest.TempPathFactory, lite0_extractor) -> ObjectF
         folder = root / "catalog" / kind
         folder.mkdir(parents=True)
         draw_furniture(kind).save(folder / f"{kind}.jpg", quality=95)
-    build_index(root / "catalog", root / "index", lite0_extractor, BuildOptions(progress=False))
+    options = BuildOptions(progress=False, objects=True)  # the finder reads its region hubness
+    build_index(root / "catalog", root / "index", lite0_extractor, options)
     index = open_index(root / "index", lite0_extractor.fingerprint)
-    return ObjectFinder(RegionEncoder(lite0_extractor), index)
+    return ObjectFinder(region_encoder_for(lite0_extractor), index)
 
 
 @pytest.mark.parametrize("kinds", [("sofa", "lamp"), ("sofa", "lamp", "rug", "plant")])

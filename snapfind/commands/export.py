@@ -8,7 +8,12 @@ from pathlib import Path
 from retrieval.errors import IndexNotFoundError
 from retrieval.loading import load_extractor_to_build, load_keras_extractor, settings_for_index
 from retrieval.runtime_export import export_runtime
-from retrieval.runtime_file import expected_fingerprint, find_runtime, runtime_home
+from retrieval.runtime_file import (
+    RuntimeRecord,
+    expected_fingerprint,
+    find_runtime,
+    runtime_home,
+)
 from retrieval.settings import Settings
 from snapfind.commands.options import add_extractor_options, settings_from
 
@@ -25,22 +30,31 @@ def export_from_settings(settings: Settings, *, force: bool = False) -> str:
     with contextlib.suppress(IndexNotFoundError):
         settings = settings_for_index(settings, settings.index_dir)
     fingerprint = expected_fingerprint(settings.backbone, settings.weights, settings.input_size)
-    record = None if force else find_runtime(settings.runtime_dir, fingerprint)
+    record = None if force else _complete(find_runtime(settings.runtime_dir, fingerprint))
     verb = "already exported"
     if record is None:
         extractor = load_extractor_to_build(settings, load_keras_extractor)
-        record = find_runtime(settings.runtime_dir, extractor.fingerprint) if not force else None
+        found = None if force else find_runtime(settings.runtime_dir, extractor.fingerprint)
+        record = _complete(found)
         if record is None:
             record, _ = export_runtime(extractor, settings.runtime_dir)
             verb = "exported"
     home = runtime_home(settings.runtime_dir, record.fingerprint)
+    regions = record.regions  # complete: found with it or just exported
     return (
         f"{record.fingerprint.backbone} ({record.fingerprint.input_size} px, "
         f"{record.fingerprint.weights_id}) {verb} → {home}: {record.format}, "
         f"{record.size_bytes / 2**20:.1f} MiB, sha256 {record.sha256[:16]}, "
-        f"probe cosine {record.probe_cosine:.6f}, made {record.exported_at} "
+        f"probe cosine {record.probe_cosine:.6f}; feature map {regions.side} px, "
+        f"{regions.size_bytes / 2**20:.1f} MiB, probe cosine {regions.probe_cosine:.6f}; "
+        f"made {record.exported_at} "
         f"({time.perf_counter() - started:.1f} s)"
     )
+
+
+def _complete(record: RuntimeRecord | None) -> RuntimeRecord | None:
+    """`record` if it has both models; an export made before the region pass is redone."""
+    return record if record is not None and record.regions is not None else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,9 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="export the backbone to a runtime model that serves without TensorFlow",
         description="Build the Keras backbone, export it (with L2 normalisation) to a LiteRT "
-        "file, check it against Keras on probe images (cosine >= 0.99999) and store it with "
-        "its sha256 under SNAPFIND_RUNTIME_DIR. `search`, `health`, `bot` and `index build` "
-        "then use it. Does nothing if a verified export exists, unless --force.",
+        "file, and beside it the same network without pooling at the region side (objects in "
+        "room photos); check both against Keras on probe images (cosine >= 0.99999) and store "
+        "them with their sha256 under SNAPFIND_RUNTIME_DIR. `search`, `health`, `bot` and "
+        "`index build` then use it. Does nothing if a verified export exists, unless --force.",
     )
     parser.add_argument(
         "--runtime-dir", type=Path, help="where runtime models live (SNAPFIND_RUNTIME_DIR)"

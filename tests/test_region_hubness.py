@@ -1,0 +1,50 @@
+"""Region hubness: pseudo-rooms from the catalog, written by the build, read by the index."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.build import BuildOptions, build_index
+from index.region_hubness import ROOM_SIZE, _hubness, compose_room
+from retrieval.errors import IndexDamagedError
+from retrieval.index_store import open_index
+from retrieval.manifest import REGION_HUBNESS
+from tests.synthetic import write_shapes_catalog
+
+
+def test_a_vector_like_pieces_of_rooms_is_a_hub_unless_it_is_in_them() -> None:
+    catalog = np.eye(3, 8, dtype=np.float32)  # three orthogonal unit vectors
+    regions = [np.repeat(catalog[:1], 25, axis=0), -np.repeat(catalog[1:2], 25, axis=0)]
+    owners = np.array([0, 1, 2])
+    hubness = _hubness(catalog, owners, regions, pasted=[set(), set()])
+    np.testing.assert_allclose(hubness, [1.0, 0.0, 0.0], atol=1e-6)  # 0 is like room 0's boxes
+    ignored = _hubness(catalog, owners, regions, pasted=[{0}, set()])  # 0 was pasted into room 0
+    np.testing.assert_allclose(ignored, [0.0, 0.0, 0.0], atol=1e-6)
+
+
+def test_pseudo_room_pastes_only_what_is_not_white() -> None:
+    white = np.full((100, 100, 3), 255, np.uint8)
+    piece = white.copy()
+    piece[30:70, 30:70] = (200, 20, 20)
+    room = compose_room([white, piece], np.random.default_rng(1))
+    assert room.shape == (ROOM_SIZE[1], ROOM_SIZE[0], 3)
+    colours = {tuple(c) for c in room.reshape(-1, 3)}
+    assert (255, 255, 255) not in colours  # the white backdrops were cut away
+    assert (200, 20, 20) in colours  # the piece itself was pasted
+
+
+def test_build_with_objects_writes_what_the_index_reads(tmp_path: Path, tiny_extractor) -> None:
+    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)
+    plain = build_index(catalog, tmp_path / "plain", tiny_extractor, BuildOptions(progress=False))
+    assert open_index(tmp_path / "plain").region_hubness() is None
+    assert not (plain.release / REGION_HUBNESS).exists()
+    options = BuildOptions(progress=False, objects=True)
+    report = build_index(catalog, tmp_path / "objects", tiny_extractor, options)
+    index = open_index(tmp_path / "objects")
+    hubness = index.region_hubness()
+    assert hubness is not None and hubness.shape == (index.vectors,)
+    assert np.isfinite(hubness).all() and np.abs(hubness).max() <= 1.0
+    (report.release / REGION_HUBNESS).write_bytes(b"\x93NUMPY truncated")
+    with pytest.raises(IndexDamagedError, match=REGION_HUBNESS):
+        open_index(tmp_path / "objects").region_hubness()

@@ -1,9 +1,11 @@
-"""Keras model → LiteRT file, checked against Keras on probe images before anyone serves it.
+"""Keras model → LiteRT or ONNX file, checked against Keras on probe images before it serves.
 
-Keras stays the source of truth. Keras's own `model.export(format="litert")` is used: TF's
-`TFLiteConverter.from_concrete_functions` wrote files without the weights (NaN outputs) for
-these Keras 3 models. The exported graph is backbone + L2 normalisation; resizing and the
-backbone's preprocessing stay in numpy (`Embedder.prepare`), the one code both paths run.
+Keras stays the source of truth. The format is the backbone's (retrieval/runtime_choice.py)
+unless the caller names one. LiteRT: Keras's own `model.export(format="litert")` (TF's
+`TFLiteConverter.from_concrete_functions` wrote files without the weights, NaN outputs, for
+these Keras 3 models). ONNX: retrieval/onnx_export.py. The exported graph is backbone + L2
+normalisation; resizing and the backbone's preprocessing stay in numpy (`Embedder.prepare`),
+the one code every path runs.
 """
 
 import logging
@@ -17,14 +19,10 @@ import numpy as np
 
 from retrieval.errors import RuntimeModelError
 from retrieval.extractor import Extractor, file_sha256
-from retrieval.runtime_extractor import LiteRTRunner
-from retrieval.runtime_file import (
-    MODEL_FILE,
-    RECORD,
-    RUNTIME_FORMAT,
-    RuntimeRecord,
-    runtime_home,
-)
+from retrieval.onnx_export import write_onnx
+from retrieval.runtime_choice import choose_format
+from retrieval.runtime_extractor import Runner, open_runner
+from retrieval.runtime_file import MODEL_FILES, RECORD, RuntimeRecord, runtime_home
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +47,7 @@ def probe_images(count: int = 6) -> list[np.ndarray]:
     return [image.astype(np.uint8) for image in images[:count]]
 
 
-def probe_cosine(extractor: Extractor, runner: LiteRTRunner) -> float:
+def probe_cosine(extractor: Extractor, runner: Runner) -> float:
     """The worst per-image cosine between runtime and Keras vectors (NaN if any is NaN)."""
     batch = extractor.prepare(probe_images())  # (N, S, S, 3)
     keras_vectors = extractor.embed_prepared(batch)
@@ -60,28 +58,45 @@ def probe_cosine(extractor: Extractor, runner: LiteRTRunner) -> float:
     return float(np.min(np.sum(keras_vectors * runtime_vectors, axis=1) / norms))
 
 
-def _write_litert(extractor: Extractor, path: Path) -> None:
-    """The Keras model with L2 normalisation on top, exported by Keras with a dynamic batch."""
+def serving_model(extractor: Extractor) -> "object":
+    """The Keras model with L2 normalisation on top: (N, S, S, 3) → (N, D) unit vectors."""
     import keras
-    import tensorflow as tf
 
     size = extractor.input_size
     inputs = keras.Input((size, size, 3), name="images")
     outputs = keras.layers.UnitNormalization(axis=-1)(extractor.model(inputs))  # (N, D)
-    serving = keras.Model(inputs, outputs, name=f"{extractor.model_name}_unit")
-    spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="images")
+    return keras.Model(inputs, outputs, name=f"{extractor.model_name}_unit")
+
+
+def write_litert(serving: "object", input_size: int, path: Path) -> None:
+    """Keras's own LiteRT export, with a dynamic batch."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, input_size, input_size, 3], tf.float32, name="images")
     serving.export(str(path), format="litert", verbose=False, input_signature=[spec])
 
 
-def _exporter() -> str:
+WRITERS = {"litert": write_litert, "onnx": write_onnx}
+
+
+def _exporter(model_format: str) -> str:
     import keras
     import tensorflow as tf
 
-    return f"keras {keras.__version__}, tensorflow {tf.__version__}"
+    made = f"keras {keras.__version__}, tensorflow {tf.__version__}"
+    if model_format == "onnx":
+        import tf2onnx
+
+        made += f", tf2onnx {tf2onnx.__version__}"
+    return made
 
 
-def export_runtime(extractor: Extractor, runtime_dir: Path) -> tuple[RuntimeRecord, Path]:
+def export_runtime(
+    extractor: Extractor, runtime_dir: Path, model_format: str | None = None
+) -> tuple[RuntimeRecord, Path]:
     """Export `extractor` into `runtime_dir`, replacing any earlier export; (record, folder).
+
+    `model_format` is a key of `MODEL_FILES`; None takes the backbone's (`choose_format`).
 
     The file is written and probed in a staging folder and moved into place only when it
     agrees with Keras, so a failed export leaves the previous one untouched.
@@ -93,9 +108,10 @@ def export_runtime(extractor: Extractor, runtime_dir: Path) -> tuple[RuntimeReco
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from a separate serving user
     try:
         started = time.perf_counter()
-        model = staging / MODEL_FILE
-        _write_litert(extractor, model)
-        cosine = probe_cosine(extractor, LiteRTRunner(model, threads=1))
+        model_format = model_format or choose_format(extractor.backbone, extractor.input_size)
+        model = staging / MODEL_FILES[model_format]
+        WRITERS[model_format](serving_model(extractor), extractor.input_size, model)
+        cosine = probe_cosine(extractor, open_runner(model_format, model, threads=1))
         if not cosine >= MIN_PROBE_COSINE:  # also refuses NaN
             raise RuntimeModelError(
                 f"the exported {extractor.fingerprint.backbone} disagrees with Keras on probe "
@@ -105,17 +121,21 @@ def export_runtime(extractor: Extractor, runtime_dir: Path) -> tuple[RuntimeReco
             fingerprint=extractor.fingerprint,
             model_name=extractor.model_name,
             param_count=extractor.param_count,
-            format=RUNTIME_FORMAT,
+            format=model_format,
             sha256=file_sha256(model),
             size_bytes=model.stat().st_size,
             probe_cosine=round(cosine, 7),
             exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            exporter=_exporter(),
+            exporter=_exporter(model_format),
         )
         (staging / RECORD).write_text(record.to_json(), encoding="utf-8")
         _move_into_place(staging, home)
         log.info(
-            "exported %s to %s in %.1f s", extractor.model_name, home, time.perf_counter() - started
+            "exported %s (%s) to %s in %.1f s",
+            extractor.model_name,
+            model_format,
+            home,
+            time.perf_counter() - started,
         )
         return record, home
     finally:

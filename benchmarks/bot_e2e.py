@@ -169,7 +169,8 @@ async def run(args: argparse.Namespace) -> None:
             if use_ikea
             else shapes_data(work, args.photos)
         )
-        report = build_index(catalog, work / "index", extractor, BuildOptions(progress=False))
+        options = BuildOptions(progress=False, allow_roots=(IKEA.parent,))  # its images
+        report = build_index(catalog, work / "index", extractor, options)
         service = SearchService(extractor, open_index(work / "index", extractor.fingerprint))
         rows: list[tuple[int, list[float], list[float], dict[str, float]]] = []
         async with BotApiServer(lifetime=3600) as server:

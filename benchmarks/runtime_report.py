@@ -270,6 +270,7 @@ def serving_index(args: argparse.Namespace, plan: Plan, chosen: Path) -> tuple[P
     if not (index / "current").exists():
         command = [str(SNAPFIND), "index", "build", "--no-progress", "--catalog", str(catalog)]
         command += ["--out", str(index), "--backbone", plan.backbone, "--weights", plan.weights]
+        command += ["--allow-root", str(IKEA.parent)]
         done = run_child(command, base_env(args.work, runtime_dir=chosen))
         if done["error"]:
             raise SystemExit(f"index build failed: {done['error']}")

@@ -48,8 +48,8 @@ RUN pip --python /opt/venv/bin/python install --no-cache-dir --no-deps . \
  && /opt/venv/bin/snapfind --help >/dev/null
 
 FROM build AS export
-# The backbone to serve; its export (a few minutes; B7 peaks near 6 GB of memory) is the one
-# model the runtime image can run.
+# The backbone to serve; its export (minutes; B7, exported to ONNX, peaked at 12 GB of memory
+# here) is the one model the runtime image can run.
 ARG BAKE_WEIGHTS=efficientnet-lite0
 ENV KERAS_HOME=/opt/keras TF_CPP_MIN_LOG_LEVEL=2
 COPY --from=weights /opt/keras/models /opt/keras/models

@@ -109,3 +109,11 @@ def test_an_exported_default_is_served_as_is(tmp_path: Path) -> None:
     fake_export(tmp_path, "efficientnetb7")
     settings = Settings(_env_file=None, runtime_dir=tmp_path)
     assert loading.prefer_exported(settings) is settings
+
+
+def test_the_index_choice_is_never_swapped_for_the_export(tmp_path: Path) -> None:
+    """`settings_for_index` sets the backbone from the manifest: that counts as chosen."""
+    fake_export(tmp_path, OFFLINE_BACKBONE)
+    settings = Settings(_env_file=None, runtime_dir=tmp_path)
+    from_index = settings.model_copy(update={"backbone": "efficientnetb7", "weights": "imagenet"})
+    assert loading.prefer_exported(from_index) is from_index

@@ -10,6 +10,8 @@ figure; the ratio, measured in one run, is the number to watch (target at 1 user
 
     .venv/bin/python benchmarks/bot_e2e.py --backbone efficientnetb0 --input-size 224
     .venv/bin/python benchmarks/bot_e2e.py --backbone efficientnetb7 --photos 12 --catalog-size 24
+    .venv/bin/python benchmarks/bot_e2e.py --backbone efficientnet-lite0 --weights imagenet \
+        --runtime-dir data/runtime        # the exported model (`snapfind export`), no TensorFlow
 """
 
 import argparse
@@ -34,9 +36,12 @@ from bot.settings import BotSettings  # noqa: E402
 from bot.stats import Stats  # noqa: E402
 from index.build import BuildOptions, build_index  # noqa: E402
 from retrieval.decode import decode_image  # noqa: E402
+from retrieval.embedder import Embedder  # noqa: E402
 from retrieval.extractor import Extractor  # noqa: E402
 from retrieval.index_store import open_index  # noqa: E402
+from retrieval.loading import load_extractor  # noqa: E402
 from retrieval.search import SearchService  # noqa: E402
+from retrieval.settings import Settings  # noqa: E402
 from retrieval.tf_runtime import configure_tensorflow  # noqa: E402
 from tests.telegram_api import TOKEN, BotApiServer  # noqa: E402
 from tests.telegram_api.shapes import CATEGORIES, COLOURS, draw, write_catalog  # noqa: E402
@@ -84,7 +89,7 @@ def shapes_data(work: Path, photos: int) -> tuple[Path, list[bytes]]:
     return catalog, [telegram_jpeg(draw(*kinds[i % len(kinds)], size=512)) for i in range(photos)]
 
 
-def forward_time(extractor: Extractor, data: bytes) -> float:
+def forward_time(extractor: Embedder, data: bytes) -> float:
     """Seconds of `embed_one` (resize + preprocess + network) on the decoded photo."""
     image = decode_image(data)
     started = time.perf_counter()
@@ -108,7 +113,7 @@ async def photo_to_album(server: BotApiServer, user: int, photo: bytes) -> float
 
 
 async def paired_times(
-    server: BotApiServer, extractor: Extractor, photos: list[bytes]
+    server: BotApiServer, extractor: Embedder, photos: list[bytes]
 ) -> tuple[list[float], list[float]]:
     """One user: each photo's bare forward time, then its photo → album time, alternating, so
     that load from elsewhere on the machine weighs on both alike."""
@@ -137,9 +142,24 @@ def summary(times: list[float]) -> str:
     return f"p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms   (n={len(times)})"
 
 
+def make_extractor(args: argparse.Namespace) -> Embedder:
+    """Keras, or with `--runtime-dir` the exported model found there (as the product loads it)."""
+    if args.runtime_dir is None:
+        configure_tensorflow(threads=args.threads)
+        return Extractor(args.backbone, args.weights, args.input_size)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        backbone=args.backbone,
+        weights=args.weights,
+        input_size=args.input_size,
+        runtime_dir=args.runtime_dir,
+        threads=args.threads,
+    )
+    return load_extractor(settings)
+
+
 async def run(args: argparse.Namespace) -> None:
-    configure_tensorflow(threads=args.threads)
-    extractor = Extractor(args.backbone, args.weights, args.input_size)
+    extractor = make_extractor(args)
     extractor.warmup()
     with tempfile.TemporaryDirectory(prefix="snapfind-bot-bench-") as tmp:
         work = Path(tmp)
@@ -149,7 +169,8 @@ async def run(args: argparse.Namespace) -> None:
             if use_ikea
             else shapes_data(work, args.photos)
         )
-        report = build_index(catalog, work / "index", extractor, BuildOptions(progress=False))
+        options = BuildOptions(progress=False, allow_roots=(IKEA.parent,))  # its images
+        report = build_index(catalog, work / "index", extractor, options)
         service = SearchService(extractor, open_index(work / "index", extractor.fingerprint))
         rows: list[tuple[int, list[float], list[float], dict[str, float]]] = []
         async with BotApiServer(lifetime=3600) as server:
@@ -185,7 +206,8 @@ async def run(args: argparse.Namespace) -> None:
     load = os.getloadavg()[0]
     source = f"IKEA ({report.products} products)" if use_ikea else "drawn shapes (24 products)"
     print(
-        f"{extractor.model_name} at {extractor.input_size} px, weights {args.weights}; "
+        f"{extractor.model_name} at {extractor.input_size} px, weights {args.weights}, "
+        f"runtime {extractor.runtime_id}; "
         f"catalog: {source}; {len(photos)} query photos, JPEG {TELEGRAM_SIDE} px; "
         f"{os.cpu_count()} CPUs, load average {load:.1f}"
     )
@@ -214,7 +236,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--catalog-size", type=int, default=60, help="IKEA products indexed")
     parser.add_argument("--shapes", action="store_true", help="drawn shapes even if IKEA exists")
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads; 0 = all")
+    parser.add_argument("--threads", type=int, default=0, help="inference threads; 0 = all")
+    parser.add_argument("--runtime-dir", type=Path, help="serve the model exported there")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run(args))

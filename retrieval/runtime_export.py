@@ -1,11 +1,14 @@
-"""Keras model → LiteRT file, checked against Keras on probe images before anyone serves it.
+"""Keras model → LiteRT or ONNX file, checked against Keras on probe images before it serves.
 
-Keras stays the source of truth. Keras's own `model.export(format="litert")` is used: TF's
-`TFLiteConverter.from_concrete_functions` wrote files without the weights (NaN outputs) for
-these Keras 3 models. The exported graph is backbone + L2 normalisation; resizing and the
-backbone's preprocessing stay in numpy (`Embedder.prepare`), the one code both paths run.
-Beside it goes the feature-map model of the region pass (`retrieval.feature_map`), probed the
-same way, so objects in room photos are found without TensorFlow too.
+Keras stays the source of truth. The format is the backbone's (retrieval/runtime_choice.py)
+unless the caller names one. LiteRT: Keras's own `model.export(format="litert")` (TF's
+`TFLiteConverter.from_concrete_functions` wrote files without the weights, NaN outputs, for
+these Keras 3 models). ONNX: retrieval/onnx_export.py. The exported graph is backbone + L2
+normalisation; resizing and the backbone's preprocessing stay in numpy (`Embedder.prepare`),
+the one code every path runs.
+Beside it goes the feature-map model of the region pass (`retrieval.feature_map`), LiteRT
+whatever the format, probed the same way, so objects in room photos are found without
+TensorFlow too.
 """
 
 import logging
@@ -20,13 +23,14 @@ import numpy as np
 from retrieval.errors import RuntimeModelError
 from retrieval.extractor import Extractor, file_sha256
 from retrieval.feature_map import KerasFeatureMap, LiteRTFeatureMap, feature_map_model, region_side
+from retrieval.onnx_export import write_onnx
 from retrieval.resize import to_square
-from retrieval.runtime_extractor import LiteRTRunner
+from retrieval.runtime_choice import choose_format
+from retrieval.runtime_extractor import Runner, open_runner
 from retrieval.runtime_file import (
-    MODEL_FILE,
+    MODEL_FILES,
     RECORD,
     REGIONS_FILE,
-    RUNTIME_FORMAT,
     RegionModel,
     RuntimeRecord,
     runtime_home,
@@ -55,7 +59,7 @@ def probe_images(count: int = 6) -> list[np.ndarray]:
     return [image.astype(np.uint8) for image in images[:count]]
 
 
-def probe_cosine(extractor: Extractor, runner: LiteRTRunner) -> float:
+def probe_cosine(extractor: Extractor, runner: Runner) -> float:
     """The worst per-image cosine between runtime and Keras vectors (NaN if any is NaN)."""
     batch = extractor.prepare(probe_images())  # (N, S, S, 3)
     keras_vectors = extractor.embed_prepared(batch)
@@ -77,16 +81,21 @@ def probe_map_cosine(reference: KerasFeatureMap, exported: LiteRTFeatureMap, pre
     return worst
 
 
-def _write_litert(extractor: Extractor, path: Path) -> None:
-    """The Keras model with L2 normalisation on top, exported by Keras with a dynamic batch."""
+def serving_model(extractor: Extractor) -> "object":
+    """The Keras model with L2 normalisation on top: (N, S, S, 3) → (N, D) unit vectors."""
     import keras
-    import tensorflow as tf
 
     size = extractor.input_size
     inputs = keras.Input((size, size, 3), name="images")
     outputs = keras.layers.UnitNormalization(axis=-1)(extractor.model(inputs))  # (N, D)
-    serving = keras.Model(inputs, outputs, name=f"{extractor.model_name}_unit")
-    spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="images")
+    return keras.Model(inputs, outputs, name=f"{extractor.model_name}_unit")
+
+
+def write_litert(serving: "object", input_size: int, path: Path) -> None:
+    """Keras's own LiteRT export, with a dynamic batch."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, input_size, input_size, 3], tf.float32, name="images")
     serving.export(str(path), format="litert", verbose=False, input_signature=[spec])
 
 
@@ -116,15 +125,27 @@ def _refuse_unless_close(extractor: Extractor, cosine: float, what: str) -> None
         )
 
 
-def _exporter() -> str:
+WRITERS = {"litert": write_litert, "onnx": write_onnx}
+
+
+def _exporter(model_format: str) -> str:
     import keras
     import tensorflow as tf
 
-    return f"keras {keras.__version__}, tensorflow {tf.__version__}"
+    made = f"keras {keras.__version__}, tensorflow {tf.__version__}"
+    if model_format == "onnx":
+        import tf2onnx
+
+        made += f", tf2onnx {tf2onnx.__version__}"
+    return made
 
 
-def export_runtime(extractor: Extractor, runtime_dir: Path) -> tuple[RuntimeRecord, Path]:
+def export_runtime(
+    extractor: Extractor, runtime_dir: Path, model_format: str | None = None
+) -> tuple[RuntimeRecord, Path]:
     """Export `extractor` into `runtime_dir`, replacing any earlier export; (record, folder).
+
+    `model_format` is a key of `MODEL_FILES`; None takes the backbone's (`choose_format`).
 
     The file is written and probed in a staging folder and moved into place only when it
     agrees with Keras, so a failed export leaves the previous one untouched.
@@ -136,27 +157,32 @@ def export_runtime(extractor: Extractor, runtime_dir: Path) -> tuple[RuntimeReco
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from a separate serving user
     try:
         started = time.perf_counter()
-        model = staging / MODEL_FILE
-        _write_litert(extractor, model)
-        cosine = probe_cosine(extractor, LiteRTRunner(model, threads=1))
+        model_format = model_format or choose_format(extractor.backbone, extractor.input_size)
+        model = staging / MODEL_FILES[model_format]
+        WRITERS[model_format](serving_model(extractor), extractor.input_size, model)
+        cosine = probe_cosine(extractor, open_runner(model_format, model, threads=1))
         _refuse_unless_close(extractor, cosine, "model")
         regions = _export_regions(extractor, staging / REGIONS_FILE)
         record = RuntimeRecord(
             fingerprint=extractor.fingerprint,
             model_name=extractor.model_name,
             param_count=extractor.param_count,
-            format=RUNTIME_FORMAT,
+            format=model_format,
             sha256=file_sha256(model),
             size_bytes=model.stat().st_size,
             probe_cosine=round(cosine, 7),
             exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            exporter=_exporter(),
+            exporter=_exporter(model_format),
             regions=regions,
         )
         (staging / RECORD).write_text(record.to_json(), encoding="utf-8")
         _move_into_place(staging, home)
         log.info(
-            "exported %s to %s in %.1f s", extractor.model_name, home, time.perf_counter() - started
+            "exported %s (%s) to %s in %.1f s",
+            extractor.model_name,
+            model_format,
+            home,
+            time.perf_counter() - started,
         )
         return record, home
     finally:

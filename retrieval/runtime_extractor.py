@@ -1,23 +1,23 @@
-"""The exported model served by the standalone LiteRT interpreter: no TensorFlow in the process.
+"""The exported model served by LiteRT or ONNX Runtime: no TensorFlow in the process.
 
 Same interface as the Keras `Extractor` (both are `Embedder`s): the same resize and
-preprocessing in numpy, then the exported graph (backbone + L2 normalisation).
+preprocessing in numpy, then the exported graph (backbone + L2 normalisation), run by the
+runtime its `runtime.json` names.
 """
 
 import importlib.util
-import logging
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from retrieval.backbones import get_backbone
 from retrieval.embedder import Embedder
 from retrieval.errors import RuntimeModelError
+from retrieval.onnx_runner import OnnxRunner
 from retrieval.runtime_file import (
-    MODEL_FILE,
     REGIONS_FILE,
     RuntimeRecord,
     expected_fingerprint,
@@ -29,7 +29,11 @@ from retrieval.settings import Settings
 if TYPE_CHECKING:
     from retrieval.feature_map import LiteRTFeatureMap
 
-log = logging.getLogger(__name__)
+
+class Runner(Protocol):
+    """Runs an exported model: (N, S, S, 3) float32 → (N, D) float32 unit vectors."""
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
 
 
 class LiteRTRunner:
@@ -56,25 +60,40 @@ class LiteRTRunner:
         return self._interpreter.get_tensor(self._output).copy()  # the buffer is reused
 
 
+RUNNERS: dict[str, type[LiteRTRunner] | type[OnnxRunner]] = {
+    "litert": LiteRTRunner,
+    "onnx": OnnxRunner,
+}
+
+
+def open_runner(model_format: str, model: Path, threads: int = 0) -> Runner:
+    """The runner of an exported model in `model_format` (a key of `MODEL_FILES`)."""
+    return RUNNERS[model_format](model, threads)
+
+
 class RuntimeExtractor(Embedder):
     """An exported backbone; same fingerprint as the Keras extractor it was exported from."""
 
-    def __init__(self, record: RuntimeRecord, model: Path, threads: int = 0) -> None:
+    def __init__(
+        self, record: RuntimeRecord, runner: Runner, home: Path | None = None, threads: int = 0
+    ) -> None:
+        """`home`: the export's folder, where the region pass's model lives (None: no region
+        pass, as in benchmarks that open a model file alone); `threads` for that pass."""
         self.record = record
         self.backbone = get_backbone(record.fingerprint.backbone)
         self.fingerprint = record.fingerprint
         self.model_name = record.model_name
         self.param_count = record.param_count
         self.runtime_id = f"{record.format}:sha256:{record.sha256[:16]}"
-        self._home, self._threads = model.parent, threads
-        self._runner = LiteRTRunner(model, threads)
+        self._runner = runner
+        self._home, self._threads = home, threads
         self._lock = threading.Lock()
 
     def feature_map(self) -> "LiteRTFeatureMap":
         """An interpreter of the exported feature-map model, for the region pass."""
         from retrieval.feature_map import LiteRTFeatureMap
 
-        if self.record.regions is None:
+        if self.record.regions is None or self._home is None:
             raise RuntimeModelError(
                 f"the runtime model in {self._home} was exported without its feature-map model "
                 "(needed to find objects in room photos); export again: snapfind export"
@@ -100,12 +119,7 @@ def load_runtime_extractor(settings: Settings) -> RuntimeExtractor | None:
                 "installed to run Keras: export it where TensorFlow is (snapfind export) or "
                 "set SNAPFIND_BACKBONE/SNAPFIND_INPUT_SIZE to the exported model's"
             )
-        log.warning(
-            "no exported runtime model for %s in %s: running Keras and TensorFlow; "
-            "`snapfind export` makes queries faster and the process lighter",
-            fingerprint.backbone,
-            settings.runtime_dir,
-        )
         return None
     home = runtime_home(settings.runtime_dir, fingerprint)
-    return RuntimeExtractor(record, home / MODEL_FILE, settings.threads)
+    runner = open_runner(record.format, home / record.model_file, settings.threads)
+    return RuntimeExtractor(record, runner, home, settings.threads)

@@ -1,8 +1,9 @@
 """An exported runtime model on disk: where it lives, what made it, and its hash.
 
-`RUNTIME_DIR/<fingerprint key>/model.tflite` beside `runtime.json`, and `regions.tflite`: the
-same network without its pooling at the region side (`retrieval.feature_map`). The key is the
-extractor's fingerprint (backbone, weights, size, dim), so indexes built by Keras and by the
+`RUNTIME_DIR/<fingerprint key>/model.tflite` (LiteRT) or `model.onnx` (ONNX Runtime) beside
+`runtime.json`, which names the format, and `regions.tflite`: the same network without its
+pooling at the region side (`retrieval.feature_map`), LiteRT whatever the format. The key is
+the extractor's fingerprint (backbone, weights, size, dim), so indexes built by Keras and by the
 runtime are interchangeable and a serving process finds its model from its settings alone —
 without TensorFlow, which only the export needs.
 """
@@ -15,9 +16,9 @@ from retrieval.backbones import get_backbone
 from retrieval.errors import RuntimeModelError
 from retrieval.extractor import Fingerprint, file_sha256, resolve_weights
 
-RUNTIME_FORMAT = "litert"  # chosen by benchmarks/runtime_bench.py, see docs/performance.md
-MODEL_FILE = "model.tflite"
-REGIONS_FILE = "regions.tflite"
+# format → its model file; which format a backbone gets: retrieval/runtime_choice.py
+MODEL_FILES = {"litert": "model.tflite", "onnx": "model.onnx"}
+REGIONS_FILE = "regions.tflite"  # the region pass, LiteRT for every format
 RECORD = "runtime.json"
 
 
@@ -39,12 +40,16 @@ class RuntimeRecord:
     model_name: str  # the Keras model it was exported from
     param_count: int
     format: str
-    sha256: str  # of MODEL_FILE
+    sha256: str  # of the model file
     size_bytes: int
     probe_cosine: float  # the worst cosine between runtime and Keras vectors at export
     exported_at: str  # ISO 8601, UTC
     exporter: str  # e.g. "keras 3.15.1, tensorflow 2.21.0"
     regions: RegionModel | None = None  # None: exported before the region pass existed
+
+    @property
+    def model_file(self) -> str:
+        return MODEL_FILES[self.format]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -85,9 +90,9 @@ def find_runtime(runtime_dir: Path, fingerprint: Fingerprint) -> RuntimeRecord |
     if not (home / RECORD).is_file():
         return None
     record = RuntimeRecord.read(home / RECORD)
-    model = home / MODEL_FILE
-    if record.fingerprint != fingerprint or record.format != RUNTIME_FORMAT:
+    if record.fingerprint != fingerprint or record.format not in MODEL_FILES:
         raise RuntimeModelError(f"runtime record {home / RECORD} describes another model")
+    model = home / record.model_file
     checks = [(model, record.sha256)]
     if record.regions is not None:
         checks.append((home / REGIONS_FILE, record.regions.sha256))

@@ -165,7 +165,7 @@ def test_an_index_built_from_a_weights_file_asks_for_that_file(
 
 
 def test_offline_first_build_falls_back_to_the_packaged_backbone_unless_one_was_chosen(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     from retrieval import loading
     from retrieval.errors import WeightsUnavailableError
@@ -179,10 +179,10 @@ def test_offline_first_build_falls_back_to_the_packaged_backbone_unless_one_was_
             raise WeightsUnavailableError("could not download the ImageNet weights of b7")
         return f"extractor {settings.backbone}"
 
-    default = Settings(_env_file=None)
+    default = Settings(_env_file=None, runtime_dir=tmp_path)  # nothing exported
     assert loading.load_extractor_to_build(default, fake_load) == "extractor efficientnet-lite0"
     assert built_with == ["efficientnetb7", "efficientnet-lite0"]
     assert "building with efficientnet-lite0, whose weights ship with snapfind" in caplog.text
-    chosen = Settings(_env_file=None, backbone="efficientnetb7")
+    chosen = Settings(_env_file=None, backbone="efficientnetb7", runtime_dir=tmp_path)
     with pytest.raises(WeightsUnavailableError):
         loading.load_extractor_to_build(chosen, fake_load)

@@ -13,8 +13,8 @@ import pytest
 import retrieval.runtime_export as runtime_export
 from retrieval.errors import RuntimeModelError
 from retrieval.extractor import Extractor
-from retrieval.runtime_extractor import RuntimeExtractor
-from retrieval.runtime_file import MODEL_FILE, RECORD, find_runtime, runtime_home
+from retrieval.runtime_extractor import RuntimeExtractor, open_runner
+from retrieval.runtime_file import MODEL_FILES, RECORD, find_runtime, runtime_home
 from snapfind.cli import main
 from tests.synthetic import draw_item, write_shapes_catalog
 
@@ -38,7 +38,8 @@ def photos(n: int) -> list[np.ndarray]:
 def runtime_of(runtime_dir: Path, extractor: Extractor) -> RuntimeExtractor:
     record = find_runtime(runtime_dir, extractor.fingerprint)
     assert record is not None
-    return RuntimeExtractor(record, runtime_home(runtime_dir, extractor.fingerprint) / MODEL_FILE)
+    model = runtime_home(runtime_dir, extractor.fingerprint) / record.model_file
+    return RuntimeExtractor(record, open_runner(record.format, model))
 
 
 def test_runtime_vectors_match_keras(exported: Path, tiny_extractor: Extractor) -> None:
@@ -59,7 +60,7 @@ def test_record_names_the_file_by_hash(exported: Path, tiny_extractor: Extractor
     home = runtime_home(exported, tiny_extractor.fingerprint)
     record = json.loads((home / RECORD).read_text())
     assert record["format"] == "litert" and record["probe_cosine"] >= 0.99999
-    assert record["size_bytes"] == (home / MODEL_FILE).stat().st_size
+    assert record["size_bytes"] == (home / MODEL_FILES["litert"]).stat().st_size
     assert record["fingerprint"]["weights_id"] == "none:seed1234"
     assert sorted(p.name for p in exported.iterdir()) == [home.name]  # no staging left behind
 
@@ -77,7 +78,7 @@ def test_damaged_model_is_refused(
 ) -> None:
     copy = tmp_path / "runtime"
     shutil.copytree(exported, copy)
-    model = runtime_home(copy, tiny_extractor.fingerprint) / MODEL_FILE
+    model = runtime_home(copy, tiny_extractor.fingerprint) / MODEL_FILES["litert"]
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
@@ -85,14 +86,15 @@ def test_damaged_model_is_refused(
         find_runtime(copy, tiny_extractor.fingerprint)
 
 
+@pytest.mark.parametrize("model_format", ["litert", "onnx"])
 def test_export_that_disagrees_with_keras_is_refused(
-    tmp_path: Path, tiny_extractor: Extractor, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tiny_extractor: Extractor, monkeypatch: pytest.MonkeyPatch, model_format: str
 ) -> None:
     """Keras's vectors are permuted for the probe, as a broken converter's would be."""
     keras_forward = tiny_extractor.embed_prepared
     monkeypatch.setattr(tiny_extractor, "embed_prepared", lambda b: keras_forward(b)[::-1])
     with pytest.raises(RuntimeModelError, match="disagrees with Keras"):
-        runtime_export.export_runtime(tiny_extractor, tmp_path)
+        runtime_export.export_runtime(tiny_extractor, tmp_path, model_format)
     assert list(tmp_path.iterdir()) == []  # nothing written, no staging left
     assert find_runtime(tmp_path, tiny_extractor.fingerprint) is None
 
@@ -111,19 +113,18 @@ sys.exit(code)
 """
 
 
-def test_serving_processes_do_not_import_tensorflow(
-    exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An index built by Keras, served by the runtime in a fresh process: same answers."""
+def serve_in_fresh_process(runtime_dir: Path, tmp_path: Path) -> list[str]:
+    """An index built by Keras, served from `runtime_dir` in a fresh process; its output."""
     catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)
     index_dir = tmp_path / "index"
-    monkeypatch.setenv("SNAPFIND_RUNTIME_DIR", str(tmp_path / "none"))  # built by Keras
     args = ["--no-progress", "--catalog", str(catalog), "--out", str(index_dir), *TINY]
-    assert main(["index", "build", *args]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SNAPFIND_RUNTIME_DIR", str(tmp_path / "none"))  # built by Keras
+        assert main(["index", "build", *args]) == 0
     manifest = json.loads((index_dir / "current" / "manifest.json").read_text())
     assert manifest["extra"]["runtime"] == "keras"  # the manifest says what embedded it
     photo = catalog / "shop" / "squares" / "squares-1.jpg"
-    env = os.environ | TINY_ENV | {"SNAPFIND_RUNTIME_DIR": str(exported)}
+    env = os.environ | TINY_ENV | {"SNAPFIND_RUNTIME_DIR": str(runtime_dir)}
     env |= {"SNAPFIND_INDEX_DIR": str(index_dir), "SNAPFIND_BOT_TOKEN": "123456:" + "x" * 35}
     done = subprocess.run(
         [sys.executable, "-c", SERVE_WITHOUT_TENSORFLOW, str(photo)],
@@ -143,6 +144,12 @@ def test_serving_processes_do_not_import_tensorflow(
     assert lines[1].startswith("healthy: ")
     assert "extractor RuntimeExtractor" in lines
     assert "tensorflow imported False keras imported False" in lines
+    return lines
+
+
+def test_serving_processes_do_not_import_tensorflow(exported: Path, tmp_path: Path) -> None:
+    """Same answers from the LiteRT export as from the Keras build, without TensorFlow."""
+    serve_in_fresh_process(exported, tmp_path)
 
 
 def test_without_export_or_tensorflow_the_error_says_what_to_do(

@@ -5,10 +5,19 @@ import contextlib
 import time
 from pathlib import Path
 
+from retrieval.backbones import get_backbone
 from retrieval.errors import IndexNotFoundError
-from retrieval.loading import load_extractor_to_build, load_keras_extractor, settings_for_index
+from retrieval.extractor import Fingerprint
+from retrieval.loading import (
+    load_extractor_to_build,
+    load_keras_extractor,
+    prefer_exported,
+    settings_for_index,
+)
+from retrieval.runtime_choice import choose_format
 from retrieval.runtime_export import export_runtime
 from retrieval.runtime_file import (
+    MODEL_FILES,
     RuntimeRecord,
     expected_fingerprint,
     find_runtime,
@@ -18,26 +27,29 @@ from retrieval.settings import Settings
 from snapfind.commands.options import add_extractor_options, settings_from
 
 
-def export_from_settings(settings: Settings, *, force: bool = False) -> str:
+def export_from_settings(
+    settings: Settings, *, force: bool = False, model_format: str | None = None
+) -> str:
     """Export the backbone that serves, unless a verified export exists; a one-line summary.
 
     That is the backbone of the index at `settings.index_dir` when there is one (the index
-    decides), else the one the first build will use. The check comes first and needs no
-    TensorFlow, so running this before every start of the bot costs a hash of the model file
-    when the export is already there.
+    decides), else the one the first build will use. The format is `model_format`, else the
+    backbone's (`choose_format`); an export in another format is replaced. The check comes
+    first and needs no TensorFlow, so running this before every start of the bot costs a
+    hash of the model file when the export is already there.
     """
     started = time.perf_counter()
     with contextlib.suppress(IndexNotFoundError):
         settings = settings_for_index(settings, settings.index_dir)
+    settings = prefer_exported(settings)
     fingerprint = expected_fingerprint(settings.backbone, settings.weights, settings.input_size)
-    record = None if force else _complete(find_runtime(settings.runtime_dir, fingerprint))
+    record = None if force else _usable(settings, fingerprint, model_format)
     verb = "already exported"
     if record is None:
         extractor = load_extractor_to_build(settings, load_keras_extractor)
-        found = None if force else find_runtime(settings.runtime_dir, extractor.fingerprint)
-        record = _complete(found)
+        record = None if force else _usable(settings, extractor.fingerprint, model_format)
         if record is None:
-            record, _ = export_runtime(extractor, settings.runtime_dir)
+            record, _ = export_runtime(extractor, settings.runtime_dir, model_format)
             verb = "exported"
     home = runtime_home(settings.runtime_dir, record.fingerprint)
     regions = record.regions  # complete: found with it or just exported
@@ -52,14 +64,23 @@ def export_from_settings(settings: Settings, *, force: bool = False) -> str:
     )
 
 
-def _complete(record: RuntimeRecord | None) -> RuntimeRecord | None:
-    """`record` if it has both models; an export made before the region pass is redone."""
-    return record if record is not None and record.regions is not None else None
+def _usable(
+    settings: Settings, fingerprint: Fingerprint, model_format: str | None
+) -> RuntimeRecord | None:
+    """The verified export of `fingerprint` if it is in the wanted format and has the region
+    pass's model too, else None: an export made before the region pass is redone."""
+    record = find_runtime(settings.runtime_dir, fingerprint)
+    if record is None:
+        return None
+    backbone = get_backbone(fingerprint.backbone)
+    wanted = model_format or choose_format(backbone, fingerprint.input_size)
+    return record if record.format == wanted and record.regions is not None else None
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, runtime_dir=args.runtime_dir)
-    print(export_from_settings(settings, force=args.force))
+    model_format = None if args.format == "auto" else args.format
+    print(export_from_settings(settings, force=args.force, model_format=model_format))
     return 0
 
 
@@ -68,10 +89,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="export the backbone to a runtime model that serves without TensorFlow",
         description="Build the Keras backbone, export it (with L2 normalisation) to a LiteRT "
-        "file, and beside it the same network without pooling at the region side (objects in "
-        "room photos); check both against Keras on probe images (cosine >= 0.99999) and store "
-        "them with their sha256 under SNAPFIND_RUNTIME_DIR. `search`, `health`, `bot` and "
-        "`index build` then use it. Does nothing if a verified export exists, unless --force.",
+        "or ONNX file, and beside it the same network without pooling at the region side (objects "
+        "in room photos, LiteRT); check both against Keras on probe images (cosine >= 0.99999) "
+        "and store them with their sha256 under SNAPFIND_RUNTIME_DIR. `search`, `health`, "
+        "`bot` and `index build` then use it. Does nothing if a verified export exists, "
+        "unless --force.",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("auto", *MODEL_FILES),
+        default="auto",
+        help="runtime format; auto: LiteRT for small networks, ONNX Runtime for large ones "
+        "(docs/performance.md)",
     )
     parser.add_argument(
         "--runtime-dir", type=Path, help="where runtime models live (SNAPFIND_RUNTIME_DIR)"

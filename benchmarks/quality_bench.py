@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 from index.evaluation.augment import augment_for_index, augment_for_query, variant_rng
+from index.evaluation.metrics import macro_f1
 from retrieval.extractor import Extractor
 from retrieval.head import load_head
 from retrieval.index_store import CatalogIndex, Hit, open_index
@@ -205,17 +206,6 @@ def wild_scores(index: CatalogIndex, wild: Queries, stage: RerankParams) -> dict
 
 def mean_of(per_class: dict[str, list[float]]) -> float:
     return float(np.mean([v for values in per_class.values() for v in values]))
-
-
-def macro_f1(truth: list[str], predicted: list[str]) -> float:
-    """Mean over the true labels of F1 from the top-1 label."""
-    scores = []
-    for label in sorted(set(truth)):
-        tp = sum(t == p == label for t, p in zip(truth, predicted, strict=True))
-        fp = sum(p == label != t for t, p in zip(truth, predicted, strict=True))
-        fn = sum(t == label != p for t, p in zip(truth, predicted, strict=True))
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return float(np.mean(scores))
 
 
 def loo_scores(index: CatalogIndex, stage: RerankParams) -> dict[str, float]:

@@ -47,6 +47,7 @@ from index.tune import held_out
 from retrieval.extractor import Extractor
 from retrieval.head import load_head
 from retrieval.index_store import CatalogIndex, Hit, open_index
+from retrieval.model_input import DECODING
 from retrieval.rerank import RerankParams
 from retrieval.search import SearchService
 from retrieval.tf_runtime import configure_tensorflow
@@ -99,8 +100,12 @@ class Queries:
 def cached_vectors(
     service: SearchService, cache: Path, tag: str, items: list[tuple[str, object, str]]
 ) -> Queries:
-    """Vectors of (name, bytes-or-None-if-cached, label) items, embedded by the product once."""
-    key = service.extractor.fingerprint.key()
+    """Vectors of (name, bytes-or-None-if-cached, label) items, embedded by the product once.
+
+    Keyed by the extractor and the decoding, but a change of how photos are decoded that keeps
+    DECODING needs a fresh --cache (vectors cached before issue 11's decoding differ by up to
+    0.01 in cosine on the wild photos)."""
+    key = f"{service.extractor.fingerprint.key()}-{DECODING}"
     vectors_file, names_file = cache / f"{key}-{tag}.npy", cache / f"{key}-{tag}.json"
     names = [name for name, _, _ in items]
     if vectors_file.is_file() and json.loads(names_file.read_text()) == names:
@@ -366,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
         default=Path("/work/cache/quality13/indexes"),
         help="holds ikea-<lite0|lite2> and ikea5-<lite0|lite2> index folders",
     )
-    parser.add_argument("--cache", type=Path, default=Path("/work/cache/quality13"))
+    parser.add_argument("--cache", type=Path, default=Path("benchmarks/out/quality-cache"))
     parser.add_argument("--aug", type=int, default=300, help="augmented catalog copies")
     parser.add_argument("--timed", type=int, default=40, help="photos timed per variant")
     parser.add_argument("--only", help="comma-separated variant names")

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from index.build import BuildOptions, build_index
+from index.build import CACHE, BuildOptions, build_index
+from index.store_sync import sync_store
 from retrieval.extractor import Extractor
 from retrieval.head import ProjectionHead
 from retrieval.index_store import open_index
@@ -41,3 +42,38 @@ def test_a_new_head_is_applied_to_cached_vectors_without_embedding_again(
     pixels = np.asarray(Image.open(product.image).convert("RGB"))
     assert index.search(tuned.embed_one(pixels), 1)[0].product.id == product.id
     assert not tiny_extractor.head  # the plain extractor was never changed
+
+
+class ListStore:
+    """The three calls sync_store makes of a vector store, in memory."""
+
+    def __init__(self) -> None:
+        self.rows: dict = {}
+
+    def contents(self) -> dict[str, str]:
+        return {key: row.content for key, row in self.rows.items()}
+
+    def remove_keys(self, keys: list[str]) -> None:
+        for key in keys:
+            self.rows.pop(key)
+
+    def add(self, rows: list) -> None:
+        self.rows.update({row.key: row for row in rows})
+
+
+def test_the_store_mirror_gets_the_vectors_through_the_head(
+    shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    index_dir = tmp_path / "idx"
+    dim = tiny_extractor.fingerprint.dim
+    head = ProjectionHead.from_array(np.eye(dim, dtype=np.float32)[::-1] * 0.5)
+    tuned = copy.copy(tiny_extractor)
+    tuned.attach_head(head)
+    build_index(shapes_catalog, index_dir, tuned, QUIET)
+    index = open_index(index_dir, tuned.fingerprint)
+    store = ListStore()
+    report = sync_store(store, shapes_catalog, index_dir / CACHE, tuned.fingerprint, head)
+    assert report.upserted == len(store.rows) == index.vectors
+    product = index.store.get([0])[0]
+    row = next(r for r in store.rows.values() if r.product_id == product.id)
+    assert np.allclose(row.vector, index.vector_of(product.id), atol=1e-6)

@@ -1,6 +1,7 @@
 """Catalog → published index: embed what changed, write a release, publish it atomically.
 
-Stages: read catalog → reuse cached vectors → decode + embed the rest (progress bar) →
+Stages: read catalog → reuse cached vectors (the network's, before any tuned head) → decode +
+embed the rest (progress bar) → the tuned head →
 FAISS index + products.sqlite + manifest in a staging folder → publish → prune the cache.
 One build per index folder at a time (`build_lock`); the cache is pruned only after a
 successful publish, so a failed build leaves both the old index and the cache as they were.
@@ -98,10 +99,13 @@ def _build_locked(
         )
         for e in entries
     ]
-    cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
+    # the cache keeps the network's vectors; the tuned head is applied as the index is written,
+    # so a new head (`snapfind tune`) costs no re-embedding
+    plain = extractor.without_head()
+    cache = VectorCache(index_dir / CACHE, plain.fingerprint)
     try:
         done = embed_missing(
-            extractor,
+            plain,
             jobs,
             cache,
             reuse=not options.full,
@@ -120,7 +124,12 @@ def _build_locked(
     choice = choose_index(len(kept), extractor.fingerprint.dim, options.ram_budget_bytes)
     hashes_in_order = [e.content_hash for e in kept]
     write_from_cache(
-        staging / VECTORS, choice, index_dir / CACHE, extractor.fingerprint, hashes_in_order
+        staging / VECTORS,
+        choice,
+        index_dir / CACHE,
+        plain.fingerprint,
+        hashes_in_order,
+        extractor.apply_head,
     )
     products = _write_products(staging / PRODUCTS, kept)
     if options.objects:
@@ -146,11 +155,11 @@ def _build_locked(
             "runtime": extractor.runtime_id,
         }
         | DEFAULT_RERANK.to_manifest()
-        | _no_match_entry(vectors, hashes_in_order),
+        | _no_match_entry(vectors, hashes_in_order, extractor.apply_head),
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
-    _prune_cache(index_dir, extractor, {e.content_hash for e in entries})
+    _prune_cache(index_dir, plain, {e.content_hash for e in entries})
     log.info("published %s: %d products, %d vectors", release, products, len(kept))
     return BuildReport(
         release, products, len(kept), embedded, reused, len(unreadable), seconds, choice.key
@@ -162,9 +171,12 @@ def _load(path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray]
     return decode(read_image_file(path, limits.max_bytes))
 
 
-def _no_match_entry(vectors: dict[str, np.ndarray], pictures: list[str]) -> dict[str, float]:
-    """The "no good match" threshold for the manifest, from the catalog's own pictures."""
-    matrix = np.stack([vectors[picture] for picture in pictures])  # (V, D)
+def _no_match_entry(
+    vectors: dict[str, np.ndarray], pictures: list[str], head: Callable[[np.ndarray], np.ndarray]
+) -> dict[str, float]:
+    """The "no good match" threshold for the manifest, from the catalog's own pictures as
+    indexed (through the tuned head, if any)."""
+    matrix = head(np.stack([vectors[picture] for picture in pictures]))  # (V, D)
     threshold = calibrate(matrix, pictures)
     return {} if threshold is None else {NO_MATCH_KEY: threshold}
 

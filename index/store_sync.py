@@ -10,15 +10,18 @@ at once, without a restart. The store refuses a collection made by another extra
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+import numpy as np
 
 from index.build import CACHE
 from index.catalog import CatalogEntry, load_catalog
 from index.vector_cache import VectorCache
 from retrieval.errors import ConfigError
 from retrieval.extractor import Fingerprint
+from retrieval.head import ProjectionHead, load_head
 from retrieval.manifest import MANIFEST, Manifest
 from retrieval.vector_store import StoredVector
 
@@ -60,9 +63,18 @@ def rows_of(entries: list[CatalogEntry]) -> dict[str, tuple[CatalogEntry, str]]:
     return rows
 
 
-def sync_store(store, catalog: Path, cache_dir: Path, fingerprint: Fingerprint) -> SyncReport:
-    """Mirror the catalog's cached vectors into `store` (a `MilvusStore`); see the module doc."""
-    cache = VectorCache(cache_dir, fingerprint)
+def sync_store(
+    store,
+    catalog: Path,
+    cache_dir: Path,
+    fingerprint: Fingerprint,
+    head: ProjectionHead | None = None,
+) -> SyncReport:
+    """Mirror the catalog's cached vectors into `store` (a `MilvusStore`); see the module doc.
+
+    The cache holds the network's vectors (index/build.py); `head` is the tuned head the
+    fingerprint names, applied on the way into the store."""
+    cache = VectorCache(cache_dir, replace(fingerprint, head=""))
     try:
         entries = load_catalog(catalog).entries
         present = cache.hashes_among(e.content_hash for e in entries)
@@ -74,6 +86,11 @@ def sync_store(store, catalog: Path, cache_dir: Path, fingerprint: Fingerprint) 
         for start in range(0, len(changed), BATCH):
             keys = changed[start : start + BATCH]
             vectors = cache.get_many(wanted[key][0].content_hash for key in keys)
+            if head is not None and vectors:
+                digests = list(vectors)
+                vectors = dict(
+                    zip(digests, head.apply(np.stack(list(vectors.values()))), strict=True)
+                )
             store.add([_stored(key, *wanted[key], vectors) for key in keys])
     finally:
         cache.close()
@@ -89,9 +106,14 @@ def sync_after_build(store: str, catalog: Path, index_dir: Path, release: Path) 
     from retrieval.milvus_store import MilvusStore  # pymilvus only where a store is asked for
 
     fingerprint = Manifest.read(release / MANIFEST).fingerprint
+    head = load_head(index_dir) if fingerprint.head else None
+    if fingerprint.head and (head is None or head.head_id != fingerprint.head):
+        raise ConfigError(
+            f"the tuned head beside {index_dir} is not the one its index was built with"
+        )
     uri, collection = milvus_target(store)
     milvus = MilvusStore(uri, collection, fingerprint)
     try:
-        return sync_store(milvus, catalog, Path(index_dir) / CACHE, fingerprint)
+        return sync_store(milvus, catalog, Path(index_dir) / CACHE, fingerprint, head)
     finally:
         milvus.close()

@@ -171,9 +171,15 @@ def judge(
     return float(np.mean(nearest == rows)), float(np.mean(labels[nearest] == labels[rows]))
 
 
+def held_out(content_hash: str, share: float = TuneOptions.holdout) -> bool:
+    """Whether tuning keeps this picture out of training: decided by its hash, so stable, and
+    benchmarks can score the head on the very pictures it never saw."""
+    return int(content_hash[:8], 16) % 1000 < share * 1000
+
+
 def _held_out(entries: list[CatalogEntry], share: float) -> np.ndarray:
-    """(P,) True for pictures kept out of training: decided by the content hash, so stable."""
-    return np.array([int(e.content_hash[:8], 16) % 1000 < share * 1000 for e in entries])
+    """(P,) True for pictures kept out of training."""
+    return np.array([held_out(e.content_hash, share) for e in entries])
 
 
 def _category_ids(entries: list[CatalogEntry]) -> np.ndarray:

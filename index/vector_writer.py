@@ -62,21 +62,29 @@ def _sample(chunks: Chunks, count: int, size: int, seed: int) -> np.ndarray:
 
 
 def write_from_cache(
-    path: Path, choice: IndexChoice, cache_dir: Path, fingerprint: Fingerprint, hashes: list[str]
+    path: Path,
+    choice: IndexChoice,
+    cache_dir: Path,
+    fingerprint: Fingerprint,
+    hashes: list[str],
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> faiss.Index:
-    """Write the index of the cached vectors of `hashes` (vector order), streamed from the cache."""
+    """Write the index of the cached vectors of `hashes` (vector order), streamed from the cache,
+    each chunk through `transform` (the tuned head: the cache holds the network's vectors)."""
     cache = VectorCache(cache_dir, fingerprint)
     try:
-        chunks = cached_chunks(cache.get_many, hashes)
+        chunks = cached_chunks(cache.get_many, hashes, transform)
         return write_index(path, choice.key, len(hashes), chunks, choice.search_params)
     finally:
         cache.close()
 
 
 def cached_chunks(
-    get_many: Callable[[list[str]], dict[str, np.ndarray]], hashes: list[str]
+    get_many: Callable[[list[str]], dict[str, np.ndarray]],
+    hashes: list[str],
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Chunks:
-    """A re-readable chunk source of the vectors of `hashes`, in that order."""
+    """A re-readable chunk source of the vectors of `hashes`, in that order, transformed."""
 
     def chunks() -> Iterator[np.ndarray]:
         for start in range(0, len(hashes), CHUNK):
@@ -87,6 +95,7 @@ def cached_chunks(
                 raise ValueError(
                     f"{len(missing)} vectors missing from the cache, e.g. {missing[0]}"
                 )
-            yield np.stack([found[h] for h in part]).astype(np.float32, copy=False)  # (c, D)
+            chunk = np.stack([found[h] for h in part]).astype(np.float32, copy=False)  # (c, D)
+            yield chunk if transform is None else transform(chunk)
 
     return chunks

@@ -1,9 +1,10 @@
 """What every extractor shares, whatever runs the network: square resize, preprocessing, batching.
 
-The Keras extractor and the exported runtime extractor differ only in `embed_prepared`, so the
+The Keras extractor and the exported runtime extractor differ only in `embed_backbone`, so the
 catalog and the queries get the same resize and the same normalisation whichever one runs.
 """
 
+import copy
 import threading
 import time
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # extractor.py defines it and subclasses Embedder
 class Embedder:
     """Images → (N, D) unit vectors; subclasses set the attributes below and run the network.
 
-    Calls of `embed_prepared` are serialised by `_lock`: on a small CPU one inference at a time
+    Calls of `embed_backbone` are serialised by `_lock`: on a small CPU one inference at a time
     is fastest, and neither Keras models nor LiteRT interpreters may be entered by two threads.
     """
 
@@ -60,9 +61,23 @@ class Embedder:
         batch = np.stack([to_square(image, size) for image in images]).astype(np.float32)
         return self.backbone.preprocess(batch)
 
-    def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
-        """Run the network on a prepared (N, S, S, 3) batch → (N, D) float32 unit vectors."""
+    def without_head(self) -> "Embedder":
+        """The same network without the tuned head (itself when it has none), sharing the model
+        and its lock: the index build caches its vectors, so a new head needs no re-embedding."""
+        if self.head is None:
+            return self
+        plain = copy.copy(self)
+        plain.head = None
+        plain.fingerprint = replace(self.fingerprint, head="")
+        return plain
+
+    def embed_backbone(self, batch: np.ndarray) -> np.ndarray:
+        """Run the network alone on a prepared (N, S, S, 3) batch → (N, D) float32 unit vectors."""
         raise NotImplementedError
+
+    def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
+        """The network, then the tuned head if any, on a prepared batch → (N, D) unit vectors."""
+        return self.apply_head(self.embed_backbone(batch))
 
     def embed(self, images: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
         """(N, D) float32 unit vectors, one row per image."""

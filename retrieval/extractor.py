@@ -123,8 +123,7 @@ class Extractor(Embedder):
 
         return forward
 
-    def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
-        """Run the network (and the tuned head, if any) on a prepared (N, S, S, 3) batch."""
+    def embed_backbone(self, batch: np.ndarray) -> np.ndarray:
+        """Run the network on a prepared (N, S, S, 3) batch."""
         with self._lock:
-            features = self._forward(batch).numpy().astype(np.float32, copy=False)  # (N, D)
-        return self.apply_head(features)
+            return self._forward(batch).numpy().astype(np.float32, copy=False)  # (N, D)

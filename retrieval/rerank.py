@@ -104,7 +104,7 @@ def expand_query(
 
 
 # What `snapfind index build` writes into new manifests: the nearest product's kind first among
-# the first 30 (benchmarks/quality_bench.py, docs/quality.md: IKEA leave-one-out P@5 0.612 →
-# 0.724 and wild P@5 0.715 → 0.796 at equal P@1 with efficientnet-lite0; votes of several
-# neighbours and alpha-QE lost there).
+# the first 30 (benchmarks/quality_bench.py, docs/quality.md, second pass: IKEA leave-one-out
+# P@5 0.612 → 0.723 and wild P@5 0.718 → 0.786 at equal P@1 with efficientnet-lite0; votes of
+# several neighbours, alpha-QE, d50 and a category classifier lost or tied there).
 DEFAULT = RerankParams(depth=30, category_weight=1.0, voters=1)

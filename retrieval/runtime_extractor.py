@@ -100,11 +100,10 @@ class RuntimeExtractor(Embedder):
             )
         return LiteRTFeatureMap(self._home / REGIONS_FILE, self.record.regions.side, self._threads)
 
-    def embed_prepared(self, batch: np.ndarray) -> np.ndarray:
+    def embed_backbone(self, batch: np.ndarray) -> np.ndarray:
         """Run the exported network on a prepared (N, S, S, 3) batch."""
         with self._lock:
-            features = self._runner.run(batch)  # (N, D)
-        return self.apply_head(features)
+            return self._runner.run(batch)  # (N, D)
 
 
 def load_runtime_extractor(settings: Settings) -> RuntimeExtractor | None:

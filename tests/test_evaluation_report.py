@@ -31,7 +31,6 @@ def _backbone(label: str, network: str, shift: float) -> BackboneResult:
         run_once(
             catalog,
             catalog_vectors,
-            ["a1", "b1"],
             queries,
             np.array([[1.0, s], [s, 1.0]], dtype=np.float32),  # s > 1 swaps both answers
         )

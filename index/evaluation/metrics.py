@@ -65,6 +65,24 @@ def mean_average_precision_at(relevant: np.ndarray, n_relevant: Sequence[int], k
     return float(ap.mean()) if ap.size else float("nan")
 
 
+def macro_f1(truth: Sequence[str], predicted: Sequence[str]) -> float:
+    """The original study's macro F1: per true label, F1 of the top-1 label; then their mean.
+
+    A label never predicted right scores 0; a label that is only predicted (no query has it) is
+    not averaged, but each such prediction is a miss of the query's true label.
+    """
+    pairs = list(zip(truth, predicted, strict=True))
+    if not pairs:
+        return float("nan")
+    scores = []
+    for label in sorted(set(truth)):
+        hits = sum(t == p == label for t, p in pairs)
+        wrong = sum(p == label != t for t, p in pairs)  # predicted `label`, truly another
+        missed = sum(t == label != p for t, p in pairs)
+        scores.append(2 * hits / (2 * hits + wrong + missed))
+    return float(np.mean(scores))
+
+
 def strict_relevance(
     query_primary: Sequence[str], result_primary: Sequence[Sequence[str | None]]
 ) -> np.ndarray:

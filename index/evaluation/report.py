@@ -22,15 +22,21 @@ REPORT_MD = "report.md"
 SUMMARY_CSV = "summary.csv"
 RUNS_CSV = "runs.csv"
 CATEGORIES_CSV = "categories.csv"
+OUTSIDE_CSV = "outside.csv"
 _COST = ("params", "dim", "input_size", "ms_per_image", "load_average", "index_bytes")
 
 DEFINITIONS = """\
-Each query is searched against the catalog side; results are ranked by product (a product
-appears once, at its best-scoring image or augmented copy), as the bot shows them.
+Each run's catalog side is written as an index and every query searched with the product's own
+call (`CatalogIndex.search`): results are ranked by product (a product appears once, at its
+best-scoring image or augmented copy), reordered by the second stage `snapfind index build`
+writes into new manifests, one slot per picture, as the bot shows them.
 
 - **Top-1 / Acc@5**: share of queries whose first result / any of the first 5 results has the
   query's label (an image's label is its first category).
 - **P@5**: mean share of the first 5 results that have the query's label.
+- **macro F1**: the original study's: per query label, the F1 of "the first result has this
+  label" (precision over the queries whose first result has it, recall over the queries of it),
+  averaged over the labels.
 - **mod. Acc@5 / mod. P@5**: the study's "modified" metrics: a result counts when it shares
   *any* label with the query (products with several categories). Equal to the plain ones when
   every image has one label.
@@ -65,6 +71,8 @@ def write_report(result: StudyResult, out: Path, *, command: str | None = None) 
         _write_csv(out / RUNS_CSV, _run_rows(result)),
         _write_csv(out / CATEGORIES_CSV, _category_rows(result)),
     ]
+    if result.queries is not None:
+        csvs.append(_write_csv(out / OUTSIDE_CSV, _outside_rows(result)))
     report = out / REPORT_MD
     report.write_text(render_markdown(result, [p.name for p in plots], command), encoding="utf-8")
     return [report, *csvs, *plots]
@@ -112,8 +120,48 @@ def render_markdown(result: StudyResult, plots: Sequence[str], command: str | No
     lines += [f"![{Path(name).stem.replace('_', ' ')}]({name})" for name in plots]
     lines += ["", "## Per category (Acc@5 / P@5, mean over runs)", ""]
     lines += _category_table(result)
+    if result.queries is not None:
+        lines += ["", *_outside_section(result)]
     lines += ["", "## Metrics", "", DEFINITIONS]
     return "\n".join(lines)
+
+
+def _outside_section(result: StudyResult) -> list[str]:
+    """Outside photos against the whole catalog, overall and per class, and what was skipped."""
+    queries = result.queries
+    assert queries is not None
+    scored = [(b, b.outside) for b in result.backbones if b.outside is not None]
+    lines = [
+        f"## Outside photos (`{queries.source.name}`) against the whole catalog",
+        "",
+        f"{len(queries.photos)} photos listed, each searched as the bot searches a shopper's "
+        "photo (`SearchService.search_bytes`); P@5 and top-1 by the category of the products "
+        "returned.",
+        "",
+    ]
+    lines += _table(
+        ["backbone", "photos", "P@5", "top-1", "macro F1", "no good match"],
+        [
+            [f"`{b.spec.label}`", str(o.photos), f"{o.p5:.3f}", f"{o.top1:.3f}", f"{o.f1:.3f}",
+             f"{o.no_match:.3f}"]
+            for b, o in scored
+        ],
+    )  # fmt: skip
+    classes = sorted({c for _, o in scored for c in o.per_class})
+    lines += ["", "Per class (P@5 / top-1):", ""]
+    lines += _table(
+        ["class", "photos", *(f"`{b.spec.label}`" for b, _ in scored)],
+        [
+            [c, f"{scored[0][1].per_class[c]['n']:.0f}" if c in scored[0][1].per_class else "-",
+             *(f"{o.per_class[c]['p5']:.3f} / {o.per_class[c]['top1']:.3f}"
+               if c in o.per_class else "-" for _, o in scored)]
+            for c in classes
+        ],
+    )  # fmt: skip
+    skipped = [*queries.problems, *(p for _, o in scored[:1] for p in o.problems)]
+    if skipped:
+        lines += ["", f"Skipped ({len(skipped)}):", "", *(f"- {line}" for line in skipped)]
+    return lines
 
 
 def _setup(result: StudyResult) -> list[str]:
@@ -207,6 +255,22 @@ def _category_rows(result: StudyResult) -> Iterable[dict[str, object]]:
                 | {"category": category, "queries_per_run": round(values["n"], 2)}
                 | {m: _number(values[m]) for m in CATEGORY_METRICS}
             )
+
+
+def _outside_rows(result: StudyResult) -> Iterable[dict[str, object]]:
+    for b in result.backbones:
+        if b.outside is None:
+            continue
+        o = b.outside
+        overall = {"n": o.photos, "p5": o.p5, "top1": o.top1}
+        for label, values in [("(all)", overall), *o.per_class.items()]:
+            yield (
+                _identity(b)
+                | {"class": label, "photos": round(values["n"])}
+                | {m: _number(values[m]) for m in ("p5", "top1")}
+                | {"macro_f1": _number(o.f1) if label == "(all)" else "",
+                   "no_match": _number(o.no_match) if label == "(all)" else ""}
+            )  # fmt: skip
 
 
 def _identity(b: BackboneResult) -> dict[str, object]:

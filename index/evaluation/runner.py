@@ -23,13 +23,16 @@ from index.catalog import load_catalog
 from index.embedding import ExtractionStats, ImageJob, embed_missing
 from index.evaluation.augment import augment_for_index, augment_for_query, variant_rng
 from index.evaluation.dataset import Dataset, LabelledImage, prepare_dataset
+from index.evaluation.outside import OutsideScores, QuerySet, read_query_csv, score_outside
 from index.evaluation.scoring import RunScores, run_once
+from index.evaluation.served_index import served_index
 from index.evaluation.split import Split, stratified_split
 from index.vector_cache import VectorCache
 from retrieval.backbones import get_backbone
 from retrieval.errors import ConfigError, ImageError
-from retrieval.extractor import Extractor
+from retrieval.extractor import Extractor, Fingerprint
 from retrieval.model_input import DECODING, decode_for_model
+from retrieval.search import SearchService
 from retrieval.weights_choice import parse_weights
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,7 @@ class StudyConfig:
     augment_queries: bool = False
     input_size: int | None = None
     cache: Path = DEFAULT_CACHE  # feature cache folder, one file per fingerprint
+    queries: Path | None = None  # a `photo, category` CSV of outside photos, searched too
     batch_size: int = 16
     timing_images: int = 20
 
@@ -108,6 +112,7 @@ class BackboneResult:
     load_average: float  # 1-minute load average just after timing: context for ms_per_image
     runs: tuple[RunScores, ...]
     extraction: ExtractionStats
+    outside: OutsideScores | None = None  # the outside photos against the whole catalog
 
     def values(self, metric: str) -> list[float]:
         return [v for run in self.runs if (v := run.metrics[metric]) is not None]
@@ -148,11 +153,13 @@ class StudyResult:
     backbones: tuple[BackboneResult, ...]
     unreadable: int
     seconds: float
+    queries: QuerySet | None = None
 
 
 def run_study(config: StudyConfig, *, progress: bool = True) -> StudyResult:
     """Read the catalog, split R times, then extract, cost and score every backbone."""
     started = time.perf_counter()
+    queries = read_query_csv(config.queries) if config.queries else None  # fail before the work
     catalog = load_catalog(config.catalog)
     dataset = prepare_dataset(
         catalog.entries, min_class=config.min_class, distractors=config.distractors
@@ -173,9 +180,10 @@ def run_study(config: StudyConfig, *, progress: bool = True) -> StudyResult:
         config.runs,
         len(splits[0].queries),
     )
-    results = tuple(
-        _study_backbone(spec, dataset.images, splits, config, progress) for spec in config.backbones
-    )
+    # outside photos search the whole catalog, as a shop's index holds it
+    served = [LabelledImage(e.id, e.categories, e.content_hash, e.image) for e in catalog.entries]
+    study = Study(dataset.images, splits, served if queries else [], queries)
+    results = tuple(_study_backbone(spec, study, config, progress) for spec in config.backbones)
     return StudyResult(
         config=config,
         dataset=dataset,
@@ -183,22 +191,30 @@ def run_study(config: StudyConfig, *, progress: bool = True) -> StudyResult:
         backbones=results,
         unreadable=len(catalog.unreadable),
         seconds=time.perf_counter() - started,
+        queries=queries,
     )
 
 
+@dataclass(frozen=True)
+class Study:
+    """What every backbone is run on."""
+
+    images: Sequence[LabelledImage]  # the study's labelled images
+    splits: Sequence[Split]
+    served: Sequence[LabelledImage]  # the whole catalog, for outside photos (empty: none)
+    queries: QuerySet | None
+
+
 def _study_backbone(
-    spec: BackboneSpec,
-    images: Sequence[LabelledImage],
-    splits: Sequence[Split],
-    config: StudyConfig,
-    progress: bool,
+    spec: BackboneSpec, study: Study, config: StudyConfig, progress: bool
 ) -> BackboneResult:
+    images, splits = study.images, study.splits
     extractor = Extractor(spec.name, spec.weights, config.input_size)
     cache = VectorCache(config.cache, extractor.fingerprint)
     try:
         done = embed_missing(
             extractor,
-            _jobs(images, splits, config, extractor.input_size),
+            _jobs(study, config, extractor.input_size),
             cache,
             batch_size=config.batch_size,
             progress=progress,
@@ -218,8 +234,12 @@ def _study_backbone(
             input_size=extractor.input_size,
             ms_per_image=ms,
             load_average=os.getloadavg()[0],
-            runs=tuple(_score_split(images, split, vectors, config) for split in splits),
+            runs=tuple(
+                _score_split(images, split, vectors, config, extractor.fingerprint)
+                for split in splits
+            ),
             extraction=done.stats,
+            outside=_score_outside(extractor, study, vectors),
         )
     finally:
         cache.close()
@@ -241,11 +261,10 @@ def _query_key(image: LabelledImage, seed: int) -> str:
     return f"{_key(image)}~query~s{seed}"
 
 
-def _jobs(
-    images: Sequence[LabelledImage], splits: Sequence[Split], config: StudyConfig, side: int
-) -> list[ImageJob]:
-    """Every vector any run needs: originals, index copies of catalog images, query views,
-    decoded for an extractor of input `side` exactly as the product decodes."""
+def _jobs(study: Study, config: StudyConfig, side: int) -> list[ImageJob]:
+    """Every vector any run needs: originals, index copies of catalog images, query views, the
+    whole catalog for outside photos, decoded for input `side` exactly as the product does."""
+    images, splits = study.images, study.splits
     catalog_side = sorted({i for split in splits for i in split.catalog})
     query_side = sorted({i for split in splits for i in split.queries})
     jobs = [ImageJob(_key(image), str(image.path), _loader(image, side)) for image in images]
@@ -259,6 +278,7 @@ def _jobs(
         for i in query_side:
             load = _loader(images[i], side, augment_for_query, "query", config.seed)
             jobs.append(ImageJob(_query_key(images[i], config.seed), str(images[i].path), load))
+    jobs += [ImageJob(_key(image), str(image.path), _loader(image, side)) for image in study.served]
     return jobs
 
 
@@ -293,26 +313,36 @@ def _score_split(
     split: Split,
     vectors: dict[str, np.ndarray],
     config: StudyConfig,
+    fingerprint: Fingerprint,
 ) -> RunScores:
-    catalog = [images[i] for i in split.catalog]
     queries = [images[i] for i in split.queries]
-    rows: list[np.ndarray] = []
-    owners: list[str] = []
-    for image in catalog:
-        keys = [_key(image)]
-        keys += [_index_key(image, c, config.seed) for c in range(config.augment_index)]
-        rows.extend(vectors[key] for key in keys)
-        owners.extend([image.product_id] * len(keys))
+    rows: list[LabelledImage] = []  # the image each catalog-side vector is of
+    keys: list[str] = []
+    for i in split.catalog:
+        copies = [_index_key(images[i], c, config.seed) for c in range(config.augment_index)]
+        keys += [_key(images[i]), *copies]
+        rows += [images[i]] * (1 + len(copies))
     query_keys = [
         _query_key(q, config.seed) if config.augment_queries else _key(q) for q in queries
     ]
     return run_once(
-        catalog,
-        np.stack(rows),  # (catalog images x (1 + K), D)
-        owners,
+        rows,
+        np.stack([vectors[key] for key in keys]),  # (catalog images x (1 + K), D)
         queries,
         np.stack([vectors[key] for key in query_keys]),  # (Q, D)
+        fingerprint,
     )
+
+
+def _score_outside(
+    extractor: Extractor, study: Study, vectors: dict[str, np.ndarray]
+) -> OutsideScores | None:
+    """The outside photos through `SearchService` over an index of the whole catalog."""
+    if study.queries is None:
+        return None
+    matrix = np.stack([vectors[_key(image)] for image in study.served])  # (V, D)
+    with served_index(study.served, matrix, extractor.fingerprint) as index:
+        return score_outside(SearchService(extractor, index), study.queries)
 
 
 def _latency_ms(extractor: Extractor, queries: Sequence[LabelledImage], n: int) -> float:

@@ -1,8 +1,10 @@
 """One run of the study: search the catalog side with the query side and score the rankings.
 
-Results are ranked by *product*, each product at its best-scoring vector, by the product's
-own ranking (`retrieval.index_store.top_products`), so they are exactly what the bot shows;
-K augmented copies of one catalog image can fill one slot, never five.
+The catalog side is written as an index and searched with the product's own call,
+`CatalogIndex.search` (index/evaluation/served_index.py): results are ranked by *product*, each
+at its best-scoring vector, reordered by the second stage new indexes carry, one slot per
+picture, so they are exactly what the bot shows; K augmented copies of one catalog image can
+fill one slot, never five.
 """
 
 from __future__ import annotations
@@ -10,19 +12,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 
 from index.evaluation import metrics
 from index.evaluation.dataset import LabelledImage
-from retrieval.index_store import top_products
+from index.evaluation.served_index import served_index
+from retrieval.extractor import Fingerprint
+from retrieval.index_store import CatalogIndex
+from retrieval.manifest import VECTORS
 
 DEPTH = 10  # ranks kept per query: mAP@10 needs ten
-METRICS = ("top1", "acc5", "p5", "macc5", "mp5", "map10", "r1", "r5")
+METRICS = ("top1", "acc5", "p5", "f1", "macc5", "mp5", "map10", "r1", "r5")
 METRIC_TITLES = {
     "top1": "Top-1",
     "acc5": "Acc@5",
     "p5": "P@5",
+    "f1": "macro F1",
     "macc5": "mod. Acc@5",
     "mp5": "mod. P@5",
     "map10": "mAP@10",
@@ -61,28 +66,11 @@ def catalog_products(images: Sequence[LabelledImage]) -> dict[str, LabelledProdu
     return {pid: LabelledProduct(frozenset(labels[pid]), primary[pid]) for pid in labels}
 
 
-def flat_index(vectors: np.ndarray) -> faiss.IndexFlatIP:
-    """Exact inner-product index over unit rows, i.e. cosine similarity."""
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
-
-
-def rank_products(
-    index: faiss.Index,
-    vector_products: Sequence[str],
-    queries: np.ndarray,
-    depth: int = DEPTH,
-) -> list[list[str]]:
-    """(Q, D) queries -> per query, up to ``depth`` distinct product ids, best first."""
-    if len(queries) == 0:
-        return []
-    ids, owners = np.unique(np.asarray(vector_products), return_inverse=True)  # (P,), (V,)
+def rank_products(index: CatalogIndex, queries: np.ndarray, depth: int = DEPTH) -> list[list[str]]:
+    """(Q, D) queries -> per query, up to ``depth`` product ids, best first, as the bot ranks
+    them: `CatalogIndex.search` with the manifest's second stage and one slot per picture."""
     rows = np.ascontiguousarray(queries, dtype=np.float32)  # (Q, D)
-    return [
-        [str(ids[owner]) for owner, _ in top_products(index, rows[q : q + 1], owners, depth)]
-        for q in range(len(rows))
-    ]
+    return [[hit.product.id for hit in index.search(row, depth)] for row in rows]
 
 
 def score_run(
@@ -100,6 +88,10 @@ def score_run(
         "top1": metrics.hit_rate(strict, 1),
         "acc5": metrics.hit_rate(strict, 5),
         "p5": metrics.precision_at(strict, 5),
+        "f1": metrics.macro_f1(
+            [q.primary or "" for q in queries],
+            [products[row[0]].primary or "" if row else "" for row in ranked],
+        ),
         "macc5": metrics.hit_rate(any_label, 5),
         "mp5": metrics.precision_at(any_label, 5),
         "map10": metrics.mean_average_precision_at(strict, n_relevant, DEPTH),
@@ -135,23 +127,25 @@ def score_categories(
 
 
 def run_once(
-    catalog: Sequence[LabelledImage],
+    rows: Sequence[LabelledImage],
     catalog_vectors: np.ndarray,
-    vector_products: Sequence[str],
     queries: Sequence[LabelledImage],
     query_vectors: np.ndarray,
+    fingerprint: Fingerprint | None = None,
 ) -> RunScores:
-    """Index the catalog vectors (one row per image or augmented copy), search, score."""
-    index = flat_index(catalog_vectors)
-    products = catalog_products(catalog)
-    ranked = rank_products(index, vector_products, query_vectors)
+    """Index the catalog side ((V, D) vectors, row i an image or augmented copy of `rows[i]`)
+    as the product does, search it with every query, score."""
+    products = catalog_products(rows)
+    with served_index(rows, catalog_vectors, fingerprint) as index:
+        ranked = rank_products(index, query_vectors)
+        index_bytes = (index.release / VECTORS).stat().st_size
     return RunScores(
         metrics=score_run(queries, ranked, products),
         per_category=score_categories(queries, ranked, products),
         n_catalog_products=len(products),
-        n_catalog_vectors=index.ntotal,
+        n_catalog_vectors=len(rows),
         n_queries=len(queries),
-        index_bytes=int(faiss.serialize_index(index).nbytes),
+        index_bytes=index_bytes,
     )
 
 

@@ -2,8 +2,10 @@
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 
+from index.evaluation.outside import OutsideScores
 from index.evaluation.report import REPORT_MD, require_plotting, write_report
 from index.evaluation.runner import (
     DEFAULT_CACHE,
@@ -43,7 +45,19 @@ def command_line(config: StudyConfig, out: Path) -> str:
         words.append("--augment-queries")
     if config.input_size:
         words += ["--input-size", str(config.input_size)]
+    if config.queries:
+        words += ["--queries", str(config.queries)]
     return shlex.join(words)
+
+
+def outside_line(label: str, scores: OutsideScores) -> str:
+    """One line per backbone: the outside photos overall, then P@5 per class."""
+    classes = "  ".join(f"{c} {v['p5']:.3f}" for c, v in scores.per_class.items())
+    return (
+        f"{'':<24} outside photos ({scores.photos}): P@5 {scores.p5:.3f}  top-1 "
+        f"{scores.top1:.3f}  macro F1 {scores.f1:.3f}  no match {scores.no_match:.3f}  "
+        f"P@5 by class: {classes}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,14 +76,21 @@ def run(args: argparse.Namespace) -> int:
         input_size=args.input_size,
         cache=args.cache,
         batch_size=settings.batch_size,
+        queries=args.queries,
     )
     result = evaluate(config, args.out, progress=not args.no_progress)
     for b in result.backbones:
         print(
             f"{b.spec.label:<24} Acc@5 {b.mean('acc5'):.3f} ± {b.std('acc5'):.3f}  "
-            f"P@5 {b.mean('p5'):.3f} ± {b.std('p5'):.3f}  {b.ms_per_image:.1f} ms/image  "
-            f"({b.network}, {b.params:,} params)"
+            f"P@5 {b.mean('p5'):.3f} ± {b.std('p5'):.3f}  macro F1 {b.mean('f1'):.3f}  "
+            f"{b.ms_per_image:.1f} ms/image  ({b.network}, {b.params:,} params)"
         )
+        if b.outside is not None:
+            print(outside_line(b.spec.label, b.outside))
+    for problem in result.queries.problems if result.queries else ():
+        print(f"skipped: {problem}", file=sys.stderr)
+    for problem in next((b.outside.problems for b in result.backbones if b.outside), ()):
+        print(f"skipped: {problem}", file=sys.stderr)
     print(f"report: {args.out / REPORT_MD}  ({result.seconds / 60:.1f} min)")
     return 0
 
@@ -109,6 +130,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--augment-queries", action="store_true", help="crop, tilt and colour-jitter the queries"
     )
     parser.add_argument("--input-size", type=int, help="square input side for every backbone")
+    parser.add_argument(
+        "--queries",
+        type=Path,
+        metavar="CSV",
+        help="outside photos (`photo, category` CSV, paths relative to it) searched against "
+        "the whole catalog: P@5, top-1 and macro F1 per class",
+    )
     parser.add_argument(
         "--cache", type=Path, default=DEFAULT_CACHE, help=f"feature cache (default {DEFAULT_CACHE})"
     )

@@ -1,0 +1,79 @@
+"""After `snapfind tune`, `index build` applies the new head to cached network vectors: no
+image is embedded again, and the index holds exactly what embedding with the head gives."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from index.build import CACHE, BuildOptions, build_index
+from index.store_sync import sync_store
+from retrieval.extractor import Extractor
+from retrieval.head import ProjectionHead
+from retrieval.index_store import open_index
+
+QUIET = BuildOptions(progress=False)
+
+
+def test_a_new_head_is_applied_to_cached_vectors_without_embedding_again(
+    shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    index_dir = tmp_path / "idx"
+    first = build_index(shapes_catalog, index_dir, tiny_extractor, QUIET)
+    assert first.embedded == first.vectors
+
+    dim = tiny_extractor.fingerprint.dim
+    residual = np.random.default_rng(3).normal(0, 0.05, (dim, dim)).astype(np.float32)
+    head = ProjectionHead.from_array(residual)
+    tuned = copy.copy(tiny_extractor)  # the same network, with the head attached
+    tuned.attach_head(head)
+    rebuilt = build_index(shapes_catalog, index_dir, tuned, QUIET)
+    assert rebuilt.embedded == 0 and rebuilt.reused == first.vectors
+
+    index = open_index(index_dir, tuned.fingerprint)
+    plain = open_index(first.release)
+    assert index.manifest.fingerprint.head == head.head_id
+    assert np.allclose(index.matrix(), head.apply(plain.matrix()), atol=1e-6)
+    # the "no good match" threshold is calibrated on the vectors the index holds
+    assert index.no_match_below != plain.no_match_below
+    # and a query embedded with the head finds its own picture first
+    product = index.store.get([4])[0]
+    pixels = np.asarray(Image.open(product.image).convert("RGB"))
+    assert index.search(tuned.embed_one(pixels), 1)[0].product.id == product.id
+    assert not tiny_extractor.head  # the plain extractor was never changed
+
+
+class ListStore:
+    """The three calls sync_store makes of a vector store, in memory."""
+
+    def __init__(self) -> None:
+        self.rows: dict = {}
+
+    def contents(self) -> dict[str, str]:
+        return {key: row.content for key, row in self.rows.items()}
+
+    def remove_keys(self, keys: list[str]) -> None:
+        for key in keys:
+            self.rows.pop(key)
+
+    def add(self, rows: list) -> None:
+        self.rows.update({row.key: row for row in rows})
+
+
+def test_the_store_mirror_gets_the_vectors_through_the_head(
+    shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    index_dir = tmp_path / "idx"
+    dim = tiny_extractor.fingerprint.dim
+    head = ProjectionHead.from_array(np.eye(dim, dtype=np.float32)[::-1] * 0.5)
+    tuned = copy.copy(tiny_extractor)
+    tuned.attach_head(head)
+    build_index(shapes_catalog, index_dir, tuned, QUIET)
+    index = open_index(index_dir, tuned.fingerprint)
+    store = ListStore()
+    report = sync_store(store, shapes_catalog, index_dir / CACHE, tuned.fingerprint, head)
+    assert report.upserted == len(store.rows) == index.vectors
+    product = index.store.get([0])[0]
+    row = next(r for r in store.rows.values() if r.product_id == product.id)
+    assert np.allclose(row.vector, index.vector_of(product.id), atol=1e-6)

@@ -99,7 +99,7 @@ class Conversation:
         stages: dict[str, float] = {}
         async with showing(self.bot, self.chat_id):
             state = await res.state.get_query(key)
-            cached, no_match, picture = state is not None, False, None
+            cached, no_match, picture, first = state is not None, False, None, None
             hits: list[Hit] = []  # the whole photo's first page (a room's objects have their own)
             if state is None:
                 mark = time.perf_counter()
@@ -119,6 +119,7 @@ class Conversation:
                 if objects:
                     boxes = [(o.box, o.label) for o in objects]
                     picture = await asyncio.to_thread(annotated_jpeg, image, boxes)
+                    first = objects[0].result.hits  # ranked by the finder, against this photo
             else:
                 state = state.shown_to(self.user_id)
                 await res.state.put_query(key, state)
@@ -128,7 +129,7 @@ class Conversation:
                     )
             mark = time.perf_counter()
             if state.objects:
-                await self.show_objects(key, state, picture)
+                await self.show_objects(key, state, picture, first)
             else:
                 await self.show(Page(key, state, hits, intro=NO_MATCH if no_match else ""))
             stages["send"] = time.perf_counter() - mark
@@ -195,10 +196,13 @@ class Conversation:
         )
         await send_results(self.bot, self.chat_id, page.hits, offset, header, markup)
 
-    async def show_objects(self, key: str, state: QueryState, picture: bytes | None) -> None:
+    async def show_objects(
+        self, key: str, state: QueryState, picture: bytes | None, first: list[Hit] | None
+    ) -> None:
         """The photo with its objects boxed, one button each, then the first object's album.
 
-        `picture` is None for the same photo sent again: the buttons come as text then.
+        `picture` and `first` are None for the same photo sent again: the buttons come as text
+        then, and the first album from the object's cached vector.
         """
         text = objects_caption([found.label for found in state.objects])
         markup = objects_keyboard(key, state)
@@ -208,11 +212,18 @@ class Conversation:
             await self.bot.send_photo(
                 self.chat_id, picture, caption=text, reply_markup=markup, filename="objects.jpg"
             )
-        await self.show_object(key, state, 1)
+        await self.show_object(key, state, 1, first)
 
-    async def show_object(self, key: str, state: QueryState, number: int) -> None:
-        """The album of object `number` of the photo cached as `key` (0: the whole photo),
-        from its cached vector; each object's album is a query of its own, for its buttons."""
+    async def show_object(
+        self, key: str, state: QueryState, number: int, hits: list[Hit] | None = None
+    ) -> None:
+        """The album of object `number` of the photo cached as `key` (0: the whole photo);
+        each object's album is a query of its own, for its buttons.
+
+        `hits`: the finder's first page, ranked against the whole photo (which sinks products
+        that look like the room rather than the object); without them, as for a tap later, the
+        page comes from the object's cached vector alone, and so do its "More" pages.
+        """
         res = self.res
         page_key, page_state, intro = key, state, "Whole photo: "
         if number:
@@ -221,7 +232,8 @@ class Conversation:
             page_state = QueryState(found.vector, state.labels, owners=state.owners)
             await res.state.put_query(page_key, page_state)
             intro = f"{number} · {clip(found.label, LABEL_LIMIT)}: "
-        hits = await res.worker.run(res.service.search_vector, page_state.vector, res.page_size)
+        if hits is None:
+            hits = await res.worker.run(res.service.search_vector, page_state.vector, res.page_size)
         await self.show(Page(page_key, page_state, hits, intro=intro))
 
     async def check_rate(self) -> None:

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from index.build_lock import build_lock
+from index.cache_calibration import no_match_from_cache
 from index.catalog import CatalogAccess, CatalogEntry, load_catalog
 from index.choice import choose_index
-from index.embedding import ImageJob, embed_missing
+from index.embedding import ImageJob, cache_missing
 from index.publish import publish, staging_dir
 from index.vector_cache import VectorCache
 from index.vector_writer import write_from_cache
@@ -31,8 +32,6 @@ from retrieval.errors import SnapfindError
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
 from retrieval.model_input import decode_for_model
-from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
-from retrieval.no_match import calibrate
 from retrieval.products import SCHEMA
 from retrieval.rerank import DEFAULT as DEFAULT_RERANK
 
@@ -98,7 +97,7 @@ def _build_locked(
     ]
     cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
     try:
-        done = embed_missing(
+        done = cache_missing(  # vectors stay in the cache: the writers below stream them
             extractor,
             jobs,
             cache,
@@ -108,10 +107,10 @@ def _build_locked(
         )
     finally:
         cache.close()
-    vectors, unreadable = done.vectors, [*source.unreadable, *done.unreadable]
+    unreadable = [*source.unreadable, *done.unreadable]
     reused, embedded = done.stats.cached, done.stats.extracted
 
-    kept = [e for e in entries if e.content_hash in vectors]
+    kept = [e for e in entries if e.content_hash in done.keys]
     if not kept:
         raise SnapfindError(f"no image of catalog {catalog} could be decoded")
     staging = staging_dir(index_dir)
@@ -142,7 +141,7 @@ def _build_locked(
             "runtime": extractor.runtime_id,
         }
         | DEFAULT_RERANK.to_manifest()
-        | _no_match_entry(vectors, hashes_in_order),
+        | no_match_from_cache(index_dir / CACHE, extractor.fingerprint, hashes_in_order),
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
@@ -156,13 +155,6 @@ def _build_locked(
 def _load(path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray]) -> np.ndarray:
     """A catalog image's pixels: a bounded read of a regular file, then the product's decode."""
     return decode(read_image_file(path, limits.max_bytes))
-
-
-def _no_match_entry(vectors: dict[str, np.ndarray], pictures: list[str]) -> dict[str, float]:
-    """The "no good match" threshold for the manifest, from the catalog's own pictures."""
-    matrix = np.stack([vectors[picture] for picture in pictures])  # (V, D)
-    threshold = calibrate(matrix, pictures)
-    return {} if threshold is None else {NO_MATCH_KEY: threshold}
 
 
 def _prune_cache(index_dir: Path, extractor: Embedder, hashes: set[str]) -> None:

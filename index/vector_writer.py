@@ -6,7 +6,7 @@ re-readable source in vector order, chunk by chunk: one pass draws a random trai
 (as many rows as FAISS would keep anyway), a second adds the rows to the trained index.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import faiss
@@ -15,10 +15,10 @@ import numpy as np
 from index.choice import IndexChoice
 from index.vector_cache import VectorCache
 from retrieval.extractor import Fingerprint
+from retrieval.vector_chunks import CHUNK, Chunks, rows_at
 
-CHUNK = 16_384  # rows per chunk: 80 MiB of 1280-d float32
-TRAIN_ROWS = 100_000  # enough for k-means over 2^12 lists at ~25 points each, and for PQ/SQ
-Chunks = Callable[[], Iterable[np.ndarray]]  # each call yields (c, D) float32 chunks, in order
+TRAIN_ROWS = 100_000  # enough for k-means over 2^12 lists at ~25 points each, and for PQ
+SQ_TRAIN_ROWS = 20_000  # a scalar quantizer only learns each dimension's range
 
 
 def write_index(
@@ -31,7 +31,8 @@ def write_index(
     first = next(iter(chunks()))
     index = faiss.index_factory(first.shape[1], key, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
-        index.train(_sample(chunks, count, min(count, TRAIN_ROWS), seed))  # (S, D)
+        rows = TRAIN_ROWS if "IVF" in key or "PQ" in key else SQ_TRAIN_ROWS
+        index.train(_sample(chunks, count, min(count, rows), seed))  # (S, D)
     if isinstance(index, faiss.IndexFlat):
         index.codes.resize(count * index.code_size)  # reserve once: no doubling while it grows
         index.codes.resize(0)
@@ -49,16 +50,7 @@ def write_index(
 
 def _sample(chunks: Chunks, count: int, size: int, seed: int) -> np.ndarray:
     """`size` rows drawn uniformly without replacement, in one pass over the chunks."""
-    wanted = np.sort(np.random.default_rng(seed).choice(count, size, replace=False))
-    picked: list[np.ndarray] = []
-    start = 0
-    for chunk in chunks():
-        lo, hi = np.searchsorted(wanted, [start, start + len(chunk)])
-        picked.append(np.asarray(chunk[wanted[lo:hi] - start], dtype=np.float32))
-        start += len(chunk)
-        if hi == size:
-            break
-    return np.concatenate(picked)
+    return rows_at(chunks, np.sort(np.random.default_rng(seed).choice(count, size, replace=False)))
 
 
 def write_from_cache(

@@ -1,0 +1,27 @@
+"""The "no good match" threshold of a build, calibrated from the vector cache in chunks.
+
+The build no longer holds its vectors (they go from the network to the cache): the catalog's
+distinct pictures are streamed from the cache, as the index writer streams them, and
+`retrieval.no_match.calibrate_chunks` scores a sample of them against all in blocks.
+"""
+
+from pathlib import Path
+
+from index.vector_cache import VectorCache
+from index.vector_writer import cached_chunks
+from retrieval.extractor import Fingerprint
+from retrieval.no_match import MANIFEST_KEY, calibrate_chunks
+
+
+def no_match_from_cache(
+    cache_dir: Path, fingerprint: Fingerprint, pictures: list[str]
+) -> dict[str, float]:
+    """The manifest entry of the threshold for `pictures` (content hashes, repeats allowed);
+    empty when there is no threshold (one distinct picture)."""
+    distinct = list(dict.fromkeys(pictures))
+    cache = VectorCache(cache_dir, fingerprint)
+    try:
+        threshold = calibrate_chunks(cached_chunks(cache.get_many, distinct), len(distinct))
+    finally:
+        cache.close()
+    return {} if threshold is None else {MANIFEST_KEY: threshold}

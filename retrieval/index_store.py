@@ -100,20 +100,7 @@ class CatalogIndex:
 
     def _describe(self) -> CatalogInfo:
         """The plain description front ends show."""
-        manifest, fingerprint = self.manifest, self.manifest.fingerprint
-        return CatalogInfo(
-            products=len(self),
-            images=self.vectors,
-            categories=tuple(self.categories()),
-            release=self.release.name,
-            built_at=manifest.built_at,
-            catalog=manifest.catalog,
-            backbone=fingerprint.backbone,
-            model_name=manifest.model_name,
-            input_size=fingerprint.input_size,
-            dim=fingerprint.dim,
-            weights_id=fingerprint.weights_id,
-        )
+        return describe_release(self.release, self.manifest, self.store, self.vectors)
 
     def vector_of(self, product_id: str) -> np.ndarray:
         """The stored (D,) vector of a product's first image."""
@@ -200,6 +187,26 @@ class CatalogIndex:
 
     def close(self) -> None:
         self.store.close()
+
+
+def describe_release(
+    release: Path, manifest: Manifest, products: ProductStore, images: int
+) -> CatalogInfo:
+    """What front ends show of a served release, whatever searches its vectors."""
+    fingerprint = manifest.fingerprint
+    return CatalogInfo(
+        products=len(products),
+        images=images,
+        categories=tuple(products.categories()),
+        release=release.name,
+        built_at=manifest.built_at,
+        catalog=manifest.catalog,
+        backbone=fingerprint.backbone,
+        model_name=manifest.model_name,
+        input_size=fingerprint.input_size,
+        dim=fingerprint.dim,
+        weights_id=fingerprint.weights_id,
+    )
 
 
 def top_products(

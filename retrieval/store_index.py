@@ -20,12 +20,12 @@ import numpy as np
 
 from retrieval.errors import IndexMismatchError
 from retrieval.extractor import Fingerprint
-from retrieval.index_store import resolve_release
+from retrieval.index_store import describe_release, resolve_release
 from retrieval.manifest import MANIFEST, PRODUCTS, Manifest
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
 from retrieval.products import ProductStore
-from retrieval.results import CatalogInfo, Hit
+from retrieval.results import Hit
 from retrieval.store_target import milvus_target
 from retrieval.vector_store import VectorStore
 
@@ -42,23 +42,7 @@ class StoreIndex:
         self._store = store
         threshold = self.manifest.extra.get(NO_MATCH_KEY)
         self.no_match_below = float(threshold) if threshold is not None else None
-        self.info = self._describe()
-
-    def _describe(self) -> CatalogInfo:
-        manifest, fingerprint = self.manifest, self.manifest.fingerprint
-        return CatalogInfo(
-            products=len(self.products),
-            images=manifest.vectors,
-            categories=tuple(self.products.categories()),
-            release=self.release.name,
-            built_at=manifest.built_at,
-            catalog=manifest.catalog,
-            backbone=fingerprint.backbone,
-            model_name=manifest.model_name,
-            input_size=fingerprint.input_size,
-            dim=fingerprint.dim,
-            weights_id=fingerprint.weights_id,
-        )
+        self.info = describe_release(release, self.manifest, self.products, self.manifest.vectors)
 
     def search(
         self,

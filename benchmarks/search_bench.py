@@ -105,13 +105,15 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def mapped(index: faiss.Index) -> faiss.Index:
+def mapped(index: faiss.Index) -> tuple[faiss.Index, float]:
     """The index written to a file and read back memory-mapped (`IO_FLAG_MMAP_IFC`), as
-    `CatalogIndex` opens a refine index: its codes stay on disk until a search touches them."""
+    `CatalogIndex` opens a refine index: its codes stay on disk until a search touches them.
+    Also the file's MiB (serializing in memory would need a second copy of the index)."""
     with tempfile.TemporaryDirectory() as folder:
-        path = str(Path(folder) / "vectors.faiss")
-        faiss.write_index(index, path)
-        return faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC)  # the mapping outlives the name
+        path = Path(folder) / "vectors.faiss"
+        faiss.write_index(index, str(path))
+        mib = path.stat().st_size / 2**20
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC), mib  # mapping outlives name
 
 
 def peak_rss_gib() -> float:
@@ -288,9 +290,10 @@ def _nlist_for(n: int) -> int:
 
 
 def built_candidate(
-    key: str, vectors: np.ndarray, train_rows: int
+    key: str, vectors: np.ndarray, train_rows: int, size: bool = True
 ) -> tuple[faiss.Index, float, float]:
-    """Train (on a prefix: rows are in random order) and fill `key`: (index, seconds, MiB)."""
+    """Train (on a prefix: rows are in random order) and fill `key`: (index, seconds, MiB;
+    nan unless `size`)."""
     started = time.perf_counter()
     index = faiss.index_factory(vectors.shape[1], key, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
@@ -298,7 +301,7 @@ def built_candidate(
     for start in range(0, len(vectors), CHUNK):
         index.add(vectors[start : start + CHUNK])
     seconds = time.perf_counter() - started
-    mib = faiss.serialize_index(index).nbytes / 2**20  # what the index holds in RAM, ~
+    mib = faiss.serialize_index(index).nbytes / 2**20 if size else float("nan")  # RAM, ~
     return index, seconds, mib
 
 
@@ -346,10 +349,12 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
     for spec in args.candidate:
         candidate = Candidate.parse(spec, n)
         log(f"[{n:,}] building {candidate.key} ...")
-        index, build, mib = built_candidate(candidate.key, vectors, args.train_rows)
+        index, build, mib = built_candidate(
+            candidate.key, vectors, args.train_rows, size=not args.mmap
+        )
         before = rss_mib()
         if args.mmap:
-            index = mapped(index)
+            index, mib = mapped(index)
             gc.collect()
             before = rss_mib()
         for setting in candidate.settings:

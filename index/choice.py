@@ -21,8 +21,8 @@ from retrieval.errors import ConfigError
 EXACT_FLOATS = 20_000 * 1280
 HNSW_M = 32  # graph neighbours per vector (64 on the bottom layer)
 GRAPH_BYTES = 2 * HNSW_M * 4 + 24  # bottom-layer links + levels/offsets, per vector
-EF_SEARCH = {"Flat": 128, "SQ8": 512}  # Flat: 0.967 at 100k; SQ8: 0.951 at 100k with 256,
-# only 0.836 at 1M with 512 (0.778 with 256) at 1.44 ms — the 1M recall goal is not met yet
+EF_SEARCH = {"Flat": 128, "SQ8": 256}  # Flat: 0.967 at 100k; SQ8 + re-rank: see REFINE_K_FACTOR
+REFINE_K_FACTOR = 4  # the graph's best 4·k (on SQ8 codes) re-ranked by the exact vectors
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)
 MIN_TRAIN = 39 * 256  # FAISS wants 39 training points per centroid; PQ codebooks have 256
 OVERHEAD = 1.1  # ids, inverted lists and centroids on top of the codes
@@ -34,14 +34,16 @@ class IndexChoice:
 
     key: str
     nprobe: int
-    bytes_estimate: int
+    bytes_estimate: int  # resident memory; a refine index's exact vectors stay on disk
     ef_search: int = 0
+    k_factor: int = 0  # refine indexes: candidates re-ranked exactly, per result asked for
 
     @property
     def search_params(self) -> str:
         """The search settings as a faiss `ParameterSpace` string ("" when there are none)."""
+        refine = f",k_factor_rf={self.k_factor}" if self.k_factor else ""
         if self.ef_search:
-            return f"efSearch={self.ef_search}"
+            return f"efSearch={self.ef_search}{refine}"
         return f"nprobe={self.nprobe}" if self.nprobe else ""
 
 
@@ -58,10 +60,11 @@ def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
     raw = n * dim * 4
     if n * dim <= EXACT_FLOATS and raw <= budget_bytes:
         return IndexChoice("Flat", 0, raw)
-    for codes, per_dim in (("Flat", 4), ("SQ8", 1)):
+    for codes, per_dim, refine in (("Flat", 4, ""), ("SQ8", 1, ",RFlat")):
         size = int(n * (dim * per_dim + GRAPH_BYTES) * OVERHEAD)
         if size <= budget_bytes:
-            return IndexChoice(f"HNSW{HNSW_M},{codes}", 0, size, EF_SEARCH[codes])
+            k_factor = REFINE_K_FACTOR if refine else 0
+            return IndexChoice(f"HNSW{HNSW_M},{codes}{refine}", 0, size, EF_SEARCH[codes], k_factor)
     if n < MIN_TRAIN:
         raise _too_small(n, dim, budget_bytes)
     nlist = _nlist(n)

@@ -62,7 +62,7 @@ class CatalogIndex:
         except (sqlite3.Error, ValueError, TypeError) as error:  # not a database, bad JSON
             raise damaged(release / PRODUCTS, str(error)) from None
         try:
-            self._vectors = faiss.read_index(str(release / VECTORS))
+            self._vectors = faiss.read_index(str(release / VECTORS), _read_flags(self.manifest))
         except RuntimeError as error:  # FAISS reports truncation and bad magic as RuntimeError
             raise damaged(release / VECTORS, str(error).strip().splitlines()[-1]) from None
         if self._vectors.ntotal != len(self.store.product_of_vector):
@@ -187,6 +187,12 @@ class CatalogIndex:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _read_flags(manifest: Manifest) -> int:
+    """A refine index (`…,RFlat`) is memory-mapped: its exact vectors, read only to re-rank a
+    short list, stay on disk (page cache) instead of in the process (docs/scale.md)."""
+    return faiss.IO_FLAG_MMAP_IFC if manifest.index_key.endswith(",RFlat") else 0
 
 
 def describe_release(

@@ -41,6 +41,7 @@ import numpy as np
 from ikea_vectors import Replicator, read_vectors
 
 from index.choice import choose_index
+from index.vector_writer import reserve
 
 CHUNK = 65_536  # rows generated and added at a time
 
@@ -298,6 +299,7 @@ def built_candidate(
     index = faiss.index_factory(vectors.shape[1], key, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
         index.train(vectors[: min(len(vectors), train_rows)])
+    reserve(index, len(vectors))  # as the product's writer does: no doubling while it fills
     for start in range(0, len(vectors), CHUNK):
         index.add(vectors[start : start + CHUNK])
     seconds = time.perf_counter() - started

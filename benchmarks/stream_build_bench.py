@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--params", default="", help="search settings kept in the file")
     parser.add_argument("--stage", choices=("build", "writer"), default="build")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
+    with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "vectors.faiss"
         if args.stage == "writer":
             before = peak_rss_mib()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.errors import IndexMismatchError
+from retrieval.errors import ConfigError, IndexMismatchError
 from retrieval.extractor import Fingerprint
 from retrieval.index_store import describe_release, resolve_release
 from retrieval.manifest import MANIFEST, PRODUCTS, Manifest
@@ -38,11 +38,11 @@ class StoreIndex:
         self.release = release
         self.manifest = Manifest.read(release / MANIFEST)
         self.manifest.check_compatible(fingerprint, release)
-        self.products = ProductStore(release / PRODUCTS)
-        self._store = store
+        self.store = ProductStore(release / PRODUCTS)
+        self._vectors = store
         threshold = self.manifest.extra.get(NO_MATCH_KEY)
         self.no_match_below = float(threshold) if threshold is not None else None
-        self.info = describe_release(release, self.manifest, self.products, self.manifest.vectors)
+        self.info = describe_release(release, self.manifest, self.store, self.manifest.vectors)
 
     def search(
         self,
@@ -55,37 +55,49 @@ class StoreIndex:
         """Products ranked `offset + 1 .. offset + k` by the store, best first."""
         want = offset + k
         while True:
-            found = self._store.search(vector, want, category, exclude)
+            found = self._vectors.search(vector, want, category, exclude)
             known = [
                 (row, f.score)
                 for f in found
-                if (row := self.products.row_of(f.product_id)) is not None
+                if (row := self.store.row_of(f.product_id)) is not None
             ]
-            products = self.products.get([row for row, _ in known])
+            products = self.store.get([row for row, _ in known])
             hits = [Hit(p, score) for p, (_, score) in zip(products, known, strict=True)]
             if len(hits) >= offset + k or len(found) < want:
                 return hits[offset : offset + k]
             want *= 2  # some were products this release does not know yet
 
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def categories(self) -> list[str]:
+        return self.store.categories()
+
+    def matrix(self) -> np.ndarray:
+        """Not served: every vector lives in the store (`search --objects` needs them here)."""
+        raise ConfigError(
+            "this needs the index's own vectors, not a vector store: unset SNAPFIND_STORE"
+        )
+
     def vector_of(self, product_id: str) -> np.ndarray:
         """The stored (D,) vector of a product the release knows; KeyError otherwise."""
-        if self.products.row_of(product_id) is None:
+        if self.store.row_of(product_id) is None:
             raise KeyError(product_id)
-        return self._store.vector_of(product_id)
+        return self._vectors.vector_of(product_id)
 
     def no_match(self, hits: list[Hit]) -> bool:
         return is_no_match(max((h.score for h in hits), default=None), self.no_match_below)
 
     def answers(self) -> bool:
         """Whether the store answers a search from one of its stored vectors."""
-        first = self.products.get([0])[0]
+        first = self.store.get([0])[0]
         try:
             return bool(self.search(self.vector_of(first.id), k=1))
         except KeyError:
             return False
 
     def close(self) -> None:
-        self.products.close()
+        self.store.close()
 
 
 def store_opener(store: str, fingerprint: Fingerprint):

@@ -9,7 +9,7 @@ import pytest
 
 from index.build import BuildOptions, build_index
 from index.store_sync import sync_after_build
-from retrieval.errors import IndexMismatchError, IndexNotFoundError
+from retrieval.errors import ConfigError, IndexMismatchError, IndexNotFoundError
 from retrieval.extractor import Extractor, Fingerprint
 from retrieval.loading import load_service
 from retrieval.settings import Settings
@@ -77,6 +77,9 @@ def test_category_filter_similar_and_probe_go_through_the_store(
     assert "shop/circles/circles-0" not in [h.product.id for h in similar.hits]
     assert service.similar_to("shop/not/there") is None
     assert service.probe()
+    assert "squares" in service.index.categories() and len(service.index) == 9
+    with pytest.raises(ConfigError, match="SNAPFIND_STORE"):
+        service.index.matrix()  # `search --objects` says why instead of failing
     page = service.search_vector(query, k=2, offset=2)
     assert [h.product.id for h in page] == [
         h.product.id for h in service.search_vector(query, k=4)[2:]

@@ -7,7 +7,7 @@ from retrieval.errors import ConfigError
 
 GiB = 2**30
 REFINE = "HNSW32,SQ8,RFlat"  # SQ8 codes + graph in memory, exact vectors mapped from disk
-SQ8_PARAMS = "efSearch=256,k_factor_rf=4"
+SQ8_PARAMS = "efSearch=512,k_factor_rf=8"
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,17 @@ HELD_OUT = 0.05  # share of the catalog's products kept out of the index, for qu
 
 
 def read_vectors(index_path: Path) -> np.ndarray:
-    """(n, D) float32 rows of a published index (any kind that can reconstruct)."""
+    """(n, D) float32 unit rows of a published index (any kind that can reconstruct).
+
+    `A/vectors.faiss+B/vectors.faiss` joins two builds of one catalog side by side (their
+    vectors must be in the same order): Lite0 + Lite2 gives real 2 × 1280 = 2560-d features.
+    """
+    parts = [_read_one(Path(part)) for part in str(index_path).split("+")]
+    rows = np.hstack(parts) if len(parts) > 1 else parts[0]  # (n, D·parts)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _read_one(index_path: Path) -> np.ndarray:
     index = faiss.read_index(str(index_path))
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:

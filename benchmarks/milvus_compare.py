@@ -55,7 +55,7 @@ def main() -> None:
     if index.manifest.index_key != "Flat":
         raise SystemExit(f"{args.index} is {index.manifest.index_key}, not exact (Flat)")
     items = stored_vectors(index)
-    store = MilvusStore(args.milvus, "compare", index.manifest.fingerprint)
+    store = MilvusStore(args.milvus, "compare", index.manifest.fingerprint, create=True)
     started = time.perf_counter()
     for start in range(0, len(items), 500):
         store.add(items[start : start + 500])

@@ -31,6 +31,7 @@ import argparse
 import gc
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ import numpy as np
 from ikea_vectors import Replicator, read_vectors
 
 from index.choice import choose_index
+from index.vector_writer import reserve
 
 CHUNK = 65_536  # rows generated and added at a time
 
@@ -94,6 +96,25 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def rss_mib() -> float:
+    """Resident memory of this process now (VmRSS: anonymous + file pages mapped in), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def mapped(index: faiss.Index) -> tuple[faiss.Index, float]:
+    """The index written to a file and read back memory-mapped (`IO_FLAG_MMAP_IFC`), as
+    `CatalogIndex` opens a refine index: its codes stay on disk until a search touches them.
+    Also the file's MiB (serializing in memory would need a second copy of the index)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "vectors.faiss"
+        faiss.write_index(index, str(path))
+        mib = path.stat().st_size / 2**20
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC), mib  # mapping outlives name
 
 
 def peak_rss_gib() -> float:
@@ -270,17 +291,19 @@ def _nlist_for(n: int) -> int:
 
 
 def built_candidate(
-    key: str, vectors: np.ndarray, train_rows: int
+    key: str, vectors: np.ndarray, train_rows: int, size: bool = True
 ) -> tuple[faiss.Index, float, float]:
-    """Train (on a prefix: rows are in random order) and fill `key`: (index, seconds, MiB)."""
+    """Train (on a prefix: rows are in random order) and fill `key`: (index, seconds, MiB;
+    nan unless `size`)."""
     started = time.perf_counter()
     index = faiss.index_factory(vectors.shape[1], key, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
         index.train(vectors[: min(len(vectors), train_rows)])
+    reserve(index, len(vectors))  # as the product's writer does: no doubling while it fills
     for start in range(0, len(vectors), CHUNK):
         index.add(vectors[start : start + CHUNK])
     seconds = time.perf_counter() - started
-    mib = faiss.serialize_index(index).nbytes / 2**20  # what the index holds in RAM, ~
+    mib = faiss.serialize_index(index).nbytes / 2**20 if size else float("nan")  # RAM, ~
     return index, seconds, mib
 
 
@@ -328,7 +351,14 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
     for spec in args.candidate:
         candidate = Candidate.parse(spec, n)
         log(f"[{n:,}] building {candidate.key} ...")
-        index, build, mib = built_candidate(candidate.key, vectors, args.train_rows)
+        index, build, mib = built_candidate(
+            candidate.key, vectors, args.train_rows, size=not args.mmap
+        )
+        before = rss_mib()
+        if args.mmap:
+            index, mib = mapped(index)
+            gc.collect()
+            before = rss_mib()
         for setting in candidate.settings:
             if setting:
                 space.set_index_parameters(index, setting)
@@ -340,6 +370,9 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
                 ),
                 flush=True,
             )
+        if args.mmap:
+            grown = rss_mib() - before
+            print(f"{'':>16}memory-mapped: resident after the queries +{grown:.0f} MiB")
         del index
         gc.collect()
     print("", flush=True)
@@ -411,6 +444,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--jitter", type=float, default=0.3, help="perturbation of IKEA copies")
     parser.add_argument("--train-rows", type=int, default=100_000, help="rows to train on")
+    parser.add_argument(
+        "--mmap", action="store_true", help="search candidates memory-mapped from a file"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         faiss.omp_set_num_threads(args.threads)

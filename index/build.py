@@ -20,21 +20,20 @@ from pathlib import Path
 import numpy as np
 
 from index.build_lock import build_lock
+from index.cache_calibration import no_match_from_cache
 from index.catalog import CatalogAccess, CatalogEntry, load_catalog
 from index.choice import choose_index
-from index.embedding import ImageJob, embed_missing
+from index.embedding import ImageJob, cache_missing
 from index.publish import publish, staging_dir
 from index.region_hubness import write_region_hubness
 from index.vector_cache import VectorCache
-from index.vector_writer import write_from_cache
+from index.vector_writer import cached_matrix, write_from_cache
 from retrieval.bounded_read import read_image_file
 from retrieval.embedder import Embedder
 from retrieval.errors import SnapfindError
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.manifest import MANIFEST, PRODUCTS, REGION_HUBNESS, VECTORS, Manifest
 from retrieval.model_input import decode_for_model
-from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
-from retrieval.no_match import calibrate
 from retrieval.products import SCHEMA
 from retrieval.rerank import DEFAULT as DEFAULT_RERANK
 
@@ -104,7 +103,7 @@ def _build_locked(
     plain = extractor.without_head()
     cache = VectorCache(index_dir / CACHE, plain.fingerprint)
     try:
-        done = embed_missing(
+        done = cache_missing(  # vectors stay in the cache: the writers below stream them
             plain,
             jobs,
             cache,
@@ -114,26 +113,21 @@ def _build_locked(
         )
     finally:
         cache.close()
-    vectors, unreadable = done.vectors, [*source.unreadable, *done.unreadable]
+    unreadable = [*source.unreadable, *done.unreadable]
     reused, embedded = done.stats.cached, done.stats.extracted
 
-    kept = [e for e in entries if e.content_hash in vectors]
+    kept = [e for e in entries if e.content_hash in done.keys]
     if not kept:
         raise SnapfindError(f"no image of catalog {catalog} could be decoded")
     staging = staging_dir(index_dir)
     choice = choose_index(len(kept), extractor.fingerprint.dim, options.ram_budget_bytes)
     hashes_in_order = [e.content_hash for e in kept]
-    write_from_cache(
-        staging / VECTORS,
-        choice,
-        index_dir / CACHE,
-        plain.fingerprint,
-        hashes_in_order,
-        extractor.apply_head,
-    )
+    cache_dir, head = index_dir / CACHE, extractor.apply_head  # the cache: no head applied
+    write_from_cache(staging / VECTORS, choice, cache_dir, plain.fingerprint, hashes_in_order, head)
     products = _write_products(staging / PRODUCTS, kept)
     if options.objects:
-        write_region_hubness(staging / REGION_HUBNESS, extractor, kept, vectors, options.limits)
+        matrix = cached_matrix(cache_dir, plain.fingerprint, hashes_in_order, head)  # as indexed
+        write_region_hubness(staging / REGION_HUBNESS, extractor, kept, matrix, options.limits)
     (staging / UNREADABLE).write_text(
         "".join(f"{path}\t{reason}\n" for path, reason in unreadable), encoding="utf-8"
     )
@@ -155,7 +149,7 @@ def _build_locked(
             "runtime": extractor.runtime_id,
         }
         | DEFAULT_RERANK.to_manifest()
-        | _no_match_entry(vectors, hashes_in_order, extractor.apply_head),
+        | no_match_from_cache(cache_dir, plain.fingerprint, hashes_in_order, head),
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
@@ -169,16 +163,6 @@ def _build_locked(
 def _load(path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray]) -> np.ndarray:
     """A catalog image's pixels: a bounded read of a regular file, then the product's decode."""
     return decode(read_image_file(path, limits.max_bytes))
-
-
-def _no_match_entry(
-    vectors: dict[str, np.ndarray], pictures: list[str], head: Callable[[np.ndarray], np.ndarray]
-) -> dict[str, float]:
-    """The "no good match" threshold for the manifest, from the catalog's own pictures as
-    indexed (through the tuned head, if any)."""
-    matrix = head(np.stack([vectors[picture] for picture in pictures]))  # (V, D)
-    threshold = calibrate(matrix, pictures)
-    return {} if threshold is None else {NO_MATCH_KEY: threshold}
 
 
 def _prune_cache(index_dir: Path, extractor: Embedder, hashes: set[str]) -> None:

@@ -3,7 +3,8 @@
 Images are loaded (decoded, resized and preprocessed) ahead in two threads while the network
 runs on the previous batch, so the network's thread only runs the network; each batch's
 vectors are cached as soon as they exist, so an interrupted run resumes where it stopped.
-Nothing passed in is changed: the vectors come back in a new dict.
+Nothing passed in is changed: the vectors come back in a new dict (`embed_missing`, for the
+study) or stay in the cache alone (`cache_missing`, for a build of any size).
 """
 
 import time
@@ -45,6 +46,48 @@ class Embedded:
     unreadable: tuple[tuple[str, str], ...]  # (source, reason)
 
 
+@dataclass(frozen=True)
+class CachedKeys:
+    """What a streamed build keeps of the embedding: which keys the cache has, not the vectors."""
+
+    keys: frozenset[str]  # every readable job's key: its vector is in the cache
+    stats: ExtractionStats
+    unreadable: tuple[tuple[str, str], ...]  # (source, reason)
+
+
+def cache_missing(
+    embedder: Embedder,
+    jobs: Sequence[ImageJob],
+    cache: VectorCache,
+    *,
+    reuse: bool = True,
+    batch_size: int = 16,
+    progress: bool = True,
+    desc: str = "embedding",
+) -> CachedKeys:
+    """`embed_missing` for a build: vectors only go to the cache (memory: one batch, whatever
+    the catalog's size); the index and the calibration read them back from it in chunks."""
+    unique = _unique(jobs)
+    present = cache.hashes_among(unique) if reuse else set()
+    missing = [job for key, job in unique.items() if key not in present]
+    fresh: set[str] = set()
+    unreadable: list[tuple[str, str]] = []
+    started = time.perf_counter()
+    quiet = not progress or not missing
+    with tqdm(total=len(missing), desc=desc, unit="img", disable=quiet) as bar:
+        for batch in _loaded_batches(missing, batch_size, embedder):
+            ok = [(job, pixels) for job, pixels in batch if not isinstance(pixels, ImageError)]
+            unreadable += [(j.source, str(p)) for j, p in batch if isinstance(p, ImageError)]
+            if ok:
+                inputs = np.stack([pixels for _, pixels in ok])  # (B, S, S, 3) model input
+                embedded = embedder.embed_prepared(inputs)  # (B, D)
+                cache.put_many({job.key: row for (job, _), row in zip(ok, embedded, strict=True)})
+                fresh.update(job.key for job, _ in ok)
+            bar.update(len(batch))
+    stats = ExtractionStats(len(present), len(fresh), time.perf_counter() - started)
+    return CachedKeys(frozenset(present | fresh), stats, tuple(unreadable))
+
+
 def embed_missing(
     embedder: Embedder,
     jobs: Sequence[ImageJob],
@@ -57,30 +100,20 @@ def embed_missing(
 ) -> Embedded:
     """Vectors for every job: cached ones (unless `reuse` is off), the rest embedded now.
 
-    Jobs sharing a key (one picture under two products) are loaded and embedded once.
+    Jobs sharing a key (one picture under two products) are loaded and embedded once. The
+    vectors are read back from the cache: for sets that fit in memory (the study's).
     """
+    done = cache_missing(
+        embedder, jobs, cache, reuse=reuse, batch_size=batch_size, progress=progress, desc=desc
+    )
+    return Embedded(cache.get_many(done.keys), done.stats, done.unreadable)
+
+
+def _unique(jobs: Sequence[ImageJob]) -> dict[str, ImageJob]:
     unique: dict[str, ImageJob] = {}
     for job in jobs:
         unique.setdefault(job.key, job)
-    vectors = cache.get_many(unique) if reuse else {}
-    missing = [job for key, job in unique.items() if key not in vectors]
-    cached = len(vectors)
-    unreadable: list[tuple[str, str]] = []
-    started = time.perf_counter()
-    quiet = not progress or not missing
-    with tqdm(total=len(missing), desc=desc, unit="img", disable=quiet) as bar:
-        for batch in _loaded_batches(missing, batch_size, embedder):
-            ok = [(job, pixels) for job, pixels in batch if not isinstance(pixels, ImageError)]
-            unreadable += [(j.source, str(p)) for j, p in batch if isinstance(p, ImageError)]
-            if ok:
-                inputs = np.stack([pixels for _, pixels in ok])  # (B, S, S, 3) model input
-                embedded = embedder.embed_prepared(inputs)  # (B, D)
-                fresh = {job.key: row for (job, _), row in zip(ok, embedded, strict=True)}
-                cache.put_many(fresh)
-                vectors.update(fresh)
-            bar.update(len(batch))
-    stats = ExtractionStats(cached, len(vectors) - cached, time.perf_counter() - started)
-    return Embedded(vectors, stats, tuple(unreadable))
+    return unique
 
 
 Loaded = tuple[ImageJob, np.ndarray | ImageError]

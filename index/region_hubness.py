@@ -104,11 +104,11 @@ def write_region_hubness(
     path: Path,
     extractor: Embedder,
     entries: Sequence[CatalogEntry],
-    vectors: dict[str, np.ndarray],
+    matrix: np.ndarray,
     limits: ImageLimits,
 ) -> None:
-    """The release's REGION_HUBNESS file: (V,) float32 in vector order, plain .npy."""
-    matrix = np.stack([vectors[entry.content_hash] for entry in entries])  # (V, D)
+    """The release's REGION_HUBNESS file: (V,) float32 in vector order, plain .npy, from the
+    catalog's (V, D) vectors as indexed."""
     rows: dict[str, int] = {}
     owners = np.array([rows.setdefault(entry.id, len(rows)) for entry in entries])  # (V,)
 

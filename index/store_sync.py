@@ -12,7 +12,6 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
@@ -23,9 +22,9 @@ from retrieval.errors import ConfigError
 from retrieval.extractor import Fingerprint
 from retrieval.head import ProjectionHead, load_head
 from retrieval.manifest import MANIFEST, Manifest
+from retrieval.store_target import milvus_target
 from retrieval.vector_store import StoredVector
 
-DEFAULT_COLLECTION = "snapfind"
 BATCH = 1000  # rows per upsert
 
 
@@ -34,20 +33,6 @@ class SyncReport:
     upserted: int
     deleted: int
     unchanged: int
-
-
-def milvus_target(store: str) -> tuple[str, str]:
-    """(pymilvus uri, collection) of `milvus://HOST:PORT?collection=NAME` or, for Milvus Lite,
-    `milvus:///PATH/FILE.db?collection=NAME`."""
-    parsed = urlparse(store)
-    if parsed.scheme != "milvus":
-        raise ConfigError(f"unknown store {store!r}: use milvus://HOST:PORT or milvus:///FILE.db")
-    collection = parse_qs(parsed.query).get("collection", [DEFAULT_COLLECTION])[0]
-    if parsed.netloc:
-        return f"http://{parsed.netloc}", collection
-    if not parsed.path.endswith(".db"):
-        raise ConfigError(f"a Milvus Lite store is a .db file: milvus:///PATH.db, not {store!r}")
-    return parsed.path, collection
 
 
 def rows_of(entries: list[CatalogEntry]) -> dict[str, tuple[CatalogEntry, str]]:
@@ -112,7 +97,7 @@ def sync_after_build(store: str, catalog: Path, index_dir: Path, release: Path) 
             f"the tuned head beside {index_dir} is not the one its index was built with"
         )
     uri, collection = milvus_target(store)
-    milvus = MilvusStore(uri, collection, fingerprint)
+    milvus = MilvusStore(uri, collection, fingerprint, create=True)
     try:
         return sync_store(milvus, catalog, Path(index_dir) / CACHE, fingerprint, head)
     finally:

@@ -6,7 +6,7 @@ re-readable source in vector order, chunk by chunk: one pass draws a random trai
 (as many rows as FAISS would keep anyway), a second adds the rows to the trained index.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import faiss
@@ -15,10 +15,10 @@ import numpy as np
 from index.choice import IndexChoice
 from index.vector_cache import VectorCache
 from retrieval.extractor import Fingerprint
+from retrieval.vector_chunks import CHUNK, Chunks, rows_at
 
-CHUNK = 16_384  # rows per chunk: 80 MiB of 1280-d float32
-TRAIN_ROWS = 100_000  # enough for k-means over 2^12 lists at ~25 points each, and for PQ/SQ
-Chunks = Callable[[], Iterable[np.ndarray]]  # each call yields (c, D) float32 chunks, in order
+TRAIN_ROWS = 100_000  # enough for k-means over 2^12 lists at ~25 points each, and for PQ
+SQ_TRAIN_ROWS = 20_000  # a scalar quantizer only learns each dimension's range
 
 
 def write_index(
@@ -31,10 +31,9 @@ def write_index(
     first = next(iter(chunks()))
     index = faiss.index_factory(first.shape[1], key, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
-        index.train(_sample(chunks, count, min(count, TRAIN_ROWS), seed))  # (S, D)
-    if isinstance(index, faiss.IndexFlat):
-        index.codes.resize(count * index.code_size)  # reserve once: no doubling while it grows
-        index.codes.resize(0)
+        rows = TRAIN_ROWS if "IVF" in key or "PQ" in key else SQ_TRAIN_ROWS
+        index.train(_sample(chunks, count, min(count, rows), seed))  # (S, D)
+    reserve(index, count)
     added = 0
     for chunk in chunks():
         index.add(np.ascontiguousarray(chunk, dtype=np.float32))
@@ -47,18 +46,24 @@ def write_index(
     return index
 
 
+def reserve(index: faiss.Index, count: int) -> None:
+    """Size the code storage of `index` (and of a refine's two parts, an HNSW's codes) for
+    `count` rows up front: grown chunk by chunk, a vector doubles, briefly holding 1.5× its
+    codes (a 1M × 1280 refine: 2.4 GiB more at the last doubling)."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexRefine):
+        reserve(index.base_index, count)
+        reserve(index.refine_index, count)
+    elif isinstance(index, faiss.IndexHNSW):
+        reserve(index.storage, count)
+    elif isinstance(index, faiss.IndexFlatCodes):
+        index.codes.resize(count * index.code_size)  # reserve: capacity stays after the resize
+        index.codes.resize(0)
+
+
 def _sample(chunks: Chunks, count: int, size: int, seed: int) -> np.ndarray:
     """`size` rows drawn uniformly without replacement, in one pass over the chunks."""
-    wanted = np.sort(np.random.default_rng(seed).choice(count, size, replace=False))
-    picked: list[np.ndarray] = []
-    start = 0
-    for chunk in chunks():
-        lo, hi = np.searchsorted(wanted, [start, start + len(chunk)])
-        picked.append(np.asarray(chunk[wanted[lo:hi] - start], dtype=np.float32))
-        start += len(chunk)
-        if hi == size:
-            break
-    return np.concatenate(picked)
+    return rows_at(chunks, np.sort(np.random.default_rng(seed).choice(count, size, replace=False)))
 
 
 def write_from_cache(
@@ -75,6 +80,21 @@ def write_from_cache(
     try:
         chunks = cached_chunks(cache.get_many, hashes, transform)
         return write_index(path, choice.key, len(hashes), chunks, choice.search_params)
+    finally:
+        cache.close()
+
+
+def cached_matrix(
+    cache_dir: Path,
+    fingerprint: Fingerprint,
+    hashes: list[str],
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """(V, D) the cached vectors of `hashes`, all at once: only for a pass that needs the whole
+    matrix (the opt-in region hubness), unlike the streamed writers."""
+    cache = VectorCache(cache_dir, fingerprint)
+    try:
+        return np.concatenate(list(cached_chunks(cache.get_many, hashes, transform)()))
     finally:
         cache.close()
 

@@ -52,6 +52,9 @@ def _widening(
     """Selector search, doubling the probes until `fetch` vectors are found or none are left."""
     selector = faiss.IDSelectorBatch(allowed)
     want = min(fetch, allowed.size)
+    refine = _refine_of(index)
+    if refine is not None:  # the selector goes to the base index; the re-rank follows it
+        index = refine.base_index
     ivf = faiss.try_extract_index_ivf(index)
     hnsw = _hnsw_of(index)
     if ivf is not None:
@@ -67,10 +70,22 @@ def _widening(
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=width)
         else:
             params = faiss.SearchParameters(sel=selector)
-        scores, ids = index.search(query, fetch, params=params)
+        if refine is not None:
+            params = faiss.IndexRefineSearchParameters(
+                k_factor=refine.k_factor, base_index_params=params
+            )
+            scores, ids = refine.search(query, fetch, params=params)
+        else:
+            scores, ids = index.search(query, fetch, params=params)
         if int((ids[0] >= 0).sum()) >= want or width >= most:
             return scores, ids
         width = min(most, width * 2)
+
+
+def _refine_of(index: faiss.Index) -> faiss.IndexRefine | None:
+    """The index as a refine index (approximate base + exact re-rank) if it is one."""
+    index = faiss.downcast_index(index)
+    return index if isinstance(index, faiss.IndexRefine) else None
 
 
 def _hnsw_of(index: faiss.Index) -> faiss.IndexHNSW | None:

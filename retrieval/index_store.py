@@ -62,7 +62,7 @@ class CatalogIndex:
         except (sqlite3.Error, ValueError, TypeError) as error:  # not a database, bad JSON
             raise damaged(release / PRODUCTS, str(error)) from None
         try:
-            self._vectors = faiss.read_index(str(release / VECTORS))
+            self._vectors = faiss.read_index(str(release / VECTORS), _read_flags(self.manifest))
         except RuntimeError as error:  # FAISS reports truncation and bad magic as RuntimeError
             raise damaged(release / VECTORS, str(error).strip().splitlines()[-1]) from None
         if self._vectors.ntotal != len(self.store.product_of_vector):
@@ -100,20 +100,7 @@ class CatalogIndex:
 
     def _describe(self) -> CatalogInfo:
         """The plain description front ends show."""
-        manifest, fingerprint = self.manifest, self.manifest.fingerprint
-        return CatalogInfo(
-            products=len(self),
-            images=self.vectors,
-            categories=tuple(self.categories()),
-            release=self.release.name,
-            built_at=manifest.built_at,
-            catalog=manifest.catalog,
-            backbone=fingerprint.backbone,
-            model_name=manifest.model_name,
-            input_size=fingerprint.input_size,
-            dim=fingerprint.dim,
-            weights_id=fingerprint.weights_id,
-        )
+        return describe_release(self.release, self.manifest, self.store, self.vectors)
 
     def vector_of(self, product_id: str) -> np.ndarray:
         """The stored (D,) vector of a product's first image."""
@@ -214,6 +201,32 @@ class CatalogIndex:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _read_flags(manifest: Manifest) -> int:
+    """A refine index (`…,RFlat`) is memory-mapped: its exact vectors, read only to re-rank a
+    short list, stay on disk (page cache) instead of in the process (docs/scale.md)."""
+    return faiss.IO_FLAG_MMAP_IFC if manifest.index_key.endswith(",RFlat") else 0
+
+
+def describe_release(
+    release: Path, manifest: Manifest, products: ProductStore, images: int
+) -> CatalogInfo:
+    """What front ends show of a served release, whatever searches its vectors."""
+    fingerprint = manifest.fingerprint
+    return CatalogInfo(
+        products=len(products),
+        images=images,
+        categories=tuple(products.categories()),
+        release=release.name,
+        built_at=manifest.built_at,
+        catalog=manifest.catalog,
+        backbone=fingerprint.backbone,
+        model_name=manifest.model_name,
+        input_size=fingerprint.input_size,
+        dim=fingerprint.dim,
+        weights_id=fingerprint.weights_id,
+    )
 
 
 def top_products(

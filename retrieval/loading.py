@@ -23,6 +23,7 @@ from retrieval.runtime_extractor import load_runtime_extractor
 from retrieval.runtime_file import expected_fingerprint, find_runtime
 from retrieval.search import SearchService
 from retrieval.settings import Settings
+from retrieval.store_index import store_opener
 from retrieval.tf_runtime import configure_tensorflow
 from retrieval.weights_choice import NAMED
 
@@ -175,8 +176,15 @@ def load_service(settings: Settings, extractor: Embedder | None = None) -> Searc
     """The search service over `settings.index_dir`, with the extractor that built the index."""
     if extractor is None:
         extractor = load_extractor(settings_for_index(settings, settings.index_dir), warmup=True)
-    index = open_index(settings.index_dir, extractor.fingerprint)
+    opener = (
+        open_index
+        if settings.store is None
+        else store_opener(settings.store, extractor.fingerprint)
+    )
+    index = opener(settings.index_dir, extractor.fingerprint)
     # Set once, when serving starts (an index build in this process keeps all cores before):
     # under load, two OpenMP threads per query made exact search 3-8x slower.
     faiss.omp_set_num_threads(settings.search_threads)
-    return SearchService(extractor, index, settings.index_dir, limits=settings.image_limits)
+    return SearchService(
+        extractor, index, settings.index_dir, limits=settings.image_limits, opener=opener
+    )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
-from retrieval.errors import IndexMismatchError
+from retrieval.errors import IndexMismatchError, IndexNotFoundError
 from retrieval.extractor import Fingerprint
 from retrieval.vector_store import ProductScore, StoredVector, best_per_product
 
@@ -23,22 +23,36 @@ MAX_CATEGORIES = 16
 MAX_CATEGORY = 128
 FINGERPRINT = "snapfind.fingerprint"  # collection property: JSON of the extractor fingerprint
 FETCH_FACTOR = 4  # images fetched per product asked for, before collapsing to products
+PAGE = 4096  # rows per page when reading every row back
 
 
 class MilvusStore:
     """A Milvus collection of one extractor's vectors."""
 
     def __init__(
-        self, uri: str, collection: str, fingerprint: Fingerprint, index_type: str = "FLAT"
+        self,
+        uri: str,
+        collection: str,
+        fingerprint: Fingerprint,
+        index_type: str = "FLAT",
+        *,
+        create: bool = False,
     ) -> None:
+        """Open `collection`; a missing one is made only with `create` (the build's sync), so
+        a server pointed at a wrong name says so instead of serving an empty catalog."""
         self._client = MilvusClient(uri)
         self._name = collection
         self.fingerprint = fingerprint
         try:
             if self._client.has_collection(collection):
                 self._check_fingerprint()
-            else:
+            elif create:
                 self._create(index_type)
+            else:
+                raise IndexNotFoundError(
+                    f"Milvus at {uri} has no collection {collection!r}; fill it first: "
+                    f"snapfind index build --store milvus://...?collection={collection}"
+                )
             self._client.load_collection(collection)
         except Exception:
             self._client.close()
@@ -120,9 +134,20 @@ class MilvusStore:
         return np.asarray(first["vector"], dtype=np.float32)
 
     def contents(self) -> dict[str, str]:
-        """key → content of every stored row (what an incremental sync compares)."""
-        rows = self._client.query(self._name, filter='key != ""', output_fields=["content"])
-        return {row["key"]: row["content"] for row in rows}
+        """key → content of every stored row (what an incremental sync compares).
+
+        Paged with a query iterator: one plain query returns at most 16,384 rows.
+        """
+        pages = self._client.query_iterator(
+            self._name, batch_size=PAGE, filter='key != ""', output_fields=["content"]
+        )
+        found: dict[str, str] = {}
+        try:
+            while rows := pages.next():
+                found.update((row["key"], row["content"]) for row in rows)
+        finally:
+            pages.close()
+        return found
 
     def remove_keys(self, keys: Sequence[str]) -> None:
         if keys:

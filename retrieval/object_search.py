@@ -3,9 +3,10 @@
 The region network and the `ObjectFinder` are heavy (a second compiled forward pass, a PCA
 of the catalog), so they are built on the first photo that needs them, not at start, and the
 finder is rebuilt once per served release: a hot reload swaps the catalog it scores against.
-A plain product photo never builds either. Where the region network cannot be built (a
-runtime exported before its feature-map model existed, served without TensorFlow), photos are
-searched whole, as before object search, and the log says why once.
+A plain product photo never builds either. Where the object step cannot run (a runtime
+exported before its feature-map model existed, served without TensorFlow; or a vector store
+serving, which keeps the catalog's vectors out of this process), photos are searched whole, as
+before object search, and the log says why once.
 """
 
 import logging
@@ -15,7 +16,7 @@ import time
 import numpy as np
 
 from retrieval.embedder import Embedder
-from retrieval.errors import RuntimeModelError
+from retrieval.errors import ConfigError, RuntimeModelError
 from retrieval.index_store import CatalogIndex
 from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo
 from retrieval.regions import RegionEncoder, region_encoder_for
@@ -59,7 +60,12 @@ class ObjectSearch:
                     self._unavailable = True
                     return None
             if self._finder is None or self._finder.index is not index:
-                self._finder = ObjectFinder(self._encoder, index)
+                try:
+                    self._finder = ObjectFinder(self._encoder, index)
+                except ConfigError as error:  # a vector store serves: no catalog matrix here
+                    log.warning("object search is off (%s); photos are searched whole", error)
+                    self._unavailable = True
+                    return None
             return self._finder
 
 

@@ -6,19 +6,20 @@ throughout, so a reload while a query runs never mixes two releases in one answe
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from retrieval.errors import SnapfindError
-from retrieval.extractor import Extractor
+from retrieval.extractor import Extractor, Fingerprint
 from retrieval.index_store import CatalogIndex, ReleaseStamp, open_index, release_stamp
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.model_input import decode_for_model
 from retrieval.object_search import ObjectSearch
 from retrieval.results import CatalogInfo, Hit, ObjectsResult, QueryResult
+from retrieval.store_index import StoreIndex
 
 
 @contextmanager
@@ -41,12 +42,16 @@ class SearchService:
         index_dir: Path | None = None,
         *,
         limits: ImageLimits = DEFAULT_LIMITS,
+        opener: Callable[[Path, Fingerprint], CatalogIndex | StoreIndex] = open_index,
     ) -> None:
+        """`opener` opens a release on reload: `open_index`, or a vector store's
+        (`retrieval.store_index.store_opener`)."""
         self.extractor = extractor
         self._index = index
         self.index_dir = index_dir
         self.limits = limits
         self._swap = threading.Lock()
+        self._open = opener
         self._served: ReleaseStamp | None = release_stamp(index_dir)
         self._objects = ObjectSearch(extractor)  # built at the first room photo
 
@@ -151,7 +156,7 @@ class SearchService:
             raise ValueError("this service was not given an index directory to reload from")
         with self._swap:
             stamp = release_stamp(self.index_dir)
-            fresh = open_index(self.index_dir, self.extractor.fingerprint)
+            fresh = self._open(self.index_dir, self.extractor.fingerprint)
             self._index, self._served = fresh, stamp
         return fresh.info
 

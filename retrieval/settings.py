@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     ann_ram_budget_mb: int = Field(
         4096, ge=16, description="Memory the vector index may use; picks exact or ANN."
     )
+    store: str | None = Field(
+        None,
+        description="Search a vector store instead of the index's FAISS file: "
+        "milvus://HOST:PORT?collection=NAME or milvus:///FILE.db (the index still supplies the "
+        "products); `snapfind index build` also fills it.",
+    )
 
     @property
     def image_limits(self) -> ImageLimits:

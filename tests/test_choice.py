@@ -6,6 +6,8 @@ from index.choice import choose_index
 from retrieval.errors import ConfigError
 
 GiB = 2**30
+REFINE = "HNSW32,SQ8,RFlat"  # SQ8 codes + graph in memory, exact vectors mapped from disk
+SQ8_PARAMS = "efSearch=512,k_factor_rf=8"
 
 
 @pytest.mark.parametrize(
@@ -19,9 +21,10 @@ GiB = 2**30
         (10_001, 2560, 4 * GiB, "HNSW32,Flat", "efSearch=128"),
         (100_000, 1280, 4 * GiB, "HNSW32,Flat", "efSearch=128"),  # 594 MB with the graph
         (1_000_000, 1280, 8 * GiB, "HNSW32,Flat", "efSearch=128"),
-        (1_000_000, 1280, 4 * GiB, "HNSW32,SQ8", "efSearch=512"),  # 5.9 GB raw does not fit
-        (1_000_000, 1280, 2 * GiB, "HNSW32,SQ8", "efSearch=512"),  # the 2 GB budget
-        (1_000_000, 2560, 4 * GiB, "HNSW32,SQ8", "efSearch=512"),
+        (1_000_000, 1280, 4 * GiB, REFINE, SQ8_PARAMS),  # 5.9 GB raw does not fit
+        (1_000_000, 1280, 2 * GiB, REFINE, SQ8_PARAMS),  # the 2 GB budget
+        (1_000_000, 2560, 4 * GiB, REFINE, SQ8_PARAMS),
+        (1_000_000, 2560, 2 * GiB, "IVF2048,PQ64", "nprobe=512"),  # 2.9 GB of SQ8 does not
         (100_000, 1280, 64 * 2**20, "IVF1024,PQ64", "nprobe=256"),  # a tiny budget forces PQ
     ],
 )

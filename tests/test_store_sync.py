@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from index.build import BuildOptions, build_index
-from index.store_sync import milvus_target, sync_after_build
+from index.store_sync import sync_after_build
 from retrieval.errors import ConfigError, IndexMismatchError
 from retrieval.extractor import Extractor
+from retrieval.store_target import milvus_target
 from tests.synthetic import draw_item, write_shapes_catalog
 
 QUIET = BuildOptions(progress=False, batch_size=4)
@@ -70,7 +71,7 @@ def test_sync_refuses_a_collection_of_another_extractor(
     db = tmp_path / "m.db"
     try:
         other = replace(tiny_extractor.fingerprint, backbone="efficientnet-lite2")
-        milvus_store.MilvusStore(str(db), "snapfind", other).close()
+        milvus_store.MilvusStore(str(db), "snapfind", other, create=True).close()
     except Exception as error:
         pytest.skip(f"Milvus Lite cannot start here: {error}")
     catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)

@@ -16,7 +16,9 @@ PRINT = Fingerprint("efficientnet-lite0", "test:weights", 224, DIM)
 def _milvus(tmp_path: Path, fingerprint: Fingerprint = PRINT):
     milvus_store = pytest.importorskip("retrieval.milvus_store", reason="pymilvus not installed")
     try:
-        return milvus_store.MilvusStore(str(tmp_path / "milvus.db"), "catalog", fingerprint)
+        return milvus_store.MilvusStore(
+            str(tmp_path / "milvus.db"), "catalog", fingerprint, create=True
+        )
     except Exception as error:  # milvus-lite is a native server; some machines cannot run it
         if isinstance(error, IndexMismatchError):
             raise

@@ -57,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if report.unreadable:
         print(f"  unreadable images are listed in {report.release / 'unreadable.tsv'}")
-    if args.store:
-        synced = sync_after_build(args.store, settings.catalog, settings.index_dir, report.release)
+    store = args.store or settings.store
+    if store:
+        synced = sync_after_build(store, settings.catalog, settings.index_dir, report.release)
         print(
-            f"  {args.store}: {synced.upserted} upserted, {synced.deleted} deleted, "
+            f"  {store}: {synced.upserted} upserted, {synced.deleted} deleted, "
             f"{synced.unchanged} unchanged"
         )
     return 0
@@ -76,7 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--out", type=Path, help="index directory (SNAPFIND_INDEX_DIR)")
     build.add_argument("--full", action="store_true", help="re-embed every image")
     build.add_argument(
-        "--store", help="also mirror into a vector database: milvus://HOST:PORT or milvus:///F.db"
+        "--store",
+        help="also mirror into a vector database: milvus://HOST:PORT or milvus:///F.db "
+        "(SNAPFIND_STORE)",
     )
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
     build.add_argument(

@@ -38,8 +38,8 @@ def photos(n: int) -> list[np.ndarray]:
 def runtime_of(runtime_dir: Path, extractor: Extractor) -> RuntimeExtractor:
     record = find_runtime(runtime_dir, extractor.fingerprint)
     assert record is not None
-    model = runtime_home(runtime_dir, extractor.fingerprint) / record.model_file
-    return RuntimeExtractor(record, open_runner(record.format, model))
+    home = runtime_home(runtime_dir, extractor.fingerprint)
+    return RuntimeExtractor(record, open_runner(record.format, home / record.model_file), home)
 
 
 def test_runtime_vectors_match_keras(exported: Path, tiny_extractor: Extractor) -> None:

@@ -33,7 +33,7 @@ class ObjectSearch:
         self._lock = threading.Lock()
         self._encoder: RegionEncoder | None = None
         self._finder: ObjectFinder | None = None
-        self._unavailable = False  # the region network cannot be built here
+        self._unavailable = False  # the object step cannot run here: said once, not retried
 
     def search(
         self, image: np.ndarray, index: CatalogIndex, whole: QueryResult, k: int
@@ -47,25 +47,22 @@ class ObjectSearch:
         return ObjectsResult(whole, [_plain(o) for o in found], timings)
 
     def finder(self, index: CatalogIndex) -> ObjectFinder | None:
-        """The finder over `index`, built at its first use (thread-safe); None where the
-        region network cannot be built."""
+        """The finder over `index`, built at its first use (thread-safe); None where the object
+        step cannot run here."""
         with self._lock:
             if self._unavailable:
                 return None
-            if self._encoder is None:
-                try:
+            try:
+                if self._encoder is None:
                     self._encoder = region_encoder_for(self.extractor)
-                except (ImportError, RuntimeModelError) as error:
-                    log.warning("object search is off (%s); photos are searched whole", error)
-                    self._unavailable = True
-                    return None
-            if self._finder is None or self._finder.index is not index:
-                try:
+                if self._finder is None or self._finder.index is not index:
                     self._finder = ObjectFinder(self._encoder, index)
-                except ConfigError as error:  # a vector store serves: no catalog matrix here
-                    log.warning("object search is off (%s); photos are searched whole", error)
-                    self._unavailable = True
-                    return None
+            # an export without its feature-map model and no TensorFlow, or a vector store
+            # serving (the catalog's vectors are not in this process)
+            except (ImportError, RuntimeModelError, ConfigError) as error:
+                log.warning("object search is off (%s); photos are searched whole", error)
+                self._unavailable = True
+                return None
             return self._finder
 
 

@@ -27,6 +27,7 @@ from tests.telegram_api.harness import (
     running_bot,
     service_for,
     text_reply,
+    until,
 )
 from tests.telegram_api.shapes import draw, png
 
@@ -82,9 +83,7 @@ async def test_stats_are_for_admins(
     async with running_bot(settings, service) as running:
         await server.send_photo(ADMIN, png(draw("bed", "blue")))
         await results(server, ADMIN)
-        async with asyncio.timeout(5):
-            while running.res.stats.queries < 1:  # recorded just after the reply is sent
-                await asyncio.sleep(0.01)
+        await until(lambda: running.res.stats.queries >= 1)  # recorded just after the reply
         mark = len(server.calls)
         await server.send_text(ADMIN, "/stats")
         stats = await text_reply(server, ADMIN, mark)
@@ -146,9 +145,7 @@ async def test_a_newly_published_index_is_picked_up_by_watching_the_manifest(
         await server.send_photo(USER, photo, unique_id="same")
         before, _ = await results(server, USER)
         await asyncio.to_thread(build, tmp_path, tiny_extractor, "New ")
-        async with asyncio.timeout(10):
-            while "catalogNew" not in service.index.manifest.catalog:
-                await asyncio.sleep(0.05)
+        await until(lambda: "catalogNew" in service.index.manifest.catalog)
         mark = len(server.calls)
         await server.send_photo(USER, photo, unique_id="same")
         after, _ = await results(server, USER, mark)

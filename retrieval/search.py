@@ -99,6 +99,11 @@ class SearchService:
         index = self._index
         return self._objects.search(image, index, self._search_image(index, image, k), k)
 
+    def objects_ready(self) -> bool:
+        """Whether photos are searched object by object here; builds the object step if it
+        is not built yet (the bot calls it before serving)."""
+        return self._objects.finder(self._index) is not None
+
     def _search_image(
         self,
         index: CatalogIndex,

@@ -27,6 +27,7 @@ class FakeRetrieval:
     broken: set[str] = field(default_factory=set)  # releases that fail to open
     calls: list[str] = field(default_factory=list)
     rooms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name → product ids in it
+    objects_off: bool = False  # as a service whose object step cannot run here
 
     def _vectors(self) -> np.ndarray:
         return np.eye(len(self.products), dtype=np.float32)  # (P, P)
@@ -92,6 +93,9 @@ class FakeRetrieval:
             result = QueryResult(own, self._rank(own, k, None, 0, ()))
             found.append(FoundObject(box, product.categories[0], 1.0 - 0.1 * i, result))
         return ObjectsResult(whole, found, dict(whole.timings))
+
+    def objects_ready(self) -> bool:
+        return not self.objects_off
 
     def search_vector(self, vector, k=5, category=None, *, offset=0, exclude=()) -> list[Hit]:
         self.calls.append("search_vector")

@@ -7,6 +7,7 @@ every album must show and can count the searches (a forward pass is `search_imag
 """
 
 import io
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -287,3 +288,22 @@ def test_snapfind_bot_builds_object_search_before_serving_only_when_on(
     settings = BotSettings(_env_file=None, index_dir=tmp_path, objects=objects)
     assert command.serving(settings) is fake
     assert fake.calls == (["search_objects"] if objects else [])
+
+
+@pytest.mark.parametrize("off", [True, False])
+def test_snapfind_bot_says_object_search_is_ready_only_when_it_is(
+    fake: FakeRetrieval,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    off: bool,
+) -> None:
+    from bot.settings import BotSettings
+    from snapfind.commands import bot as command
+
+    fake.objects_off = off
+    monkeypatch.setattr(command, "load_or_build", lambda settings: fake)
+    with caplog.at_level(logging.INFO, logger=command.log.name):
+        command.serving(BotSettings(_env_file=None, index_dir=tmp_path, objects=True))
+    said = [r for r in caplog.records if "object search ready" in r.getMessage()]
+    assert len(said) == (0 if off else 1)

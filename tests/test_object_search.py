@@ -84,6 +84,7 @@ def test_a_product_photo_costs_a_plain_search_and_a_reload_gets_a_new_finder(
     assert service.search_objects(room).objects
     assert service._objects._finder is not first and service._objects._finder.index is service.index
     assert service._objects._encoder is encoder  # the network is the extractor's: kept
+    assert service.objects_ready()
 
 
 def test_without_a_region_network_photos_are_searched_whole(
@@ -102,6 +103,7 @@ def test_without_a_region_network_photos_are_searched_whole(
         result = service.search_objects(room, k=2)
         assert result.objects == []
         assert result.whole.hits == service.search_image(room, k=2).hits
+    assert not service.objects_ready()
     warned = [r for r in caplog.records if "object search is off" in r.getMessage()]
     assert len(warned) == 1 and "export again" in warned[0].getMessage()
 

@@ -59,12 +59,14 @@ def load_or_build(settings: BotSettings) -> SearchService:
 def serving(settings: BotSettings) -> SearchService:
     """`load_or_build`, then, if the bot looks for objects, one object search of a grey
     picture: the region network and the object finder are built before the first shopper's
-    room photo rather than during it (tens of seconds on a small CPU)."""
+    room photo rather than during it (tens of seconds on a small CPU). Where the object step
+    cannot run, the object search has already logged why, and nothing claims it is ready."""
     service = load_or_build(settings)
     if settings.objects:
         started = time.perf_counter()
         service.search_objects(NOT_A_PRODUCT_PHOTO, 1)
-        log.info("object search ready after %.1f s", time.perf_counter() - started)
+        if service.objects_ready():
+            log.info("object search ready after %.1f s", time.perf_counter() - started)
     return service
 
 

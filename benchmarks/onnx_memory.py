@@ -42,6 +42,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "arena off": {"enable_cpu_mem_arena": False},
     "optimisation EXTENDED (no NCHWc)": {"graph_optimization_level": "ORT_ENABLE_EXTENDED"},
     "optimisation BASIC": {"graph_optimization_level": "ORT_ENABLE_BASIC"},
+    # the layout before: the query's vector from --model, the map from its own LiteRT file
+    "product + separate LiteRT map model": {"separate_map": True},
 }
 
 
@@ -52,7 +54,7 @@ def open_session(model: Path, threads: int, changes: dict[str, object]):
 
     options = session_options(threads)
     for key, value in changes.items():
-        if key == "trim":
+        if key in ("trim", "separate_map"):
             continue
         if key.startswith("session."):
             options.add_session_config_entry(key, str(value))
@@ -78,10 +80,20 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
     batch = rng.uniform(-1, 1, (1, side, side, 3)).astype(np.float32)
     session.run(outputs[:1], {session.get_inputs()[0].name: batch})
     rss_first = memory_mb()["VmRSS"]
+    separate = None
+    if changes.get("separate_map"):
+        from retrieval.runtime_extractor import LiteRTRunner
+
+        separate = LiteRTRunner(args.separate_map, args.threads)
+        map_side = separate._interpreter.get_input_details()[0]["shape"][1]
+        map_batch = rng.uniform(-1, 1, (1, map_side, map_side, 3)).astype(np.float32)
+        outputs = outputs[:1]  # the map comes from the other file
     wall, cpu = [], []
-    for _ in range(args.runs):
+    for _ in range(args.runs):  # a room photo: its vector and its map
         t0, c0 = time.perf_counter(), time.process_time()
         session.run(outputs, {session.get_inputs()[0].name: batch})
+        if separate is not None:
+            separate.run(map_batch)
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     memory = memory_mb()
@@ -107,7 +119,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument(
+        "--separate-map",
+        type=Path,
+        help="a regions.tflite of the same network: the variant 'product + separate LiteRT map "
+        "model' (the layout before)",
+    )
+    parser.add_argument("--variants", default=",".join(list(VARIANTS)[:-1]))
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # the worker's own
     args = parser.parse_args()
     if args.variant:
@@ -133,6 +151,7 @@ def main() -> None:
                 "--variant",
                 variant,
             ]
+            command += ["--separate-map", str(args.separate_map)] if args.separate_map else []
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             results[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
     print()

@@ -16,6 +16,7 @@ In this order, each figure from fresh processes:
 
     .venv/bin/python benchmarks/runtime_report.py            # both backbones, ~10 min quiet
     .venv/bin/python benchmarks/runtime_report.py --quick    # fewer runs and queries
+    .venv/bin/python benchmarks/runtime_report.py --backbones efficientnetb7 --formats onnx
 
 The load average is printed at the start and end of every section: wall-clock figures mean
 little at a high load, CPU time survives it.

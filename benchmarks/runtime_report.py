@@ -9,12 +9,14 @@ In this order, each figure from fresh processes:
 3. serving, Keras against the chosen runtime (retrieval/runtime_choice.py): a cold `snapfind
    search` to its answer, a cold `snapfind bot` to its first album over the loopback Bot API of
    the tests (the photo waits before the bot starts), the bot's RSS after that first reply and
-   after `--queries` more photos, their p50 photo → album;
+   after `--queries` more photos (every `--rooms-every`th a room photo, whose objects are
+   searched too), their p50 photo → album, products and rooms apart;
 4. `benchmarks/bot_e2e.py` with the chosen runtime: photo → album p50 against the bare forward,
    paired photo by photo in one process.
 
     .venv/bin/python benchmarks/runtime_report.py            # both backbones, ~10 min quiet
     .venv/bin/python benchmarks/runtime_report.py --quick    # fewer runs and queries
+    .venv/bin/python benchmarks/runtime_report.py --backbones efficientnetb7 --formats onnx
 
 The load average is printed at the start and end of every section: wall-clock figures mean
 little at a high load, CPU time survives it.
@@ -46,6 +48,7 @@ from tests.telegram_api import TOKEN, BotApiServer  # noqa: E402
 
 SNAPFIND = Path(sys.executable).with_name("snapfind")
 WILD = ROOT.parent / "shared" / "data" / "wild" / "photos"
+ROOMS = ROOT.parent / "shared" / "data" / "ikea-rooms" / "rooms"
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ def runtime_dir(work: Path, backbone: str, fmt: str) -> Path:
 def exports(args: argparse.Namespace, plan: Plan) -> None:
     print(f"\n### {plan.backbone} ({plan.weights}): exports, {load_text()}\n")
     print("| format | result | seconds | peak MiB |\n|---|---|---|---|")
-    for fmt in ("litert", "onnx"):
+    for fmt in args.formats.split(","):
         folder = runtime_dir(args.work, plan.backbone, fmt)
         command = [str(SNAPFIND), "export", "--format", fmt, "--runtime-dir", str(folder)]
         command += ["--backbone", plan.backbone, "--weights", plan.weights]
@@ -218,9 +221,11 @@ def extractor_table(args: argparse.Namespace, plan: Plan) -> dict[str, float]:
     """Prints the table; returns each variant's median forward ms (for the later sections)."""
     print(f"\n### {plan.backbone}: extractor, one image ({plan.runs} forwards × {plan.rounds} "
           f"rounds per runtime), {load_text()} at start\n")  # fmt: skip
-    results: dict[str, list[dict[str, object]]] = {v: [] for v in plan.variants}
+    formats = ("keras", *args.formats.split(","))
+    variants = [v for v in plan.variants if v.partition(" ")[0] in formats]
+    results: dict[str, list[dict[str, object]]] = {v: [] for v in variants}
     for _ in range(plan.rounds):
-        for variant in plan.variants:
+        for variant in variants:
             command = [sys.executable, __file__, "--worker", variant, "--backbone", plan.backbone]
             command += ["--weights", plan.weights, "--runs", str(plan.runs)]
             command += ["--work", str(args.work)]
@@ -258,6 +263,15 @@ def extractor_table(args: argparse.Namespace, plan: Plan) -> dict[str, float]:
 
 
 # --- 3. serving -----------------------------------------------------------------------------
+
+
+def room_photos(count: int) -> list[bytes]:
+    """IKEA room photos as Telegram sends them: the object step runs on these."""
+    photos = []
+    for path in sorted(ROOMS.glob("*.jpg"))[:count]:
+        with Image.open(path) as opened:
+            photos.append(telegram_jpeg(opened.convert("RGB")))
+    return photos
 
 
 def serving_index(args: argparse.Namespace, plan: Plan, chosen: Path) -> tuple[Path, list[bytes]]:
@@ -305,7 +319,12 @@ def cold_search(args: argparse.Namespace, index: Path, runtime: Path, photo: Pat
 
 
 async def bot_figures(
-    args: argparse.Namespace, index: Path, runtime: Path, photos: list[bytes], queries: int
+    args: argparse.Namespace,
+    index: Path,
+    runtime: Path,
+    photos: list[bytes],
+    queries: int,
+    rooms: list[bytes],
 ) -> dict[str, float]:
     """A real `snapfind bot` process: cold start to its first album, RSS, `queries` more."""
     async with BotApiServer(lifetime=3600) as server:
@@ -339,10 +358,13 @@ async def bot_figures(
             )
             warm = rss_mib(process.pid)
             cpu_before = process_cpu(process.pid)
-            times = [
-                await photo_to_album(server, 2, photos[1 + i % (len(photos) - 1)])
-                for i in range(queries)
-            ]
+            times, room_times = [], []
+            for i in range(queries):
+                if rooms and args.rooms_every and i % args.rooms_every == args.rooms_every - 1:
+                    room = rooms[(i // args.rooms_every) % len(rooms)]
+                    room_times.append(await photo_to_album(server, 2, room))
+                else:
+                    times.append(await photo_to_album(server, 2, photos[1 + i % (len(photos) - 1)]))
             cpu = (process_cpu(process.pid) - cpu_before) / max(queries, 1)
             after = rss_mib(process.pid)
         finally:
@@ -355,6 +377,8 @@ async def bot_figures(
         "rss": after["VmRSS"],
         "peak": after["VmHWM"],
         "p50_ms": statistics.median(times) * 1e3,
+        "rooms": len(room_times),
+        "room_p50_ms": statistics.median(room_times) * 1e3 if room_times else float("nan"),
         "cpu_ms": cpu * 1e3,
     }
 
@@ -385,20 +409,22 @@ def serving_table(args: argparse.Namespace, plan: Plan) -> Path:
     print(f"\n### {plan.backbone}: serving ({plan.catalog_size} IKEA products; chosen runtime "
           f"{fmt}), {load_text()} at start\n")  # fmt: skip
     print("| serving | cold `search` s | its CPU s | cold `bot` → 1st album s | RSS after 1st "
-          "reply MiB | queries | RSS after MiB | peak MiB | p50 photo→album ms | bot CPU ms/query "
-          "|\n|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+          "reply MiB | queries (rooms) | RSS after MiB | peak MiB | p50 photo→album ms | room "
+          "p50 ms | bot CPU ms/query |\n|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    rooms = room_photos(max(plan.queries, plan.keras_queries))
     rows = {}
     for label, runtime, queries in (
         ("keras", args.work / "no-runtime", plan.keras_queries),
         (fmt, chosen, plan.queries),
     ):
         search = cold_search(args, index, runtime, photo)
-        bot = asyncio.run(bot_figures(args, index, runtime, photos, queries))
+        bot = asyncio.run(bot_figures(args, index, runtime, photos, queries, rooms))
         rows[label] = (search, bot)
         print(
             f"| {label} | {search['seconds']:.1f} | {search['cpu']:.1f} | {bot['cold_s']:.1f} "
-            f"| {bot['warm_rss']:.0f} | {queries} | {bot['rss']:.0f} | {bot['peak']:.0f} "
-            f"| {bot['p50_ms']:.1f} | {bot['cpu_ms']:.1f} |"
+            f"| {bot['warm_rss']:.0f} | {queries} ({bot['rooms']}) | {bot['rss']:.0f} "
+            f"| {bot['peak']:.0f} | {bot['p50_ms']:.1f} | {bot['room_p50_ms']:.1f} "
+            f"| {bot['cpu_ms']:.1f} |"
         )
     (keras_search, keras_bot), (search, bot) = rows["keras"], rows[fmt]
     print(
@@ -406,6 +432,7 @@ def serving_table(args: argparse.Namespace, plan: Plan) -> Path:
         f"| {search['cpu'] / keras_search['cpu']:.2f} | {bot['cold_s'] / keras_bot['cold_s']:.2f} "
         f"| {bot['warm_rss'] / keras_bot['warm_rss']:.2f} | | {bot['rss'] / keras_bot['rss']:.2f} "
         f"| {bot['peak'] / keras_bot['peak']:.2f} | {bot['p50_ms'] / keras_bot['p50_ms']:.2f} "
+        f"| {bot['room_p50_ms'] / keras_bot['room_p50_ms']:.2f} "
         f"| {bot['cpu_ms'] / keras_bot['cpu_ms']:.2f} |"
     )
     print(f"\n{load_text()} at end")
@@ -435,6 +462,12 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=Path("/tmp/snapfind-runtime-report"))
     parser.add_argument("--fresh", action="store_true", help="export again, even if exported")
+    parser.add_argument(
+        "--formats", default="litert,onnx", help="runtime formats exported and measured"
+    )
+    parser.add_argument(
+        "--rooms-every", type=int, default=4, help="every Nth bot query is a room photo (0: none)"
+    )
     parser.add_argument("--export-limit-gb", type=float, default=14.0)
     parser.add_argument(
         "--sections", default="exports,extractor,serving,e2e", help="comma-separated subset"

@@ -18,13 +18,14 @@ if TYPE_CHECKING:
     from retrieval.extractor import Extractor
 
 REGION_SIDE = 384  # region pass input side for Lite0 (224 px queries): a 12×12 map
-STRIDE = 32  # output stride of every registered backbone
 
 
 def region_side(input_size: int) -> int:
-    """The region pass's square side: REGION_SIDE, or the query side (rounded up to whole
-    cells) for backbones that already look at more pixels than that (EfficientNetB7: 608)."""
-    return max(REGION_SIDE, -(-input_size // STRIDE) * STRIDE)
+    """The region pass's square side: REGION_SIDE, or the query side itself for backbones that
+    already look at more pixels than that (EfficientNetB7: 600, a 19×19 map whose last cells
+    reach past the photo by 8 px). Equal sides let one exported model give the query's vector
+    and the room's map from one forward (`retrieval.runtime_file.regions_file`)."""
+    return max(REGION_SIDE, input_size)
 
 
 def feature_map_model(extractor: "Extractor", side: int) -> "keras.Model":
@@ -33,12 +34,18 @@ def feature_map_model(extractor: "Extractor", side: int) -> "keras.Model":
 
     pooled = extractor.backbone.build(None, side)
     pooled.set_weights(extractor.model.get_weights())  # same layers, other input side
-    pool = next(
+    return keras.Model(pooled.input, map_before_pooling(pooled), name=f"{extractor.model_name}_map")
+
+
+def map_before_pooling(model: "keras.Model") -> "keras.KerasTensor":
+    """The (N, g, g, D) tensor that `model`'s global average pooling reduces."""
+    import keras
+
+    return next(
         layer
-        for layer in reversed(pooled.layers)
+        for layer in reversed(model.layers)
         if isinstance(layer, keras.layers.GlobalAveragePooling2D)
-    )
-    return keras.Model(pooled.input, pool.input, name=f"{extractor.model_name}_map")
+    ).input
 
 
 class KerasFeatureMap:

@@ -6,9 +6,10 @@ unless the caller names one. LiteRT: Keras's own `model.export(format="litert")`
 these Keras 3 models). ONNX: retrieval/onnx_export.py. The exported graph is backbone + L2
 normalisation; resizing and the backbone's preprocessing stay in numpy (`Embedder.prepare`),
 the one code every path runs.
-Beside it goes the feature-map model of the region pass (`retrieval.feature_map`), LiteRT
-whatever the format, probed the same way, so objects in room photos are found without
-TensorFlow too.
+Beside it goes the feature-map model of the region pass (`retrieval.feature_map`), probed the
+same way, so objects in room photos are found without TensorFlow too: a LiteRT file of its own,
+or, for ONNX where the region side is the query side, a second output of the same graph
+(`retrieval.runtime_file.regions_file`).
 """
 
 import logging
@@ -17,13 +18,22 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from threading import Lock
 
 import numpy as np
 
 from retrieval.errors import RuntimeModelError
 from retrieval.extractor import Extractor, file_sha256
-from retrieval.feature_map import KerasFeatureMap, LiteRTFeatureMap, feature_map_model, region_side
+from retrieval.feature_map import (
+    KerasFeatureMap,
+    LiteRTFeatureMap,
+    feature_map_model,
+    map_before_pooling,
+    region_side,
+)
 from retrieval.onnx_export import write_onnx
+from retrieval.onnx_runner import OnnxFeatureMap, OnnxRunner
+from retrieval.regions import FeatureMap
 from retrieval.resize import to_square
 from retrieval.runtime_choice import choose_format
 from retrieval.runtime_extractor import Runner, open_runner
@@ -33,6 +43,7 @@ from retrieval.runtime_file import (
     REGIONS_FILE,
     RegionModel,
     RuntimeRecord,
+    regions_file,
     runtime_home,
 )
 
@@ -70,7 +81,7 @@ def probe_cosine(extractor: Extractor, runner: Runner) -> float:
     return float(np.min(np.sum(keras_vectors * runtime_vectors, axis=1) / norms))
 
 
-def probe_map_cosine(reference: KerasFeatureMap, exported: LiteRTFeatureMap, prepare) -> float:
+def probe_map_cosine(reference: KerasFeatureMap, exported: "FeatureMap", prepare) -> float:
     """The worst per-image cosine between the runtime's and Keras's flattened feature maps."""
     worst = 1.0
     for image in probe_images():
@@ -81,13 +92,21 @@ def probe_map_cosine(reference: KerasFeatureMap, exported: LiteRTFeatureMap, pre
     return worst
 
 
-def serving_model(extractor: Extractor) -> "object":
-    """The Keras model with L2 normalisation on top: (N, S, S, 3) → (N, D) unit vectors."""
+def serving_model(extractor: Extractor, with_map: bool = False) -> "object":
+    """The Keras model with L2 normalisation on top: (N, S, S, 3) → (N, D) unit vectors, and
+    with `with_map` also the (N, g, g, D) feature map its pooling reduces (second output)."""
     import keras
 
     size = extractor.input_size
     inputs = keras.Input((size, size, 3), name="images")
-    outputs = keras.layers.UnitNormalization(axis=-1)(extractor.model(inputs))  # (N, D)
+    unit = keras.layers.UnitNormalization(axis=-1)
+    network = extractor.model
+    if with_map:
+        both = keras.Model(network.input, [network.output, map_before_pooling(network)])
+        pooled, fmap = both(inputs)
+        outputs = [unit(pooled), fmap]  # (N, D), (N, g, g, D)
+    else:
+        outputs = unit(network(inputs))  # (N, D)
     return keras.Model(inputs, outputs, name=f"{extractor.model_name}_unit")
 
 
@@ -100,21 +119,27 @@ def write_litert(serving: "object", input_size: int, path: Path) -> None:
 
 
 def _export_regions(extractor: Extractor, path: Path) -> RegionModel:
-    """The feature-map model at the region side, exported and probed against Keras."""
+    """The feature-map model at the region side, exported to LiteRT and probed against Keras."""
     import tensorflow as tf
 
     side = region_side(extractor.input_size)
     spec = tf.TensorSpec([1, side, side, 3], tf.float32, name="images")
     model = feature_map_model(extractor, side)
     model.export(str(path), format="litert", verbose=False, input_signature=[spec])
+    return _probed_regions(extractor, LiteRTFeatureMap(path, side, threads=1), path)
+
+
+def _probed_regions(extractor: Extractor, exported: FeatureMap, path: Path) -> RegionModel:
+    """The record of the map that `exported` computes from the file `path`, once its maps
+    agree with Keras's on the probe images."""
+    side = exported.side
 
     def prepare(image: np.ndarray) -> np.ndarray:
         return extractor.backbone.preprocess(to_square(image, side)[None].astype(np.float32))
 
-    reference = KerasFeatureMap(extractor, side)
-    cosine = probe_map_cosine(reference, LiteRTFeatureMap(path, side, threads=1), prepare)
+    cosine = probe_map_cosine(KerasFeatureMap(extractor, side), exported, prepare)
     _refuse_unless_close(extractor, cosine, "feature-map model")
-    return RegionModel(side, file_sha256(path), path.stat().st_size, round(cosine, 7))
+    return RegionModel(side, file_sha256(path), path.stat().st_size, round(cosine, 7), path.name)
 
 
 def _refuse_unless_close(extractor: Extractor, cosine: float, what: str) -> None:
@@ -159,10 +184,16 @@ def export_runtime(
         started = time.perf_counter()
         model_format = model_format or choose_format(extractor.backbone, extractor.input_size)
         model = staging / MODEL_FILES[model_format]
-        WRITERS[model_format](serving_model(extractor), extractor.input_size, model)
-        cosine = probe_cosine(extractor, open_runner(model_format, model, threads=1))
+        shared = regions_file(model_format, extractor.input_size) == model.name  # map inside
+        WRITERS[model_format](serving_model(extractor, shared), extractor.input_size, model)
+        runner = open_runner(model_format, model, threads=1)
+        cosine = probe_cosine(extractor, runner)
         _refuse_unless_close(extractor, cosine, "model")
-        regions = _export_regions(extractor, staging / REGIONS_FILE)
+        if shared and isinstance(runner, OnnxRunner) and runner.has_map:
+            side = extractor.input_size
+            regions = _probed_regions(extractor, OnnxFeatureMap(runner, side, Lock()), model)
+        else:
+            regions = _export_regions(extractor, staging / REGIONS_FILE)
         record = RuntimeRecord(
             fingerprint=extractor.fingerprint,
             model_name=extractor.model_name,

@@ -16,9 +16,8 @@ import numpy as np
 from retrieval.backbones import get_backbone
 from retrieval.embedder import Embedder
 from retrieval.errors import RuntimeModelError
-from retrieval.onnx_runner import OnnxRunner
+from retrieval.onnx_runner import OnnxFeatureMap, OnnxRunner
 from retrieval.runtime_file import (
-    REGIONS_FILE,
     RuntimeRecord,
     expected_fingerprint,
     find_runtime,
@@ -27,7 +26,7 @@ from retrieval.runtime_file import (
 from retrieval.settings import Settings
 
 if TYPE_CHECKING:
-    from retrieval.feature_map import LiteRTFeatureMap
+    from retrieval.regions import FeatureMap
 
 
 class Runner(Protocol):
@@ -89,16 +88,20 @@ class RuntimeExtractor(Embedder):
         self._home, self._threads = home, threads
         self._lock = threading.Lock()
 
-    def feature_map(self) -> "LiteRTFeatureMap":
-        """An interpreter of the exported feature-map model, for the region pass."""
+    def feature_map(self) -> "FeatureMap":
+        """The exported feature map, for the region pass: the query model's own map output
+        (same session, same weights), or an interpreter of its own LiteRT file."""
         from retrieval.feature_map import LiteRTFeatureMap
 
-        if self.record.regions is None or self._home is None:
+        regions = self.record.regions
+        if regions is None or self._home is None:
             raise RuntimeModelError(
                 f"the runtime model in {self._home} was exported without its feature-map model "
                 "(needed to find objects in room photos); export again: snapfind export"
             )
-        return LiteRTFeatureMap(self._home / REGIONS_FILE, self.record.regions.side, self._threads)
+        if regions.file == self.record.model_file and isinstance(self._runner, OnnxRunner):
+            return OnnxFeatureMap(self._runner, regions.side, self._lock)
+        return LiteRTFeatureMap(self._home / regions.file, regions.side, self._threads)
 
     def embed_backbone(self, batch: np.ndarray) -> np.ndarray:
         """Run the exported network on a prepared (N, S, S, 3) batch."""

@@ -1,8 +1,10 @@
 """An exported runtime model on disk: where it lives, what made it, and its hash.
 
 `RUNTIME_DIR/<fingerprint key>/model.tflite` (LiteRT) or `model.onnx` (ONNX Runtime) beside
-`runtime.json`, which names the format, and `regions.tflite`: the same network without its
-pooling at the region side (`retrieval.feature_map`), LiteRT whatever the format. The key is
+`runtime.json`, which names the format, and the region pass's feature map (the same network
+without its pooling at the region side, `retrieval.feature_map`): `regions.tflite` (LiteRT), or,
+for ONNX where the region side is the query side (EfficientNetB7), the model's own second
+output — one set of weights in memory, and one forward for a room photo. The key is
 the extractor's fingerprint (backbone, weights, size, dim), so indexes built by Keras and by the
 runtime are interchangeable and a serving process finds its model from its settings alone —
 without TensorFlow, which only the export needs.
@@ -15,21 +17,23 @@ from pathlib import Path
 from retrieval.backbones import get_backbone
 from retrieval.errors import RuntimeModelError
 from retrieval.extractor import Fingerprint, file_sha256, resolve_weights
+from retrieval.feature_map import region_side
 
 # format → its model file; which format a backbone gets: retrieval/runtime_choice.py
 MODEL_FILES = {"litert": "model.tflite", "onnx": "model.onnx"}
-REGIONS_FILE = "regions.tflite"  # the region pass, LiteRT for every format
+REGIONS_FILE = "regions.tflite"  # the region pass's own model (LiteRT), where it has one
 RECORD = "runtime.json"
 
 
 @dataclass(frozen=True)
 class RegionModel:
-    """The exported feature-map model (`REGIONS_FILE`): its input side and identity."""
+    """The exported feature-map model: its file, input side and identity."""
 
-    side: int  # square input side; the map is side / 32 cells a side
+    side: int  # square input side; the map is side / 32 cells a side (rounded up)
     sha256: str
     size_bytes: int
     probe_cosine: float  # the worst cosine between its maps and Keras's at export
+    file: str = REGIONS_FILE  # or the query model's file: the map is its second output
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,17 @@ class RuntimeRecord:
             ) from None
 
 
+def regions_file(model_format: str, input_size: int) -> str:
+    """Where an export in `model_format` at `input_size` keeps its feature map: the ONNX query
+    model's second output when the region side is the query side, else `REGIONS_FILE`.
+
+    ONNX only: LiteRT's Keras export of the two-output model is not measured; Lite0's region
+    side (384) is not its query side (224) anyway.
+    """
+    shared = model_format == "onnx" and region_side(input_size) == input_size
+    return MODEL_FILES[model_format] if shared else REGIONS_FILE
+
+
 def runtime_home(runtime_dir: Path, fingerprint: Fingerprint) -> Path:
     """The folder that holds the runtime model of `fingerprint`."""
     return Path(runtime_dir) / fingerprint.key()
@@ -92,11 +107,12 @@ def find_runtime(runtime_dir: Path, fingerprint: Fingerprint) -> RuntimeRecord |
     record = RuntimeRecord.read(home / RECORD)
     if record.fingerprint != fingerprint or record.format not in MODEL_FILES:
         raise RuntimeModelError(f"runtime record {home / RECORD} describes another model")
-    model = home / record.model_file
-    checks = [(model, record.sha256)]
-    if record.regions is not None:
-        checks.append((home / REGIONS_FILE, record.regions.sha256))
-    for path, sha256 in checks:
+    if record.regions is not None and record.regions.file not in (REGIONS_FILE, record.model_file):
+        raise RuntimeModelError(f"runtime record {home / RECORD} names an unknown map file")
+    checks = {home / record.model_file: record.sha256}
+    if record.regions is not None and record.regions.file != record.model_file:
+        checks[home / record.regions.file] = record.regions.sha256
+    for path, sha256 in checks.items():
         if not path.is_file() or file_sha256(path) != sha256:
             raise RuntimeModelError(
                 f"runtime model {path} is missing or does not match its sha256 in {RECORD}; "

@@ -8,6 +8,7 @@ from pathlib import Path
 from retrieval.backbones import get_backbone
 from retrieval.errors import IndexNotFoundError
 from retrieval.extractor import Fingerprint
+from retrieval.feature_map import region_side
 from retrieval.loading import (
     load_extractor_to_build,
     load_keras_extractor,
@@ -21,6 +22,7 @@ from retrieval.runtime_file import (
     RuntimeRecord,
     expected_fingerprint,
     find_runtime,
+    regions_file,
     runtime_home,
 )
 from retrieval.settings import Settings
@@ -57,24 +59,38 @@ def export_from_settings(
         f"{record.fingerprint.backbone} ({record.fingerprint.input_size} px, "
         f"{record.fingerprint.weights_id}) {verb} → {home}: {record.format}, "
         f"{record.size_bytes / 2**20:.1f} MiB, sha256 {record.sha256[:16]}, "
-        f"probe cosine {record.probe_cosine:.6f}; feature map {regions.side} px, "
-        f"{regions.size_bytes / 2**20:.1f} MiB, probe cosine {regions.probe_cosine:.6f}; "
+        f"probe cosine {record.probe_cosine:.6f}; feature map {regions.side} px "
+        f"({_map_where(record)}), probe cosine {regions.probe_cosine:.6f}; "
         f"made {record.exported_at} "
         f"({time.perf_counter() - started:.1f} s)"
     )
+
+
+def _map_where(record: RuntimeRecord) -> str:
+    regions = record.regions
+    if regions.file == record.model_file:
+        return "the model's second output"
+    return f"{regions.file}, {regions.size_bytes / 2**20:.1f} MiB"
 
 
 def _usable(
     settings: Settings, fingerprint: Fingerprint, model_format: str | None
 ) -> RuntimeRecord | None:
     """The verified export of `fingerprint` if it is in the wanted format and has the region
-    pass's model too, else None: an export made before the region pass is redone."""
+    pass's map where and at the side this version puts it, else None: an export made before
+    the region pass, or before B7's map became its ONNX model's second output, is redone."""
     record = find_runtime(settings.runtime_dir, fingerprint)
     if record is None:
         return None
-    backbone = get_backbone(fingerprint.backbone)
-    wanted = model_format or choose_format(backbone, fingerprint.input_size)
-    return record if record.format == wanted and record.regions is not None else None
+    size = fingerprint.input_size
+    wanted = model_format or choose_format(get_backbone(fingerprint.backbone), size)
+    regions = record.regions
+    current = (
+        regions is not None
+        and regions.side == region_side(size)
+        and regions.file == regions_file(wanted, size)
+    )
+    return record if record.format == wanted and current else None
 
 
 def run(args: argparse.Namespace) -> int:

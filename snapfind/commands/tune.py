@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from index.category_head import CategoryHeadOptions
 from index.tune import TuneOptions, TuneReport, tune
 from retrieval.errors import ConfigError
 from retrieval.loading import load_keras_extractor
@@ -27,6 +28,12 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         category_weight=args.category_weight,
         progress=not args.no_progress,
+        kinds=CategoryHeadOptions(
+            dim=args.kind_dim, strength=args.kind_strength, progress=not args.no_progress
+        )
+        if args.kinds
+        else None,
+        scenes=args.scenes,
     )
     report = tune_from_settings(settings, options)
     print(
@@ -59,6 +66,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     parser.add_argument(
         "--category-weight", type=float, default=0.0, help="pull one category together (0 = off)"
+    )
+    parser.add_argument(
+        "--kinds",
+        action="store_true",
+        help="learn the kind head instead: the catalog's categories added to the vector "
+        "(supervised contrastive, hard negatives), so a table among chairs finds tables",
+    )
+    parser.add_argument("--kind-dim", type=int, default=64, help="kind dimensions (default 64)")
+    parser.add_argument(
+        "--kind-strength", type=float, default=0.3, help="weight of the kind dimensions (0.3)"
+    )
+    parser.add_argument(
+        "--scenes",
+        type=int,
+        default=0,
+        help="furnished views per table/bed picture (chairs around it, nightstands beside it)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_extractor_options(parser)

@@ -21,11 +21,15 @@ those classes with absolute image paths):
         --backbone efficientnet-lite0
     snapfind index build --catalog ikea5.csv --out ROOT/ikea5-lite0 --backbone efficientnet-lite0
 
-Queries go through the product's calls: `SearchService.search_bytes` embeds each photo once (its
-vector is cached as .npy under --cache, so re-runs take seconds); every variant then searches with
-`CatalogIndex.search(vector, k, rerank=...)`, the call the bot's buttons make.
+Queries go through the product's calls: the service decodes each photo and the network embeds it
+once (its vector is cached as .npy under --cache, so re-runs take seconds); the index root's
+tuned head, if `snapfind tune` made one, is applied to it as the extractor applies it; every
+variant then searches with `CatalogIndex.search(vector, k, rerank=...)`, the call the bot's
+buttons make. Several --index-root (e.g. without and with a head) are scored on the same query
+vectors in one run, and their shipped searches are timed interleaved, photo by photo.
 
     .venv/bin/python benchmarks/quality_bench.py --backbones efficientnet-lite0,efficientnet-lite2
+    .venv/bin/python benchmarks/quality_bench.py --index-root PLAIN --index-root TUNED
 """
 
 import argparse

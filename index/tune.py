@@ -1,12 +1,15 @@
 """`snapfind tune`: learn the light head (retrieval/head.py) from the catalog itself.
 
-Every catalog picture is turned into shopper-like views (index/shopper_augment.py); the head is
-trained so that a view's vector finds its own picture among all catalog pictures (InfoNCE over
-a residual linear map of the frozen backbone's unit features), optionally pulling pictures of
-one category together. A share of the pictures is held out of training, and the head is judged
-on those: their views must still find their own picture first, so the figure is not a memory
-test. Backbone features of the clean pictures come from the index build's cache; those of the
-views are cached as .npy beside it, so a re-run trains in seconds.
+Every catalog picture is turned into shopper-like views (index/shopper_augment.py); tables and
+beds also into furnished views (among catalog chairs, beside nightstands). Two heads: the
+*kind head* (index/category_head.py; `snapfind tune`'s default) learns the catalog's categories
+from these views, by supervised contrastive loss; the *identity head* is trained so that a
+view's vector finds its own picture among all catalog pictures (InfoNCE over a residual linear
+map of the frozen backbone's unit features), optionally pulling one category together. A share
+of the pictures is held out of training, and the head is judged on those: their views must
+still find their own picture first, so the figure is not a memory test. Backbone features of
+the clean pictures come from the index build's cache; those of the views (shopper and
+furnished) are cached as .npy beside it, so a re-run trains in seconds.
 """
 
 import json
@@ -85,7 +88,7 @@ def tune(
     held = _held_out(entries, options.holdout)  # (P,) bool
     furnished = [
         _furnished_features(entries, index_dir, extractor, options, v, ~held)
-        for v in range(options.scenes)
+        for v in range(options.scenes if options.kinds is not None else 0)
     ]
     feature_seconds = time.perf_counter() - started
     labels = _category_ids(entries)  # (P,)

@@ -14,9 +14,10 @@ equally, so the rare, confusable kinds (tables next to chairs, beds next to sofa
 every step. A catch-all category (IKEA's `other`) has no kind: its pictures are positives only
 of their own views.
 
-The concatenation is served as the residual head of retrieval/head.py: with
-(I + R)(I + R)^T = I + W W^T, i.e. R = sqrtm(I + W W^T) - I, `x + x @ R` has the same norms and
-dot products as [x, x @ W], so the index, the search and the query cost are unchanged.
+It is served at a `strength` s < 1 ([x, s x @ W]: less kind, more of the exact picture), as
+the residual head of retrieval/head.py: with (I + R)(I + R)^T = I + s^2 W W^T, i.e.
+R = sqrtm(I + s^2 W W^T) - I, `x + x @ R` has the same norms and dot products as [x, s x @ W],
+so the index, the search and the query cost are unchanged.
 """
 
 from dataclasses import dataclass

@@ -21,11 +21,15 @@ those classes with absolute image paths):
         --backbone efficientnet-lite0
     snapfind index build --catalog ikea5.csv --out ROOT/ikea5-lite0 --backbone efficientnet-lite0
 
-Queries go through the product's calls: `SearchService.search_bytes` embeds each photo once (its
-vector is cached as .npy under --cache, so re-runs take seconds); every variant then searches with
-`CatalogIndex.search(vector, k, rerank=...)`, the call the bot's buttons make.
+Queries go through the product's calls: the service decodes each photo and the network embeds it
+once (its vector is cached as .npy under --cache, so re-runs take seconds); the index root's
+tuned head, if `snapfind tune` made one, is applied to it as the extractor applies it; every
+variant then searches with `CatalogIndex.search(vector, k, rerank=...)`, the call the bot's
+buttons make. Several --index-root (e.g. without and with a head) are scored on the same query
+vectors in one run, and their shipped searches are timed interleaved, photo by photo.
 
     .venv/bin/python benchmarks/quality_bench.py --backbones efficientnet-lite0,efficientnet-lite2
+    .venv/bin/python benchmarks/quality_bench.py --index-root PLAIN --index-root TUNED
 """
 
 import argparse
@@ -102,20 +106,24 @@ def cached_vectors(
 ) -> Queries:
     """Vectors of (name, bytes-or-None-if-cached, label) items, embedded by the product once.
 
-    Keyed by the extractor and the decoding, but a change of how photos are decoded that keeps
-    DECODING needs a fresh --cache (vectors cached before issue 11's decoding differ by up to
-    0.01 in cosine on the wild photos)."""
-    key = f"{service.extractor.fingerprint.key()}-{DECODING}"
+    The network's vectors are cached (`search_bytes` through the extractor without its head),
+    keyed by the extractor and the decoding, and the tuned head is applied to them as the
+    extractor does (`apply_head`), so indexes with different heads share one query set. A change
+    of how photos are decoded that keeps DECODING needs a fresh --cache (vectors cached before
+    issue 11's decoding differ by up to 0.01 in cosine on the wild photos)."""
+    extractor = service.extractor
+    plain = extractor.without_head()
+    key = f"{plain.fingerprint.key()}-{DECODING}"
     vectors_file, names_file = cache / f"{key}-{tag}.npy", cache / f"{key}-{tag}.json"
     names = [name for name, _, _ in items]
     if vectors_file.is_file() and json.loads(names_file.read_text()) == names:
         vectors = np.load(vectors_file)
     else:
-        vectors = np.stack([service.search_bytes(data(), k=1).vector for _, data, _ in items])
+        vectors = np.stack([plain.embed_one(service.decode(data())) for _, data, _ in items])
         cache.mkdir(parents=True, exist_ok=True)
         np.save(vectors_file, vectors)
         names_file.write_text(json.dumps(names))
-    return Queries(names, vectors, [label for _, _, label in items])
+    return Queries(names, extractor.apply_head(vectors), [label for _, _, label in items])
 
 
 def wild_items(csv_path: Path) -> list[tuple[str, object, str]]:
@@ -264,14 +272,13 @@ def no_match_rates(index: CatalogIndex, queries: Queries) -> tuple[float, list[f
 
 
 def query_ms(
-    service: SearchService, photos: list[bytes], stages: dict[str, RerankParams]
+    photos: list[bytes], timed: dict[str, tuple[SearchService, RerankParams]]
 ) -> dict[str, float]:
     """Median ms per query through search_bytes, variants interleaved photo by photo."""
-    spent: dict[str, list[float]] = {name: [] for name in stages}
-    index = service.index
+    spent: dict[str, list[float]] = {name: [] for name in timed}
     for data in photos:
-        for name, stage in stages.items():
-            index.rerank = stage
+        for name, (service, stage) in timed.items():
+            service.index.rerank = stage
             started = time.perf_counter()
             service.search_bytes(data, k=5)
             spent[name].append((time.perf_counter() - started) * 1000)
@@ -283,40 +290,50 @@ def percentiles(values: list[float]) -> str:
 
 
 def run_backbone(backbone: str, args: argparse.Namespace) -> None:
+    """Every index root's tables on one set of query vectors, then the query cost of each
+    root's shipped search (its head, its manifest's stage) against the plain one, interleaved."""
     short = backbone.removeprefix("efficientnet-")
-    head = load_head(args.index_root / f"ikea-{short}")  # `snapfind tune`'s, if it made one
-    extractor = Extractor(backbone, "imagenet", head=head)
-    extractor.warmup()
-    full = open_index(args.index_root / f"ikea-{short}", extractor.fingerprint)
-    service = SearchService(extractor, full)
+    plain = Extractor(backbone, "imagenet")
+    plain.warmup()
     wild_csv = SHARED / "wild" / "photos.csv"
-    started = time.perf_counter()
-    wild = cached_vectors(service, args.cache, "wild", wild_items(wild_csv))
-    augs = {
-        kind: cached_vectors(
-            service, args.cache, f"aug-{kind}{args.aug}", augmented_items(full, args.aug, 7, kind)
-        )
-        for kind in AUGMENTS
-    }
-    other = cached_vectors(service, args.cache, "nonfurniture", non_furniture_items(11))
-    print(f"\n## {backbone}: query vectors ready in {time.perf_counter() - started:.1f} s")
-    print(f"tuned head: {extractor.fingerprint.head or 'none'}")
-    for catalog in CATALOGS:
-        index = open_index(args.index_root / f"{catalog}-{short}", extractor.fingerprint)
-        print(f"\n### {backbone} against {catalog} ({len(index)} products, {index.release})")
-        print(f"manifest rerank: {index.rerank}, no-match below {index.no_match_below}")
-        score_variants(index, wild, augs, args.only)
-        report_no_match(index, wild, other)
-        if catalog == CATALOGS[-1]:
-            service = SearchService(extractor, index)
-            photos = [item[1]() for item in wild_items(wild_csv)[:: len(wild.names) // args.timed]]
-            timed = {"baseline": RerankParams(), "manifest": index.rerank}
-            ms = query_ms(service, photos, timed)
-            print(
-                f"ms/query (median of {len(photos)}, search_bytes, {catalog}): baseline "
-                f"{ms['baseline']:.1f}, manifest stage {ms['manifest']:.1f} "
-                f"(x{ms['manifest'] / ms['baseline']:.3f})"
+    timed: dict[str, tuple[SearchService, RerankParams]] = {}
+    for number, root in enumerate(args.index_root):
+        head = load_head(root / f"ikea-{short}")  # `snapfind tune`'s, if it made one
+        extractor = plain if head is None else Extractor(backbone, "imagenet", head=head)
+        full = open_index(root / f"ikea-{short}", extractor.fingerprint)
+        service = SearchService(extractor, full)
+        started = time.perf_counter()
+        wild = cached_vectors(service, args.cache, "wild", wild_items(wild_csv))
+        augs = {
+            kind: cached_vectors(
+                service,
+                args.cache,
+                f"aug-{kind}{args.aug}",
+                augmented_items(full, args.aug, 7, kind),
             )
+            for kind in AUGMENTS
+        }
+        other = cached_vectors(service, args.cache, "nonfurniture", non_furniture_items(11))
+        print(
+            f"\n## {backbone}, {root}: query vectors ready in {time.perf_counter() - started:.1f} s"
+        )
+        print(f"tuned head: {extractor.fingerprint.head or 'none'}")
+        for catalog in CATALOGS:
+            index = open_index(root / f"{catalog}-{short}", extractor.fingerprint)
+            print(f"\n### {backbone} against {catalog} ({len(index)} products, {index.release})")
+            print(f"manifest rerank: {index.rerank}, no-match below {index.no_match_below}")
+            score_variants(index, wild, augs, args.only)
+            report_no_match(index, wild, other)
+        if number == 0:
+            timed["baseline"] = (SearchService(plain, full), RerankParams())
+        timed[f"{root.name} manifest"] = (service, full.rerank)
+    photos = [item[1]() for item in wild_items(wild_csv)[:: 246 // args.timed]]
+    ms = query_ms(photos, timed)
+    first = ms["baseline"]
+    print(
+        f"\nms/query (median of {len(photos)}, search_bytes, ikea, interleaved): "
+        + ", ".join(f"{name} {value:.1f} (x{value / first:.3f})" for name, value in ms.items())
+    )
 
 
 def score_variants(
@@ -327,6 +344,7 @@ def score_variants(
     if only:
         stages = {name: stages[name] for name in only.split(",")}
     columns = ["P@5", "top1", "F1"] + [f"P@5 {c}" for c in WILD_CLASSES]
+    columns += [f"top1 {c}" for c in WILD_CLASSES]
     columns += ["LOO P@1", "LOO P@5", "held P@1", "held P@5"]
     columns += [f"R@1 {kind}" for kind in AUGMENTS] + ["merged"]
     print("| variant | " + " | ".join(columns) + " |")
@@ -368,14 +386,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--index-root",
         type=Path,
-        default=Path("/work/cache/quality13/indexes"),
-        help="holds ikea-<lite0|lite2> and ikea5-<lite0|lite2> index folders",
+        action="append",
+        help="holds ikea-<lite0|lite2> and ikea5-<lite0|lite2> index folders (repeat: one table "
+        "each, on the same query vectors; default /work/cache/quality13/indexes)",
     )
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/out/quality-cache"))
     parser.add_argument("--aug", type=int, default=300, help="augmented catalog copies")
     parser.add_argument("--timed", type=int, default=40, help="photos timed per variant")
     parser.add_argument("--only", help="comma-separated variant names")
     args = parser.parse_args(argv)
+    args.index_root = args.index_root or [Path("/work/cache/quality13/indexes")]
     configure_tensorflow()
     started = time.perf_counter()
     for backbone in args.backbones.split(","):

@@ -1,12 +1,15 @@
 """`snapfind tune`: learn the light head (retrieval/head.py) from the catalog itself.
 
-Every catalog picture is turned into shopper-like views (index/shopper_augment.py); the head is
-trained so that a view's vector finds its own picture among all catalog pictures (InfoNCE over
-a residual linear map of the frozen backbone's unit features), optionally pulling pictures of
-one category together. A share of the pictures is held out of training, and the head is judged
-on those: their views must still find their own picture first, so the figure is not a memory
-test. Backbone features of the clean pictures come from the index build's cache; those of the
-views are cached as .npy beside it, so a re-run trains in seconds.
+Every catalog picture is turned into shopper-like views (index/shopper_augment.py); tables and
+beds also into furnished views (among catalog chairs, beside nightstands). Two heads: the
+*kind head* (index/category_head.py; `snapfind tune`'s default) learns the catalog's categories
+from these views, by supervised contrastive loss; the *identity head* is trained so that a
+view's vector finds its own picture among all catalog pictures (InfoNCE over a residual linear
+map of the frozen backbone's unit features), optionally pulling one category together. A share
+of the pictures is held out of training, and the head is judged on those: their views must
+still find their own picture first, so the figure is not a memory test. Backbone features of
+the clean pictures come from the index build's cache; those of the views (shopper and
+furnished) are cached as .npy beside it, so a re-run trains in seconds.
 """
 
 import json
@@ -20,7 +23,8 @@ from tqdm import tqdm
 
 from index.build import CACHE
 from index.catalog import CatalogEntry, load_catalog, unique_pictures
-from index.shopper_augment import shopper_view
+from index.category_head import CategoryHeadOptions, residual_of, train_kind_map
+from index.shopper_augment import SCENES, furnished_view, pick_companions, shopper_view
 from index.vector_cache import VectorCache
 from retrieval.bounded_read import read_image_file
 from retrieval.errors import ConfigError, ImageError, SnapfindError
@@ -46,6 +50,8 @@ class TuneOptions:
     decay: float = 1e-3  # pulls the residual towards zero, i.e. towards the plain backbone
     category_weight: float = 0.0  # weight of the same-category term
     progress: bool = True
+    kinds: CategoryHeadOptions | None = None  # train the kind head instead (category_head.py)
+    scenes: int = 0  # furnished views (a table among chairs...) per picture with a scene
 
 
 @dataclass(frozen=True)
@@ -79,17 +85,24 @@ def tune(
     views = [
         _view_features(entries, index_dir, extractor, options, v) for v in range(options.views)
     ]
-    feature_seconds = time.perf_counter() - started
     held = _held_out(entries, options.holdout)  # (P,) bool
+    furnished = [
+        _furnished_features(entries, index_dir, extractor, options, v, ~held)
+        for v in range(options.scenes if options.kinds is not None else 0)
+    ]
+    feature_seconds = time.perf_counter() - started
     labels = _category_ids(entries)  # (P,)
     started = time.perf_counter()
-    residual = train_residual(
-        np.concatenate([v[~held] for v in views]),
-        np.flatnonzero(~held),
-        clean,
-        labels,
-        options,
-    )
+    if options.kinds is not None:
+        residual = _kind_residual(clean, views, furnished, entries, ~held, options.kinds)
+    else:
+        residual = train_residual(
+            np.concatenate([v[~held] for v in views]),
+            np.flatnonzero(~held),
+            clean,
+            labels,
+            options,
+        )
     train_seconds = time.perf_counter() - started
     head = ProjectionHead.from_array(residual)
     held_views = np.concatenate([v[held] for v in views])
@@ -161,6 +174,24 @@ def train_residual(
     return residual.numpy()
 
 
+def _kind_residual(
+    clean: np.ndarray,
+    views: list[np.ndarray],
+    furnished: list[tuple[np.ndarray, np.ndarray]],
+    entries: list[CatalogEntry],
+    trained: np.ndarray,
+    options: CategoryHeadOptions,
+) -> np.ndarray:
+    """The kind head's residual, learnt from the trained pictures' clean vectors, their
+    shopper views and their furnished views (rows, vectors)."""
+    names = np.array([_category(e) for e in entries])
+    rows = [np.flatnonzero(trained)] * (1 + len(views)) + [r for r, _ in furnished]
+    features = [clean[trained]] + [v[trained] for v in views] + [f for _, f in furnished]
+    every = np.concatenate(rows)
+    kind_map = train_kind_map(np.concatenate(features), names[every], every, options)
+    return residual_of(kind_map, options.strength)
+
+
 def judge(
     head: ProjectionHead, views: np.ndarray, rows: np.ndarray, clean: np.ndarray, labels: np.ndarray
 ) -> tuple[float, float]:
@@ -182,9 +213,13 @@ def _held_out(entries: list[CatalogEntry], share: float) -> np.ndarray:
     return np.array([held_out(e.content_hash, share) for e in entries])
 
 
+def _category(entry: CatalogEntry) -> str:
+    return entry.categories[0] if entry.categories else ""
+
+
 def _category_ids(entries: list[CatalogEntry]) -> np.ndarray:
-    names = sorted({e.categories[0] if e.categories else "" for e in entries})
-    return np.array([names.index(e.categories[0] if e.categories else "") for e in entries])
+    names = sorted({_category(e) for e in entries})
+    return np.array([names.index(_category(e)) for e in entries])
 
 
 def _clean_features(
@@ -242,6 +277,53 @@ def _view_features(
     np.save(vectors_file, vectors)
     hashes_file.write_text(json.dumps(hashes))
     return vectors
+
+
+def _furnished_features(
+    entries: list[CatalogEntry],
+    index_dir: Path,
+    extractor: Extractor,
+    options: TuneOptions,
+    view: int,
+    trained: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, (R, D) vectors): one furnished view (shopper_augment.SCENES) of each trained
+    picture whose category has a scene, its companions drawn from the trained pictures only;
+    cached as .npy like the shopper views."""
+    pools: dict[str, list[str]] = {}
+    by_hash = {e.content_hash: e for e in entries}
+    for entry, keep in zip(entries, trained, strict=True):
+        if keep:
+            pools.setdefault(_category(entry), []).append(entry.content_hash)
+    rows = [
+        i
+        for i, e in enumerate(entries)
+        if trained[i] and _category(e) in SCENES and pools.get(SCENES[_category(e)].companion)
+    ]
+    hashes = [entries[i].content_hash for i in rows]
+    stem = index_dir / CACHE / f"tune-{extractor.fingerprint.key()}-s{options.seed}-f{view}"
+    vectors_file, hashes_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
+    cached = vectors_file.is_file() and hashes_file.is_file()
+    if cached and json.loads(hashes_file.read_text()) == hashes:
+        return np.array(rows, dtype=np.int64), np.load(vectors_file)
+    parts = []
+    for start in tqdm(
+        range(0, len(rows), 16), desc=f"scenes {view}", unit="batch", disable=not options.progress
+    ):
+        images = []
+        for row in rows[start : start + 16]:
+            entry = entries[row]
+            scene = SCENES[_category(entry)]
+            key = (options.seed, entry.content_hash, view)
+            company = pick_companions(pools[scene.companion], scene, key)
+            others = [_decoded(by_hash[h], extractor) for h in company]
+            images.append(furnished_view(_decoded(entry, extractor), others, scene, key))
+        parts.append(extractor.embed(images))
+    vectors = np.concatenate(parts) if parts else np.zeros((0, extractor.fingerprint.dim))
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    np.save(vectors_file, vectors.astype(np.float32))
+    hashes_file.write_text(json.dumps(hashes))
+    return np.array(rows, dtype=np.int64), vectors.astype(np.float32)
 
 
 def _decoded(entry: CatalogEntry, extractor: Extractor) -> np.ndarray:

@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from index.category_head import CategoryHeadOptions
 from index.tune import TuneOptions, TuneReport, tune
 from retrieval.errors import ConfigError
 from retrieval.loading import load_keras_extractor
@@ -27,6 +28,12 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         category_weight=args.category_weight,
         progress=not args.no_progress,
+        kinds=CategoryHeadOptions(
+            dim=args.kind_dim, strength=args.kind_strength, progress=not args.no_progress
+        )
+        if args.head == "kinds"
+        else None,
+        scenes=args.scenes,
     )
     report = tune_from_settings(settings, options)
     print(
@@ -46,12 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "tune",
         help="learn a light head over the backbone from the catalog (saved beside the index)",
         description="Make shopper-like views of every catalog picture (room background, "
-        "tilt, crop, light, blur, JPEG), learn a linear head so that each view finds its own "
-        "picture, and save it as OUT/head.npz; `index build` and search then apply it.",
+        "tilt, crop, light, blur, JPEG; tables among chairs, beds beside nightstands), learn a "
+        "linear head from the catalog's categories (or each view's own picture), and save it "
+        "as OUT/head.npz; `index build` and search then apply it. Views are cached: a re-run "
+        "trains in seconds.",
     )
     parser.add_argument("--catalog", type=Path, help="folder tree, CSV or JSONL (SNAPFIND_CATALOG)")
     parser.add_argument("--out", type=Path, help="index directory (SNAPFIND_INDEX_DIR)")
-    parser.add_argument("--views", type=int, default=1, help="views per picture (default 1)")
+    parser.add_argument("--views", type=int, default=4, help="views per picture (default 4)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--holdout", type=float, default=0.3, help="share of pictures judged, never trained on"
@@ -59,6 +68,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     parser.add_argument(
         "--category-weight", type=float, default=0.0, help="pull one category together (0 = off)"
+    )
+    parser.add_argument(
+        "--head",
+        choices=("kinds", "identity"),
+        default="kinds",
+        help="kinds (default): the catalog's categories added to the vector (supervised "
+        "contrastive, hard negatives), so a bed in a bedroom finds beds; identity: each view "
+        "finds its own picture (lost on the full IKEA catalog, docs/quality.md)",
+    )
+    parser.add_argument("--kind-dim", type=int, default=64, help="kind dimensions (default 64)")
+    parser.add_argument(
+        "--kind-strength", type=float, default=0.3, help="weight of the kind dimensions (0.3)"
+    )
+    parser.add_argument(
+        "--scenes",
+        type=int,
+        default=4,
+        help="furnished views per table/bed picture: chairs around it, nightstands beside it "
+        "(default 4; the kind head only)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_extractor_options(parser)

@@ -77,9 +77,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "contrastive, hard negatives), so a bed in a bedroom finds beds; identity: each view "
         "finds its own picture (lost on the full IKEA catalog, docs/quality.md)",
     )
-    parser.add_argument("--kind-dim", type=int, default=64, help="kind dimensions (default 64)")
+    kinds = CategoryHeadOptions()
     parser.add_argument(
-        "--kind-strength", type=float, default=0.3, help="weight of the kind dimensions (0.3)"
+        "--kind-dim", type=int, default=kinds.dim, help=f"kind dimensions (default {kinds.dim})"
+    )
+    parser.add_argument(
+        "--kind-strength",
+        type=float,
+        default=kinds.strength,
+        help=f"weight of the kind dimensions (default {kinds.strength})",
     )
     parser.add_argument(
         "--scenes",

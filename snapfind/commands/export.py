@@ -8,6 +8,7 @@ from pathlib import Path
 from retrieval.backbones import get_backbone
 from retrieval.errors import IndexNotFoundError
 from retrieval.extractor import Fingerprint
+from retrieval.feature_map import region_side
 from retrieval.loading import (
     load_extractor_to_build,
     load_keras_extractor,
@@ -68,13 +69,15 @@ def _usable(
     settings: Settings, fingerprint: Fingerprint, model_format: str | None
 ) -> RuntimeRecord | None:
     """The verified export of `fingerprint` if it is in the wanted format and has the region
-    pass's model too, else None: an export made before the region pass is redone."""
+    pass's model too, at today's region side, else None: an export made before the region
+    pass, or at another side, is redone."""
     record = find_runtime(settings.runtime_dir, fingerprint)
-    if record is None:
+    if record is None or record.regions is None:
         return None
     backbone = get_backbone(fingerprint.backbone)
     wanted = model_format or choose_format(backbone, fingerprint.input_size)
-    return record if record.format == wanted and record.regions is not None else None
+    current = record.regions.side == region_side(fingerprint.input_size)
+    return record if record.format == wanted and current else None
 
 
 def run(args: argparse.Namespace) -> int:

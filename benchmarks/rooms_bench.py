@@ -4,10 +4,14 @@ Every variant runs through the product's own calls (decode → regions → vecto
 search) on the same photos in one run. Quality ranks the whole catalog (k = every product);
 time is a separate pass per photo at the product's page size (k = 10), median over photos.
 
-An object variant is scored three ways: the first object's list (what a shopper sees first:
+An object variant is scored four ways: the first object's list (what a shopper sees first:
 the bot sends the most prominent object's album at once), the same object searched plainly by
-its vector (what a press on its button returns if it re-searches the vector), and the objects'
-lists interleaved (first of object 1, first of object 2, ...: a tap on every button).
+its vector, the same vector re-ranked against the hub pictures as a press on its button does
+(`search_object_vector`: no photo needed), and the objects' lists interleaved (first of object
+1, first of object 2, ...: a tap on every button). Photos are decoded as the product decodes
+them (`SearchService.decode`). An object variant's time is its object step alone (decode +
+`ObjectFinder.find`); the line under the table is a room photo as the bot serves it
+(`search_objects`: the whole-photo query and the object step).
 
     .venv/bin/snapfind index build --catalog ../shared/data/ikea/catalog.csv --out IDX --objects
     .venv/bin/python benchmarks/rooms_bench.py --index IDX --rooms ../shared/data/ikea-rooms \\
@@ -36,6 +40,7 @@ from retrieval.search import SearchService
 from retrieval.settings import Settings
 
 PAGE = 10  # products per answer in the timed pass
+SERVED = "room photo as served (decode + whole query + object step)"
 
 Ranker = Callable[[bytes, int], dict[str, list[str]]]  # (photo, k) → named rankings of ids
 
@@ -68,14 +73,14 @@ def grid(service: SearchService) -> Ranker:
 
 
 def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
-    """The first object's list, the same object searched plainly, and all objects interleaved."""
+    """The first object's list, the same object searched plainly and as a press re-ranks it,
+    and all objects interleaved; the photo decoded as the product decodes it."""
 
     def rank(data: bytes, k: int) -> dict[str, list[str]]:
-        image = decode_image(data, min_side=finder.encoder.side)
-        found = finder.find(image, k)
+        found = finder.find(service.decode(data), k)
         if not found:  # a product photo: the whole-photo search, as the product does
-            whole = [h.product.id for h in service.search_image(image, k).hits]
-            return {FIRST: whole, PLAIN: whole, INTERLEAVED: whole}
+            whole = [h.product.id for h in service.search_bytes(data, k).hits]
+            return dict.fromkeys((FIRST, PLAIN, PRESS, INTERLEAVED), whole)
         merged: dict[str, None] = {}  # ordered, with O(1) membership
         for depth in range(k):
             for item in found:
@@ -84,13 +89,20 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
         return {
             FIRST: [h.product.id for h in found[0].hits],
             PLAIN: [h.product.id for h in service.index.search(found[0].vector, k)],
+            PRESS: [h.product.id for h in finder.rank(found[0].vector, k)],
             INTERLEAVED: list(merged)[:k],
         }
 
     return rank
 
 
+def object_step(finder: ObjectFinder, service: SearchService) -> Callable[[bytes, int], object]:
+    """What the object step costs: decode (as the product does) and find, no whole query."""
+    return lambda data, k: finder.find(service.decode(data), k)
+
+
 FIRST, PLAIN, INTERLEAVED = "first object", "first object, plain search", "interleaved"
+PRESS = "first object, press (hubness re-rank)"
 
 
 def scores(ranking: list[str], truth: set[str]) -> tuple[float, float, float, float]:
@@ -118,30 +130,35 @@ def main() -> int:
     hubness = service.index.region_hubness()
     if hubness is None:
         parser.error(f"{args.index} has no region hubness: build it with `index build --objects`")
-    photo_only = np.zeros_like(hubness)
+    photo_only = ObjectFinder(encoder, service.index, np.zeros_like(hubness))
+    default = ObjectFinder(encoder, service.index)
     variants: dict[str, Ranker] = {
         "whole photo": whole_photo(service),
         "grid 3x3 + whole": grid(service),
-        "objects, photo-only CSLS": objects(
-            ObjectFinder(encoder, service.index, photo_only), service
-        ),
-        "objects, pseudo-room CSLS (default)": objects(
-            ObjectFinder(encoder, service.index), service
-        ),
+        "objects, photo-only CSLS": objects(photo_only, service),
+        "objects, pseudo-room CSLS (default)": objects(default, service),
+    }
+    timed: dict[str, Callable[[bytes, int], object]] = {
+        "whole photo": service.search_bytes,
+        "grid 3x3 + whole": variants["grid 3x3 + whole"],
+        "objects, photo-only CSLS": object_step(photo_only, service),
+        "objects, pseudo-room CSLS (default)": object_step(default, service),
+        SERVED: lambda data, k: service.search_objects(service.decode(data), k),
     }
     with (args.rooms / "rooms.csv").open(newline="", encoding="utf-8") as handle:
         rooms = list(csv.DictReader(handle))[: args.limit]
     everything = len(service.index)
     quality: dict[str, list[tuple[float, ...]]] = defaultdict(list)
-    timing: dict[str, list[float]] = {name: [] for name in variants}
+    timing: dict[str, list[float]] = {name: [] for name in timed}
     hubs: dict[str, Counter[str]] = defaultdict(Counter)
     for n, room in enumerate(rooms, 1):
         data = (args.rooms / room["room_image"]).read_bytes()
         truth = set(room["product_ids"].split())
-        for name, rank in variants.items():
+        for name, call in timed.items():
             started = time.perf_counter()
-            rank(data, PAGE)
+            call(data, PAGE)
             timing[name].append(time.perf_counter() - started)
+        for name, rank in variants.items():
             for way, ranking in rank(data, everything).items():
                 row = f"{name}: {way}" if way else name
                 quality[row].append(scores(ranking, truth))
@@ -167,17 +184,22 @@ def main() -> int:
             f"| {row} | {h5:.3f} | {h10:.3f} | {p5:.3f} | {mrr:.3f} | {ms:.0f} | "
             f"{ms / (1000 * base):.2f} | {titles[hub]} {count}/{len(rooms)} |"
         )
+    served = 1000 * statistics.median(timing[SERVED])
+    print()
+    print(f"{SERVED}: {served:.0f} ms median, {served / (1000 * base):.2f} × whole")
     if args.annotate:
-        annotate(args, rooms[:3], ObjectFinder(encoder, service.index))
+        annotate(args, rooms[:3], default, service)
     return 0
 
 
-def annotate(args: argparse.Namespace, rooms: list[dict], finder: ObjectFinder) -> None:
+def annotate(
+    args: argparse.Namespace, rooms: list[dict], finder: ObjectFinder, service: SearchService
+) -> None:
     """Boxes and labels drawn on a few rooms, into an ignored folder (IKEA photos: never commit)."""
     args.annotate.mkdir(parents=True, exist_ok=True)
     for room in rooms:
         data = (args.rooms / room["room_image"]).read_bytes()
-        image = decode_image(data, min_side=finder.encoder.side)
+        image = service.decode(data)
         found = finder.find(image, 5)
         out = args.annotate / Path(room["room_image"]).with_suffix(".png").name
         draw_objects(image, found).save(out)

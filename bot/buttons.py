@@ -68,6 +68,7 @@ class QueryState:
     exclude: tuple[str, ...] = ()  # e.g. the product a "similar to" search started from
     owners: frozenset[int] = frozenset()  # the users shown it: only they may press its buttons
     objects: tuple[PhotoObject, ...] = ()  # a room photo's objects, in button order
+    of_object: bool = False  # an object's album: its pages are ranked as the object's are
 
     def shown_to(self, user_id: int) -> "QueryState":
         """This state, with `user_id` among those whose buttons lead on from it."""

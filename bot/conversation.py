@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,7 +176,7 @@ class Conversation:
                 return
             offset = press.number if press.action is Action.MORE else 0
             page = functools.partial(
-                res.service.search_vector,
+                _page_search(res.service, state),
                 state.vector,
                 min(res.page_size, MAX_RESULTS - offset),
                 category,
@@ -229,11 +230,12 @@ class Conversation:
         if number:
             found = state.objects[number - 1]
             page_key = object_key(key, number)
-            page_state = QueryState(found.vector, state.labels, owners=state.owners)
+            page_state = QueryState(found.vector, state.labels, owners=state.owners, of_object=True)
             await res.state.put_query(page_key, page_state)
             intro = f"{number} · {clip(found.label, LABEL_LIMIT)}: "
         if hits is None:
-            hits = await res.worker.run(res.service.search_vector, page_state.vector, res.page_size)
+            search = _page_search(res.service, page_state)
+            hits = await res.worker.run(search, page_state.vector, res.page_size)
         await self.show(Page(page_key, page_state, hits, intro=intro))
 
     async def check_rate(self) -> None:
@@ -283,11 +285,17 @@ def _similar(
     service: Retrieval, state: QueryState, rank: int, category: str | None, size: int
 ) -> tuple[Hit, QueryResult] | None:
     """Result `rank` of the query and the products nearest it (runs on the worker)."""
-    ranked = service.search_vector(state.vector, 1, category, offset=rank, exclude=state.exclude)
+    search = _page_search(service, state)
+    ranked = search(state.vector, 1, category, offset=rank, exclude=state.exclude)
     if not ranked:
         return None
     found = service.similar_to(ranked[0].product.id, size)
     return None if found is None else (ranked[0], found)
+
+
+def _page_search(service: Retrieval, state: QueryState) -> Callable[..., list[Hit]]:
+    """The search a cached query's pages come from: an object's as its first album ranked."""
+    return service.search_object_vector if state.of_object else service.search_vector
 
 
 async def _drop_more_button(message: Message) -> None:

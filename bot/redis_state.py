@@ -67,6 +67,7 @@ def encode_state(state: QueryState) -> dict[str, bytes | str | int]:
         "labels": json.dumps(list(state.labels)),
         "exclude": json.dumps(list(state.exclude)),
         "owners": json.dumps(sorted(state.owners)),
+        "of_object": int(state.of_object),
     }
     if state.objects:
         stacked = np.stack([found.vector for found in state.objects]).astype(little.dtype)
@@ -88,7 +89,10 @@ def decode_state(fields: dict[bytes, bytes]) -> QueryState:
         raise ValueError(f"stored vector does not match its dtype {dtype!r} and dim {dim}")
     vector = np.frombuffer(raw, dtype=dtype).astype(np.dtype(dtype).newbyteorder("="))
     objects = _decode_objects(fields, dtype, dim)
-    return QueryState(vector, tuple(map(str, labels)), tuple(map(str, exclude)), owners, objects)
+    of_object = fields.get(b"of_object") == b"1"  # absent where an older replica stored it
+    return QueryState(
+        vector, tuple(map(str, labels)), tuple(map(str, exclude)), owners, objects, of_object
+    )
 
 
 def _decode_objects(fields: dict[bytes, bytes], dtype: str, dim: int) -> tuple[PhotoObject, ...]:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from retrieval.extractor import Extractor
 
-REGION_SIDE = 384  # region pass input side for Lite0 (224 px queries): a 12×12 map
+REGION_SIDE = 320  # region pass input side for Lite0 (224 px queries): a 10×10 map
 
 
 def region_side(input_size: int) -> int:

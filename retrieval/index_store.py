@@ -152,14 +152,10 @@ class CatalogIndex:
         neighbours; scores stay the cosine similarity to `vector`.
         """
         stage = self.rerank if rerank is None else rerank
-        excluded = {row for pid in exclude if (row := self.store.row_of(pid)) is not None}
+        excluded, allowed = self._filters(category, exclude)
         owners = self.store.product_of_vector
-        allowed = None
-        if category is not None:
-            in_category = np.isin(owners, self.store.rows_in(category))
-            allowed = np.flatnonzero(in_category).astype(np.int64)
-            if allowed.size == 0:
-                return []
+        if allowed is not None and allowed.size == 0:
+            return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)  # (1, D)
         probe = query
         if stage.expands:
@@ -178,12 +174,44 @@ class CatalogIndex:
                 weight, voters = stage.category_weight, stage.voters
                 order = vote_order([s for _, s in best], labels, weight, voters)
                 best = [best[i] for i in order]
-            products = self.store.get([row for row, _ in best])
-            hits = [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
-            hits = merge_shared_pictures(hits, self._picture_of)
+            hits = self.hits(best)
             if len(hits) >= offset + k or len(best) < want:
                 return hits[offset : offset + k]
             want *= 2
+
+    def nearest(
+        self,
+        vector: np.ndarray,
+        k: int,
+        category: str | None = None,
+        exclude: tuple[str, ...] = (),
+    ) -> list[tuple[int, float]]:
+        """The `k` products nearest a (D,) unit vector as (product row, cosine), each at its
+        best picture: no second stage and no product records, for a caller that re-ranks
+        first and reads only the records it shows (`hits`), like the object finder."""
+        excluded, allowed = self._filters(category, exclude)
+        if allowed is not None and allowed.size == 0:
+            return []
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)  # (1, D)
+        owners = self.store.product_of_vector
+        return top_products(self._vectors, query, owners, k, excluded, allowed)
+
+    def hits(self, best: list[tuple[int, float]]) -> list[Hit]:
+        """(product row, score) pairs, best first → the answer's hits, products showing the
+        same picture merged into one slot (so there may be fewer)."""
+        products = self.store.get([row for row, _ in best])
+        hits = [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
+        return merge_shared_pictures(hits, self._picture_of)
+
+    def _filters(
+        self, category: str | None, exclude: tuple[str, ...]
+    ) -> tuple[set[int], np.ndarray | None]:
+        """The product rows to skip, and the vector ids allowed (None: all; empty: none)."""
+        excluded = {row for pid in exclude if (row := self.store.row_of(pid)) is not None}
+        if category is None:
+            return excluded, None
+        in_category = np.isin(self.store.product_of_vector, self.store.rows_in(category))
+        return excluded, np.flatnonzero(in_category).astype(np.int64)
 
     def _rescored(
         self, query: np.ndarray, best: list[tuple[int, float]]

@@ -18,14 +18,12 @@ from threadpoolctl import threadpool_limits
 
 from retrieval.index_store import CatalogIndex, Hit
 from retrieval.regions import Box, RegionEncoder, non_max_suppression
-from retrieval.rerank import RerankParams
 
 MAX_OBJECTS = 5
 NMS_IOU = 0.3  # boxes overlapping a better one by more than this are the same object
 SCORING_DIMS = 128  # boxes are ranked in a PCA space of the catalog: exact search comes after
 SCORING_SAMPLE = 20_000  # catalog vectors the PCA and the box scores look at
-RERANK_POOL = 30  # products fetched per object (at least 4·k) before CSLS re-ranking
-FIRST_STAGE = RerankParams()  # the index's nearest products only: CSLS re-ranks them
+RERANK_POOL = 50  # nearest products an object's CSLS re-ranking orders (more for deep pages)
 LABEL_VOTES = 10  # the label is the category most of this many top products share
 WHITE = 230  # a channel value at or above this counts as the catalog's white backdrop
 WHITE_BORDER = 0.9  # share of white border pixels that marks a product-on-white photo
@@ -96,13 +94,48 @@ class ObjectFinder:
         regions = self.encoder.regions(image)
         with threadpool_limits(limits=1, user_api="blas"):  # oversubscribed beside TensorFlow
             scores, best, typical = self._score(regions.projected(self._basis))
+        scores[regions.flat()] = -np.inf  # wall, floor, ceiling: never an object
         chosen = non_max_suppression(regions.cells, scores, NMS_IOU, self.max_objects, best)
+        chosen = [i for i in chosen if np.isfinite(scores[i])]
         found = []
         for i, vector in zip(chosen, regions.vectors(chosen), strict=True):
-            hits = self._search(vector, max(k, LABEL_VOTES), typical)  # the label sees 10
+            hits = self.rank(vector, max(k, LABEL_VOTES), typical)  # the label sees 10
             box, label = regions.box(i), _label(hits)
             found.append(DetectedObject(box, float(scores[i]), label, vector, hits[:k]))
         return found
+
+    def rank(
+        self,
+        vector: np.ndarray,
+        k: int,
+        typical: np.ndarray | None = None,
+        *,
+        category: str | None = None,
+        offset: int = 0,
+        exclude: tuple[str, ...] = (),
+    ) -> list[Hit]:
+        """Products `offset + 1 .. offset + k` for an object's (D,) vector: the index's nearest,
+        re-ranked by 2·cos − hubness − likeness to the photo (`typical`, (P,); None when the
+        photo is gone, as for a press on the object's button: hubness alone needs no photo).
+
+        Product records are read only for what is shown; the pool does not depend on the page
+        while it is within RERANK_POOL, so pages follow each other without gaps or repeats.
+        """
+        wanted = min(len(self.index), max(RERANK_POOL, 2 * (offset + k)))
+        pool = self.index.nearest(vector, wanted, category, exclude)
+        if not pool:
+            return []
+        rows = np.array([row for row, _ in pool], dtype=np.int64)
+        margins = 2 * np.array([cosine for _, cosine in pool]) - self._product_hubness[rows]
+        if typical is not None:
+            margins -= typical[rows]
+        ranked = [pool[i] for i in np.argsort(-margins, kind="stable")]
+        shown = offset + k
+        while True:  # products sharing a picture merge into one slot: read a few more then
+            hits = self.index.hits(ranked[:shown])
+            if len(hits) >= offset + k or shown >= len(ranked):
+                return hits[offset : offset + k]
+            shown *= 2
 
     def _score(self, projected: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(R,) each box's best CSLS margin and (R,) the product giving it; (P,) each
@@ -115,15 +148,6 @@ class ObjectFinder:
         per_product = np.zeros(len(self.index), np.float32)
         np.maximum.at(per_product, self._sample_owner, typical)
         return margins, self._sample_owner[best], per_product
-
-    def _search(self, vector: np.ndarray, k: int, typical: np.ndarray) -> list[Hit]:
-        """The index's nearest products, re-ranked by 2·cos − hubness − likeness to the photo."""
-        wanted = min(len(self.index), max(RERANK_POOL, 4 * k))
-        pool = self.index.search(vector, wanted, rerank=FIRST_STAGE)  # re-ranked here instead
-        rows = np.array([self.index.store.row_of(h.product.id) for h in pool], dtype=np.int64)
-        cosines = np.array([h.score for h in pool], dtype=np.float32)
-        margins = 2 * cosines - self._product_hubness[rows] - typical[rows]
-        return [pool[i] for i in np.argsort(-margins, kind="stable")[:k]]
 
 
 def _label(hits: list[Hit]) -> str:

@@ -69,6 +69,19 @@ class Retrieval(Protocol):
         """Search from a (D,) vector already computed (a cached query)."""
         ...
 
+    def search_object_vector(
+        self,
+        vector: np.ndarray,
+        k: int = 5,
+        category: str | None = None,
+        *,
+        offset: int = 0,
+        exclude: tuple[str, ...] = (),
+    ) -> list[Hit]:
+        """Search from an object's cached vector (`FoundObject.result.vector`): hub pictures
+        sink as in the object's first album, so a press shows what that album showed."""
+        ...
+
     def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:
         """The product's stored vector and the `k` products nearest it (itself left out);
         None if the served catalog no longer has it."""

@@ -6,17 +6,20 @@ table makes each box O(1)), so hundreds of boxes cost one forward pass. A box's 
 what the catalog vectors are: an average of the same features, L2-normalised.
 """
 
+import warnings
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from retrieval.embedder import Embedder
+from retrieval.errors import RuntimeModelError
 from retrieval.feature_map import region_side
 from retrieval.resize import to_square
 
-MIN_CELLS = 2  # smallest box side, in cells (64 px of a 384 px input): a lamp, a chair
+MIN_CELLS = 2  # smallest box side, in cells (64 px of a 320 px input): a lamp, a chair
 MAX_ASPECT = 2.5  # longer side / shorter side: furniture is rarely a thinner strip than this
+FLAT = 5.0  # a box whose cells average less grey-level spread (std) than this is bare wall/floor
 
 
 class FeatureMap(Protocol):
@@ -59,6 +62,7 @@ class Regions:
     cells: np.ndarray  # (R, 4) int: boxes in map cells (left, top, right, bottom)
     content: np.ndarray  # (h, w, D) the map cells that cover the photo (not the padding)
     size: tuple[int, int]  # the photo's (height, width) in pixels
+    texture: np.ndarray  # (h, w) grey-level std of the pixels under each content cell
 
     def box(self, i: int) -> Box:
         """Box `i` in the photo's pixels."""
@@ -68,6 +72,13 @@ class Regions:
         """(n, D) unit vectors of the boxes `which` (default: all)."""
         cells = self.cells if which is None else self.cells[np.asarray(which, dtype=np.int64)]
         return _unit(_box_means(self.content, cells))
+
+    def flat(self) -> np.ndarray:
+        """(R,) bool: boxes of bare wall, floor or ceiling (almost no texture under them).
+
+        A plain wall is "nothing in particular" to the CNN and may still sit nearest some
+        catalog picture; rooms_bench's chosen boxes never are this flat (docs/objects.md)."""
+        return _box_means(self.texture[:, :, None], self.cells)[:, 0] < FLAT
 
     def projected(self, basis: np.ndarray) -> np.ndarray:
         """(R, d) unit vectors of every box in the subspace `basis` (D, d) spans.
@@ -88,26 +99,30 @@ class RegionEncoder:
         head = extractor.head  # the tuned head is linear before its normalisation: pool, then it
         self._head = None if head is None else np.eye(len(head.residual)) + head.residual
 
-    def feature_map(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-        """(g, g, D) float32 map of the white-padded square photo, and the content's cells."""
+    def feature_map(
+        self, image: np.ndarray
+    ) -> tuple[np.ndarray, tuple[int, int, int, int], np.ndarray]:
+        """(g, g, D) float32 map of the white-padded square photo, the content's cells, and
+        (g, g) the grey-level std of the pixels under each cell."""
         square = to_square(image, self.side)[None].astype(np.float32)  # (1, S, S, 3)
         fmap = self.feature_map_of(self.preprocess(square))
         if self._head is not None:
             fmap = (fmap @ self._head).astype(np.float32)
         height, width = image.shape[:2]
         cells = fmap.shape[0]
+        texture = _texture(square[0], (height, width), cells)
         scale = cells / max(height, width)
         rows, cols = max(1, round(height * scale)), max(1, round(width * scale))
         top, left = (cells - rows) // 2, (cells - cols) // 2
-        return fmap, (left, top, left + cols, top + rows)
+        return fmap, (left, top, left + cols, top + rows), texture
 
     def regions(self, image: np.ndarray, min_cells: int = MIN_CELLS) -> Regions:
         """Every box of at least `min_cells` cells a side, and not too thin, in the content."""
-        fmap, (left, top, right, bottom) = self.feature_map(image)
+        fmap, (left, top, right, bottom), texture = self.feature_map(image)
         content = fmap[top:bottom, left:right]  # (h, w, D)
         h, w = content.shape[:2]
         cells = _boxes(h, w, min(min_cells, h, w))  # (R, 4) in content cells
-        return Regions(cells, content, image.shape[:2])
+        return Regions(cells, content, image.shape[:2], texture[top:bottom, left:right])
 
 
 def region_encoder_for(extractor: Embedder) -> RegionEncoder:
@@ -116,7 +131,13 @@ def region_encoder_for(extractor: Embedder) -> RegionEncoder:
     from retrieval.runtime_extractor import RuntimeExtractor
 
     if isinstance(extractor, RuntimeExtractor):
-        return RegionEncoder(extractor.feature_map(), extractor)
+        feature_map = extractor.feature_map()
+        if feature_map.side != region_side(extractor.input_size):  # the index's hubness is not
+            raise RuntimeModelError(  # measured at that side, and boxes would be other boxes
+                f"the runtime's feature-map model is {feature_map.side} px, the region pass is "
+                f"{region_side(extractor.input_size)} px now; export again: snapfind export"
+            )
+        return RegionEncoder(feature_map, extractor)
     from retrieval.feature_map import KerasFeatureMap
 
     return RegionEncoder(KerasFeatureMap(extractor, region_side(extractor.input_size)), extractor)
@@ -130,6 +151,24 @@ def _boxes(h: int, w: int, smallest: int) -> np.ndarray:
     sides = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
     slim = sides.max(axis=1) <= MAX_ASPECT * sides.min(axis=1)
     return boxes[slim] if slim.any() else boxes[:1]
+
+
+def _texture(square: np.ndarray, size: tuple[int, int], cells: int) -> np.ndarray:
+    """(g, g) grey-level std of the photo's own pixels under each map cell of its (S, S, 3)
+    white-padded square (the padding left out: its edge is not the photo's texture)."""
+    side = square.shape[0]
+    scale = side / max(size)
+    inner = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))  # as to_square
+    top, left = (side - inner[0]) // 2, (side - inner[1]) // 2
+    grey = np.full((side, side), np.nan, np.float32)
+    grey[top : top + inner[0], left : left + inner[1]] = square[
+        top : top + inner[0], left : left + inner[1]
+    ].mean(axis=2)
+    pixels = side // cells
+    blocks = grey[: cells * pixels, : cells * pixels].reshape(cells, pixels, cells, pixels)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a cell all padding: no texture
+        return np.nan_to_num(np.nanstd(blocks, axis=(1, 3)))
 
 
 def _box_means(fmap: np.ndarray, boxes: np.ndarray) -> np.ndarray:

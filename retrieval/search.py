@@ -132,6 +132,18 @@ class SearchService:
         """Search from a vector already computed (a cached query)."""
         return self._index.search(vector, k, category, exclude, offset)
 
+    def search_object_vector(
+        self,
+        vector: np.ndarray,
+        k: int = 5,
+        category: str | None = None,
+        *,
+        offset: int = 0,
+        exclude: tuple[str, ...] = (),
+    ) -> list[Hit]:
+        """Search from an object's cached vector, ranked as its first album was."""
+        return self._objects.rank(vector, self._index, k, category, offset, exclude)
+
     def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:
         """The product's stored vector and its `k` nearest other products, from one index."""
         index = self._index

@@ -101,6 +101,12 @@ class FakeRetrieval:
         self.calls.append("search_vector")
         return self._rank(vector, k, category, offset, exclude)
 
+    def search_object_vector(
+        self, vector, k=5, category=None, *, offset=0, exclude=()
+    ) -> list[Hit]:
+        self.calls.append("search_object_vector")
+        return self._rank(vector, k, category, offset, exclude)
+
     def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:
         self.calls.append("similar_to")
         names = [p.id for p in self.products]

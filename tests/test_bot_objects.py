@@ -165,7 +165,7 @@ async def test_an_objects_button_sends_its_album_from_the_cached_vector(
     assert server.count("getFile") == downloads == 1
     assert fake.calls[: len(searched)] == searched
     assert not FORWARD & set(fake.calls[len(searched) :])  # presses never ran the network
-    assert set(fake.calls[len(searched) :]) == {"search_vector"}
+    assert set(fake.calls[len(searched) :]) == {"search_object_vector"}  # ranked as the album
 
 
 async def test_whole_photo_and_the_same_photo_again_need_no_forward_pass(
@@ -254,6 +254,17 @@ def test_objects_survive_the_trip_through_redis_fields() -> None:
         decode_state(fields)
     del fields[b"objects"], fields[b"object_labels"]  # stored by a replica without objects
     assert decode_state(fields).objects == ()
+
+
+def test_an_object_albums_state_keeps_its_ranking_through_redis_fields() -> None:
+    """A press on another replica pages an object's album as the album was ranked."""
+    for of_object in (True, False):
+        state = QueryState(np.ones(4, np.float32) / 2, ("lamp",), of_object=of_object)
+        stored = encode_state(state).items()
+        fields = {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in stored}
+        assert decode_state(fields).of_object is of_object
+    del fields[b"of_object"]  # stored by a replica from before: a plain query's pages
+    assert decode_state(fields).of_object is False
 
 
 def test_object_buttons_fit_telegrams_64_bytes_with_the_longest_key_and_labels() -> None:

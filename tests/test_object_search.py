@@ -108,6 +108,31 @@ def test_without_a_region_network_photos_are_searched_whole(
     assert len(warned) == 1 and "export again" in warned[0].getMessage()
 
 
+def test_a_press_on_an_object_pages_the_finders_ranking_or_the_plain_one_without_it(
+    index_dir: Path, lite0_extractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = SearchService(lite0_extractor, open_index(index_dir, lite0_extractor.fingerprint))
+    room, _ = compose_room(("sofa", "lamp", "rug"))
+    vector = service.search_objects(room, k=3).objects[0].result.vector
+    finder = service._objects._finder
+    assert finder is not None
+
+    def ids(hits) -> list[str]:
+        return [h.product.id for h in hits]
+
+    pages = [ids(service.search_object_vector(vector, 2, offset=o)) for o in (0, 2)]
+    assert pages[0] + pages[1] == ids(finder.rank(vector, 4))  # the finder's ranking, paged
+    only = service.search_object_vector(vector, 3, "lamp")
+    assert only and all(h.product.categories == ("lamp",) for h in only)
+
+    def old_export(extractor) -> None:
+        raise RuntimeModelError("exported without its feature-map model; export again")
+
+    monkeypatch.setattr(object_search, "region_encoder_for", old_export)
+    plain = SearchService(lite0_extractor, open_index(index_dir, lite0_extractor.fingerprint))
+    assert ids(plain.search_object_vector(vector, 3)) == ids(plain.search_vector(vector, 3))
+
+
 def test_the_cli_objects_json_goes_through_the_query_api(
     index_dir: Path,
     tmp_path: Path,

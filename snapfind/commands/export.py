@@ -78,7 +78,8 @@ def _usable(
 ) -> RuntimeRecord | None:
     """The verified export of `fingerprint` if it is in the wanted format and has the region
     pass's map where and at the side this version puts it, else None: an export made before
-    the region pass, or before B7's map became its ONNX model's second output, is redone."""
+    the region pass, at another region side, or before B7's map became its ONNX model's second
+    output, is redone."""
     record = find_runtime(settings.runtime_dir, fingerprint)
     if record is None:
         return None

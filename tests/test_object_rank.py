@@ -1,0 +1,116 @@
+"""An object's products from its vector alone: hub pictures sink, pages follow each other.
+
+A press on an object's button (or its More) has only the object's cached vector; it must rank
+as the object's first album did, less the photo's own term. The finder is built over a small
+in-memory index here (no network, no FAISS) so each ranking can be worked out by hand.
+"""
+
+import numpy as np
+import pytest
+
+from retrieval.objects import ObjectFinder
+from retrieval.results import Hit, Product
+
+DIM = 16
+
+
+class Store:
+    def __init__(self, count: int) -> None:
+        self.product_of_vector = np.arange(count)
+
+
+class TinyIndex:
+    """One picture per product; `nearest` by exact cosine, as `CatalogIndex.nearest` is."""
+
+    def __init__(self, vectors: np.ndarray, hubness: np.ndarray, categories: list[str]) -> None:
+        self.vectors, self.hubness, self.categories = vectors, hubness, categories
+        self.store = Store(len(vectors))
+        self.records_read = 0
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def matrix(self) -> np.ndarray:
+        return self.vectors
+
+    def region_hubness(self) -> np.ndarray:
+        return self.hubness
+
+    def nearest(self, vector, k, category=None, exclude=()) -> list[tuple[int, float]]:
+        cosines = self.vectors @ vector
+        rows = [
+            int(r)
+            for r in np.argsort(-cosines, kind="stable")
+            if f"p{r}" not in exclude and category in (None, self.categories[r])
+        ]
+        return [(r, float(cosines[r])) for r in rows[:k]]
+
+    def hits(self, best: list[tuple[int, float]]) -> list[Hit]:
+        self.records_read += len(best)
+        product = lambda r: Product(f"p{r}", f"P{r}", (self.categories[r],), None)  # noqa: E731
+        return [Hit(product(r), score) for r, score in best]
+
+
+def _catalog(count: int = 12) -> np.ndarray:
+    """Orthonormal pictures: a query's cosine to each is what it is built from."""
+    basis, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(DIM, DIM)))
+    return basis[:count].astype(np.float32)
+
+
+def _finder(hubness: np.ndarray, categories: list[str] | None = None) -> ObjectFinder:
+    vectors = _catalog(len(hubness))
+    categories = categories or ["sofa"] * len(hubness)
+    return ObjectFinder(None, TinyIndex(vectors, hubness, categories))  # type: ignore[arg-type]
+
+
+def _ids(hits: list[Hit]) -> list[str]:
+    return [h.product.id for h in hits]
+
+
+def test_a_hub_picture_sinks_below_what_the_object_matches_almost_as_well() -> None:
+    finder = _finder(np.zeros(12, np.float32))
+    query = finder.index.matrix()[3] + 0.9 * finder.index.matrix()[7]
+    query /= np.linalg.norm(query)
+    plain = _ids(finder.rank(query, 2))
+    assert plain[0] == "p3"  # the nearer of the two, nothing to correct for
+    hubness = np.zeros(12, np.float32)
+    hubness[3] = 0.5  # p3 is like every room: the hub term outweighs its small lead
+    corrected = _finder(hubness)
+    assert _ids(corrected.rank(query, 2))[0] == "p7"
+    scores = [h.score for h in corrected.rank(query, 12)]
+    assert max(scores) == pytest.approx(float(finder.index.matrix()[3] @ query), abs=1e-6)
+
+
+def test_the_photo_term_sinks_products_that_look_like_the_whole_room() -> None:
+    finder = _finder(np.zeros(12, np.float32))
+    query = finder.index.matrix()[3] + 0.9 * finder.index.matrix()[7]
+    query /= np.linalg.norm(query)
+    typical = np.zeros(12, np.float32)
+    typical[3] = 0.5
+    assert _ids(finder.rank(query, 1))[0] == "p3"
+    assert _ids(finder.rank(query, 1, typical))[0] == "p7"
+
+
+def test_pages_follow_each_other_without_gaps_or_repeats() -> None:
+    hubness = np.linspace(0.0, 0.4, 12).astype(np.float32)[::-1].copy()
+    finder = _finder(hubness)
+    query = finder.index.matrix()[0]
+    whole = _ids(finder.rank(query, 9))
+    pages = [pid for offset in (0, 3, 6) for pid in _ids(finder.rank(query, 3, offset=offset))]
+    assert pages == whole and len(set(whole)) == 9
+
+
+def test_only_the_shown_products_are_read() -> None:
+    finder = _finder(np.zeros(12, np.float32))
+    finder.index.records_read = 0
+    finder.rank(finder.index.matrix()[0], 2)
+    assert finder.index.records_read == 2  # the pool of 12 is ranked without its records
+
+
+def test_filters_and_exclusions_reach_the_pool() -> None:
+    categories = ["sofa", "lamp"] * 6
+    finder = _finder(np.zeros(12, np.float32), categories)
+    query = finder.index.matrix()[0]
+    lamps = finder.rank(query, 3, category="lamp")
+    assert lamps and all(h.product.categories == ("lamp",) for h in lamps)
+    assert "p0" not in _ids(finder.rank(query, 5, exclude=("p0",)))

@@ -127,7 +127,7 @@ def main() -> int:
     settings = Settings(backbone=args.backbone, index_dir=args.index, runtime_dir=args.runtime_dir)
     service = load_service(settings)
     encoder = region_encoder_for(service.extractor)
-    hubness = service.index.region_hubness()
+    hubness = service.index.region_hubness(encoder.side)
     if hubness is None:
         parser.error(f"{args.index} has no region hubness: build it with `index build --objects`")
     photo_only = ObjectFinder(encoder, service.index, np.zeros_like(hubness))

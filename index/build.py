@@ -32,7 +32,7 @@ from retrieval.bounded_read import read_image_file
 from retrieval.embedder import Embedder
 from retrieval.errors import SnapfindError
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
-from retrieval.manifest import MANIFEST, PRODUCTS, REGION_HUBNESS, VECTORS, Manifest
+from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
 from retrieval.model_input import decode_for_model
 from retrieval.products import SCHEMA
 from retrieval.rerank import DEFAULT as DEFAULT_RERANK
@@ -67,7 +67,7 @@ class BuildOptions:
     ram_budget_bytes: int = 4 * 2**30
     limits: ImageLimits = DEFAULT_LIMITS
     allow_roots: tuple[Path, ...] = ()  # folders besides the catalog's own images may be in
-    objects: bool = False  # also write REGION_HUBNESS, for finding objects in room photos
+    objects: bool = False  # also write the region hubness, for finding objects in room photos
 
 
 def build_index(
@@ -127,7 +127,7 @@ def _build_locked(
     products = _write_products(staging / PRODUCTS, kept)
     if options.objects:
         matrix = cached_matrix(cache_dir, plain.fingerprint, hashes_in_order, head)  # as indexed
-        write_region_hubness(staging / REGION_HUBNESS, extractor, kept, matrix, options.limits)
+        write_region_hubness(staging, extractor, kept, matrix, options.limits)
     (staging / UNREADABLE).write_text(
         "".join(f"{path}\t{reason}\n" for path, reason in unreadable), encoding="utf-8"
     )

@@ -25,6 +25,7 @@ from retrieval.bounded_read import read_image_file
 from retrieval.decode import decode_image
 from retrieval.embedder import Embedder
 from retrieval.limits import ImageLimits
+from retrieval.manifest import region_hubness_file
 from retrieval.regions import RegionEncoder, region_encoder_for
 
 log = logging.getLogger(__name__)
@@ -101,14 +102,14 @@ def _hubness(
 
 
 def write_region_hubness(
-    path: Path,
+    release: Path,
     extractor: Embedder,
     entries: Sequence[CatalogEntry],
     matrix: np.ndarray,
     limits: ImageLimits,
 ) -> None:
-    """The release's REGION_HUBNESS file: (V,) float32 in vector order, plain .npy, from the
-    catalog's (V, D) vectors as indexed."""
+    """The release's region hubness file (named for the region side): (V,) float32 in vector
+    order, plain .npy, from the catalog's (V, D) vectors as indexed."""
     rows: dict[str, int] = {}
     owners = np.array([rows.setdefault(entry.id, len(rows)) for entry in entries])  # (V,)
 
@@ -116,6 +117,7 @@ def write_region_hubness(
         data = read_image_file(entries[v].image, limits.max_bytes)
         return decode_image(data, limits=limits, min_side=PICTURE_SIDE)
 
-    hubness = region_hubness(region_encoder_for(extractor), matrix, owners, picture)
-    with path.open("wb") as handle:
+    encoder = region_encoder_for(extractor)
+    hubness = region_hubness(encoder, matrix, owners, picture)
+    with (release / region_hubness_file(encoder.side)).open("wb") as handle:
         np.save(handle, hubness, allow_pickle=False)

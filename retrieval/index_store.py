@@ -9,7 +9,14 @@ import numpy as np
 from retrieval.errors import IndexNotFoundError, SnapfindError
 from retrieval.extractor import Fingerprint
 from retrieval.filtered_search import search_within
-from retrieval.manifest import MANIFEST, PRODUCTS, REGION_HUBNESS, VECTORS, Manifest, damaged
+from retrieval.manifest import (
+    MANIFEST,
+    PRODUCTS,
+    VECTORS,
+    Manifest,
+    damaged,
+    region_hubness_file,
+)
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
 from retrieval.products import ProductStore
@@ -117,10 +124,11 @@ class CatalogIndex:
         """Every stored vector, (V, D) float32 in vector-id order: for re-scoring and statistics."""
         return self._vectors.reconstruct_n(0, self.vectors)
 
-    def region_hubness(self) -> np.ndarray | None:
-        """(V,) how much each stored vector resembles any piece of a room (the object finder's
-        CSLS term), written by `index build --objects`; None for an index built without."""
-        path = self.release / REGION_HUBNESS
+    def region_hubness(self, side: int) -> np.ndarray | None:
+        """(V,) how much each stored vector resembles any piece of a room seen at `side` px (the
+        object finder's CSLS term), written by `index build --objects`; None for an index built
+        without it, or at another region side."""
+        path = self.release / region_hubness_file(side)
         if not path.is_file():
             return None
         try:

@@ -11,7 +11,12 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 PRODUCTS = "products.sqlite"
-REGION_HUBNESS = "region_hubness.npy"  # optional: `index build --objects` writes it
+
+
+def region_hubness_file(side: int) -> str:
+    """The optional file `index build --objects` writes: named for the region side it was
+    measured at, so an index built before the side changed is not read at the new one."""
+    return f"region_hubness_{side}.npy"
 
 
 def damaged(path: Path, why: str) -> IndexDamagedError:

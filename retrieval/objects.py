@@ -81,7 +81,7 @@ class ObjectFinder:
         self._basis = basis[:SCORING_DIMS].T.copy()  # (D, d)
         self._sample = sample @ self._basis  # (S, d)
         self._sample_owner = owners[::step]
-        hubness = index.region_hubness() if hubness is None else hubness
+        hubness = index.region_hubness(encoder.side) if hubness is None else hubness
         hubness = np.zeros(len(catalog), np.float32) if hubness is None else hubness
         self._sample_hubness = hubness[::step]
         self._product_hubness = np.full(len(index), np.inf, np.float32)

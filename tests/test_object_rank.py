@@ -22,8 +22,8 @@ class Store:
 class TinyIndex:
     """One picture per product; `nearest` by exact cosine, as `CatalogIndex.nearest` is."""
 
-    def __init__(self, vectors: np.ndarray, hubness: np.ndarray, categories: list[str]) -> None:
-        self.vectors, self.hubness, self.categories = vectors, hubness, categories
+    def __init__(self, vectors: np.ndarray, categories: list[str]) -> None:
+        self.vectors, self.categories = vectors, categories
         self.store = Store(len(vectors))
         self.records_read = 0
 
@@ -32,9 +32,6 @@ class TinyIndex:
 
     def matrix(self) -> np.ndarray:
         return self.vectors
-
-    def region_hubness(self) -> np.ndarray:
-        return self.hubness
 
     def nearest(self, vector, k, category=None, exclude=()) -> list[tuple[int, float]]:
         cosines = self.vectors @ vector
@@ -60,7 +57,8 @@ def _catalog(count: int = 12) -> np.ndarray:
 def _finder(hubness: np.ndarray, categories: list[str] | None = None) -> ObjectFinder:
     vectors = _catalog(len(hubness))
     categories = categories or ["sofa"] * len(hubness)
-    return ObjectFinder(None, TinyIndex(vectors, hubness, categories))  # type: ignore[arg-type]
+    index = TinyIndex(vectors, categories)
+    return ObjectFinder(None, index, hubness)  # type: ignore[arg-type]
 
 
 def _ids(hits: list[Hit]) -> list[str]:

@@ -8,8 +8,9 @@ import pytest
 from index.build import BuildOptions, build_index
 from index.region_hubness import ROOM_SIZE, _hubness, compose_room
 from retrieval.errors import IndexDamagedError
+from retrieval.feature_map import region_side
 from retrieval.index_store import open_index
-from retrieval.manifest import REGION_HUBNESS
+from retrieval.manifest import region_hubness_file
 from tests.synthetic import write_shapes_catalog
 
 
@@ -36,15 +37,18 @@ def test_pseudo_room_pastes_only_what_is_not_white() -> None:
 
 def test_build_with_objects_writes_what_the_index_reads(tmp_path: Path, tiny_extractor) -> None:
     catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)
+    side = region_side(tiny_extractor.input_size)
+    name = region_hubness_file(side)
     plain = build_index(catalog, tmp_path / "plain", tiny_extractor, BuildOptions(progress=False))
-    assert open_index(tmp_path / "plain").region_hubness() is None
-    assert not (plain.release / REGION_HUBNESS).exists()
+    assert open_index(tmp_path / "plain").region_hubness(side) is None
+    assert not (plain.release / name).exists()
     options = BuildOptions(progress=False, objects=True)
     report = build_index(catalog, tmp_path / "objects", tiny_extractor, options)
     index = open_index(tmp_path / "objects")
-    hubness = index.region_hubness()
+    hubness = index.region_hubness(side)
     assert hubness is not None and hubness.shape == (index.vectors,)
     assert np.isfinite(hubness).all() and np.abs(hubness).max() <= 1.0
-    (report.release / REGION_HUBNESS).write_bytes(b"\x93NUMPY truncated")
-    with pytest.raises(IndexDamagedError, match=REGION_HUBNESS):
-        open_index(tmp_path / "objects").region_hubness()
+    assert index.region_hubness(side + 64) is None  # measured at another region side: not read
+    (report.release / name).write_bytes(b"\x93NUMPY truncated")
+    with pytest.raises(IndexDamagedError, match=name):
+        open_index(tmp_path / "objects").region_hubness(side)

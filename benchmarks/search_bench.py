@@ -41,7 +41,7 @@ import numpy as np
 from ikea_vectors import Replicator, read_vectors
 
 from index.choice import choose_index
-from index.vector_writer import reserve
+from index.vector_writer import new_index, reserve
 
 CHUNK = 65_536  # rows generated and added at a time
 
@@ -291,12 +291,14 @@ def _nlist_for(n: int) -> int:
 
 
 def built_candidate(
-    key: str, vectors: np.ndarray, train_rows: int, size: bool = True
+    key: str, vectors: np.ndarray, train_rows: int, size: bool = True, ef_construction: int = 0
 ) -> tuple[faiss.Index, float, float]:
     """Train (on a prefix: rows are in random order) and fill `key`: (index, seconds, MiB;
-    nan unless `size`)."""
+    nan unless `size`). `ef_construction` (0: faiss's 40) widens an HNSW graph's build search."""
     started = time.perf_counter()
-    index = faiss.index_factory(vectors.shape[1], key, faiss.METRIC_INNER_PRODUCT)
+    index = new_index(vectors.shape[1], key)
+    if ef_construction:
+        set_ef_construction(index, ef_construction)
     if not index.is_trained:
         index.train(vectors[: min(len(vectors), train_rows)])
     reserve(index, len(vectors))  # as the product's writer does: no doubling while it fills
@@ -305,6 +307,16 @@ def built_candidate(
     seconds = time.perf_counter() - started
     mib = faiss.serialize_index(index).nbytes / 2**20 if size else float("nan")  # RAM, ~
     return index, seconds, mib
+
+
+def set_ef_construction(index: faiss.Index, ef: int) -> None:
+    """efConstruction of the HNSW graph inside `index` (under a refine), before it is filled."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexRefine):
+        index = faiss.downcast_index(index.base_index)
+    if not isinstance(index, faiss.IndexHNSW):
+        raise SystemExit("--ef-construction needs an HNSW candidate")
+    index.hnsw.efConstruction = ef
 
 
 CANDIDATE_HEADER = (
@@ -337,23 +349,32 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
         queries = source.queries(args.queries, np.random.default_rng([args.seed, 0]))
     else:
         queries = source.sample(args.queries, np.random.default_rng([args.seed, 0]))
-    log(f"[{n:,}] {args.data}: adding {n:,} × {dim} vectors to Flat ...")
-    flat, flat_build = exact_index(n, source, np.random.default_rng([args.seed, n]))
-    truth, flat_lat = timed_search(flat, queries, k, args.search_threads)
-    print(
-        candidate_row(
-            n, dim, args.data, "Flat", "-", flat_build, n * dim * 4 / 2**20, flat_lat, 1.0
-        ),
-        flush=True,
-    )
-    vectors = stored_vectors(flat)
+    if args.stream:
+        log(f"[{n:,}] {args.data}: exact top-{k} of {len(queries)} queries, chunk by chunk ...")
+        truth, seconds = streamed_truth(n, source, queries, k, args.seed)
+        print(f"{n:>9,} {dim:>5} {args.data:<9} exact truth streamed in {seconds:.0f} s")
+    else:
+        log(f"[{n:,}] {args.data}: adding {n:,} × {dim} vectors to Flat ...")
+        flat, flat_build = exact_index(n, source, np.random.default_rng([args.seed, n]))
+        truth, flat_lat = timed_search(flat, queries, k, args.search_threads)
+        print(
+            candidate_row(
+                n, dim, args.data, "Flat", "-", flat_build, n * dim * 4 / 2**20, flat_lat, 1.0
+            ),
+            flush=True,
+        )
+        vectors = stored_vectors(flat)
     space = faiss.ParameterSpace()
     for spec in args.candidate:
         candidate = Candidate.parse(spec, n)
         log(f"[{n:,}] building {candidate.key} ...")
-        index, build, mib = built_candidate(
-            candidate.key, vectors, args.train_rows, size=not args.mmap
-        )
+        if args.stream:
+            index, build = streamed_candidate(candidate.key, n, source, args)
+            mib = faiss.serialize_index(index).nbytes / 2**20 if not args.mmap else float("nan")
+        else:
+            index, build, mib = built_candidate(
+                candidate.key, vectors, args.train_rows, not args.mmap, args.ef_construction
+            )
         before = rss_mib()
         if args.mmap:
             index, mib = mapped(index)
@@ -376,6 +397,55 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
         del index
         gc.collect()
     print("", flush=True)
+
+
+def streamed_truth(
+    n: int, source: "Mixture | Replicator", queries: np.ndarray, k: int, seed: int
+) -> tuple[np.ndarray, float]:
+    """(Q, k) exact neighbour ids of `queries` among the n vectors `source` draws (the same
+    draws as `exact_index`), one chunk at a time: no n × D copy. Also the seconds it took."""
+    started = time.perf_counter()
+    best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_ids = np.full((len(queries), k), -1, dtype=np.int64)
+    for start, chunk in drawn_chunks(n, source, seed):
+        scores = queries @ chunk.T  # (Q, c)
+        ids = np.broadcast_to(np.arange(start, start + len(chunk)), scores.shape)
+        merged_scores = np.hstack([best_scores, scores])
+        merged_ids = np.hstack([best_ids, ids])
+        top = np.argsort(-merged_scores, axis=1, kind="stable")[:, :k]
+        best_scores = np.take_along_axis(merged_scores, top, axis=1)
+        best_ids = np.take_along_axis(merged_ids, top, axis=1)
+    return best_ids, time.perf_counter() - started
+
+
+def drawn_chunks(n: int, source: "Mixture | Replicator", seed: int):
+    """(start, (c, D) rows) of the n vectors, drawn again identically on every call."""
+    rng = np.random.default_rng([seed, n])
+    for start in range(0, n, CHUNK):
+        yield start, source.sample(min(CHUNK, n - start), rng)
+
+
+def streamed_candidate(
+    key: str, n: int, source: "Mixture | Replicator", args: argparse.Namespace
+) -> tuple[faiss.Index, float]:
+    """`key` trained on the first `--train-rows` draws and filled chunk by chunk as they are
+    drawn again: memory is the index and one chunk. (index, seconds)."""
+    started = time.perf_counter()
+    index = new_index(source.dim, key)
+    if args.ef_construction:
+        set_ef_construction(index, args.ef_construction)
+    if not index.is_trained:
+        sample = []
+        for start, chunk in drawn_chunks(n, source, args.seed):
+            sample.append(chunk)
+            if start + len(chunk) >= args.train_rows:
+                break
+        index.train(np.concatenate(sample)[: args.train_rows])
+        del sample
+    reserve(index, n)
+    for _, chunk in drawn_chunks(n, source, args.seed):
+        index.add(chunk)
+    return index, time.perf_counter() - started
 
 
 def probe(
@@ -444,6 +514,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--jitter", type=float, default=0.3, help="perturbation of IKEA copies")
     parser.add_argument("--train-rows", type=int, default=100_000, help="rows to train on")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="no exact index: truth and candidates from vectors drawn chunk by chunk (1M × 2560)",
+    )
+    parser.add_argument(
+        "--ef-construction", type=int, default=0, help="HNSW build width (0: faiss's 40)"
+    )
     parser.add_argument(
         "--mmap", action="store_true", help="search candidates memory-mapped from a file"
     )

@@ -349,10 +349,8 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
         queries = source.queries(args.queries, np.random.default_rng([args.seed, 0]))
     else:
         queries = source.sample(args.queries, np.random.default_rng([args.seed, 0]))
-    if args.stream:
-        log(f"[{n:,}] {args.data}: exact top-{k} of {len(queries)} queries, chunk by chunk ...")
-        truth, seconds = streamed_truth(n, source, queries, k, args.seed)
-        print(f"{n:>9,} {dim:>5} {args.data:<9} exact truth streamed in {seconds:.0f} s")
+    if args.stream:  # the truth is found while the first candidate is filled
+        running = RunningTopK(queries, k)
     else:
         log(f"[{n:,}] {args.data}: adding {n:,} × {dim} vectors to Flat ...")
         flat, flat_build = exact_index(n, source, np.random.default_rng([args.seed, n]))
@@ -369,7 +367,13 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
         candidate = Candidate.parse(spec, n)
         log(f"[{n:,}] building {candidate.key} ...")
         if args.stream:
-            index, build = streamed_candidate(candidate.key, n, source, args)
+            first = running.ids[0, 0] < 0
+            index, build = streamed_candidate(
+                candidate.key, n, source, args, running if first else None
+            )
+            truth = running.ids
+            if first:
+                print(f"{'':>16}exact top-{k}, chunk by chunk: {running.seconds:.0f} s", flush=True)
             mib = faiss.serialize_index(index).nbytes / 2**20 if not args.mmap else float("nan")
         else:
             index, build, mib = built_candidate(
@@ -399,53 +403,72 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
     print("", flush=True)
 
 
-def streamed_truth(
-    n: int, source: "Mixture | Replicator", queries: np.ndarray, k: int, seed: int
-) -> tuple[np.ndarray, float]:
-    """(Q, k) exact neighbour ids of `queries` among the n vectors `source` draws (the same
-    draws as `exact_index`), one chunk at a time: no n × D copy. Also the seconds it took."""
-    started = time.perf_counter()
-    best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-    best_ids = np.full((len(queries), k), -1, dtype=np.int64)
-    for start, chunk in drawn_chunks(n, source, seed):
-        scores = queries @ chunk.T  # (Q, c)
-        ids = np.broadcast_to(np.arange(start, start + len(chunk)), scores.shape)
-        merged_scores = np.hstack([best_scores, scores])
-        merged_ids = np.hstack([best_ids, ids])
-        top = np.argsort(-merged_scores, axis=1, kind="stable")[:, :k]
-        best_scores = np.take_along_axis(merged_scores, top, axis=1)
-        best_ids = np.take_along_axis(merged_ids, top, axis=1)
-    return best_ids, time.perf_counter() - started
+class RunningTopK:
+    """Exact top-k ids of fixed queries among rows seen chunk by chunk: the truth of a streamed
+    run, with no n × D copy of the vectors."""
+
+    def __init__(self, queries: np.ndarray, k: int) -> None:
+        self.queries, self.seconds = queries, 0.0
+        self.scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        self.ids = np.full((len(queries), k), -1, dtype=np.int64)
+
+    def update(self, start: int, chunk: np.ndarray) -> None:
+        """Merge rows `start ..` (chunk: (c, D)) into the running top-k."""
+        started = time.perf_counter()
+        scores = np.hstack([self.scores, self.queries @ chunk.T])  # (Q, k + c)
+        ids = np.hstack(
+            [
+                self.ids,
+                np.broadcast_to(np.arange(start, start + len(chunk)), (len(scores), len(chunk))),
+            ]
+        )
+        top = np.argsort(-scores, axis=1, kind="stable")[:, : self.ids.shape[1]]
+        self.scores = np.take_along_axis(scores, top, axis=1)
+        self.ids = np.take_along_axis(ids, top, axis=1)
+        self.seconds += time.perf_counter() - started
 
 
 def drawn_chunks(n: int, source: "Mixture | Replicator", seed: int):
-    """(start, (c, D) rows) of the n vectors, drawn again identically on every call."""
+    """(start, (c, D) rows) of the n vectors (the draws of `exact_index`), identical each call."""
     rng = np.random.default_rng([seed, n])
     for start in range(0, n, CHUNK):
         yield start, source.sample(min(CHUNK, n - start), rng)
 
 
 def streamed_candidate(
-    key: str, n: int, source: "Mixture | Replicator", args: argparse.Namespace
+    key: str,
+    n: int,
+    source: "Mixture | Replicator",
+    args: argparse.Namespace,
+    truth: RunningTopK | None = None,
 ) -> tuple[faiss.Index, float]:
-    """`key` trained on the first `--train-rows` draws and filled chunk by chunk as they are
-    drawn again: memory is the index and one chunk. (index, seconds)."""
-    started = time.perf_counter()
+    """`key` trained on the first `--train-rows` draws, then filled chunk by chunk as they are
+    drawn again (each chunk also goes to `truth`): memory is the index and one chunk.
+    (index, seconds of training and adding: drawing the vectors is not the build's)."""
     index = new_index(source.dim, key)
     if args.ef_construction:
         set_ef_construction(index, args.ef_construction)
+    seconds = 0.0
     if not index.is_trained:
         sample = []
         for start, chunk in drawn_chunks(n, source, args.seed):
             sample.append(chunk)
             if start + len(chunk) >= args.train_rows:
                 break
-        index.train(np.concatenate(sample)[: args.train_rows])
+        rows = np.concatenate(sample)[: args.train_rows]
         del sample
+        started = time.perf_counter()
+        index.train(rows)
+        seconds += time.perf_counter() - started
+        del rows
     reserve(index, n)
-    for _, chunk in drawn_chunks(n, source, args.seed):
+    for start, chunk in drawn_chunks(n, source, args.seed):
+        started = time.perf_counter()
         index.add(chunk)
-    return index, time.perf_counter() - started
+        seconds += time.perf_counter() - started
+        if truth is not None:
+            truth.update(start, chunk)
+    return index, seconds
 
 
 def probe(

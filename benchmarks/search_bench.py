@@ -23,6 +23,10 @@ Memory: the exact index holds n·dim float32 (1M × 1280 = 4.8 GiB) and is the o
 it is filled in place, and the ANN index trains on a prefix of it — as many rows as faiss
 would subsample anyway (256 per list), which are a random sample since rows are i.i.d.
 
+`--stream` keeps no exact index: the vectors are drawn again, chunk by chunk, for each candidate,
+and the exact top-k of the queries is merged chunk by chunk as the first candidate is filled
+(memory: the candidate and one chunk; 1M × 2560 fits). It has no Flat latency row.
+
     .venv/bin/python benchmarks/search_bench.py --sizes 10000,100000
     .venv/bin/python benchmarks/search_bench.py --sizes 1000000 --also 'IVF{nlist},SQ8'
 """

@@ -102,3 +102,16 @@ def test_a_build_past_the_exact_limit_serves_the_ivf_index(
     assert hits[0].product.id == "shop/circles/circles-2" and hits[0].score > 0.99
     in_squares = index.search(query, k=4, category="squares")
     assert len(in_squares) == 4 and all("squares" in h.product.categories for h in in_squares)
+
+
+def test_reserved_lists_hold_exactly_the_rows_added(tmp_path: Path) -> None:
+    """The writer sizes every list before adding (no doubling); the lists then hold each row
+    once, in the list its centroid gives, with nothing left over from the reservation."""
+    vectors = clustered()
+    index = written(tmp_path, KEYS[1], vectors, "nprobe=16,k_factor_rf=8")
+    ivf = faiss.extract_index_ivf(index)
+    _, assigned = ivf.quantizer.search(vectors, 1)
+    sizes = [ivf.invlists.list_size(i) for i in range(ivf.nlist)]
+    assert sizes == np.bincount(assigned[:, 0], minlength=ivf.nlist).tolist()
+    ids = [faiss.rev_swig_ptr(ivf.invlists.get_ids(i), sizes[i]) for i in range(ivf.nlist)]
+    assert sorted(np.concatenate(ids).tolist()) == list(range(len(vectors)))

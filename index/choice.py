@@ -10,14 +10,16 @@ small perturbations, queries from held-out products (docs/scale.md has the figur
    graph of the centroids), `nprobe` 16. With the exact vectors also in the budget, they
    re-rank its best 4·k (`,RFlat`, memory-mapped by the served process but counted here:
    a re-rank that reads them from disk would not be fast). At 200k × 1280: 0.969 recall@5 at
-   1.30 ms without the re-rank (the SQ8 codes' own ceiling), 1.000 at 1.28 ms with it.
+   1.30 ms without the re-rank (the SQ8 codes' own ceiling), 1.000 at 1.28 ms with it; at
+   1M × 1280 without it (the 2 GB budget): 0.953 in 1,239 MiB (nprobe 8: 0.944).
 3. Not even SQ8: `IVF{nlist},PQ{m}` — m-byte codes, the largest m dividing the dimension that
    fits. A last resort: recall@5 was only ~0.17 at 1M × 1280 (synthetic).
 Losers, at 1M × 1280: HNSW32 (on SQ8 codes, even with an exact re-rank: 0.872 at efSearch 512,
 0.914 at 1024) — among ~500 near-copies of each photo its graph reaches the right cluster but
-not its best five; HNSW32,Flat at 100k (0.967, 0.40 ms) needs 4 bytes per dimension where IVF's
-re-rank reaches 1.000 with 1 resident. On the synthetic mixture (no near-copies, many
-directions of spread) IVF needs far more probes: that set is not what a catalog looks like.
+not its best five; HNSW32,Flat (0.967 at 100k, 0.40 ms) for about the memory IVF-SQ8 with the
+exact re-rank needs (1.000 at 100k-200k). On the synthetic mixture (no near-copies, many
+directions of spread) IVF needed far more probes (0.926 at nprobe 1024, 1M): read the rule as
+fitted to catalogs whose photos come in near-alike groups (variants, angles of one product).
 """
 
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from retrieval.errors import ConfigError
 
 EXACT_FLOATS = 20_000 * 1280
-SQ8_NPROBE = 16  # lists scanned per query: 8 already reach the codes' ceiling at 200k and 1M
+SQ8_NPROBE = 16  # lists scanned per query: the codes' ceiling at 1M (0.953; 8: 0.944)
 REFINE_K_FACTOR = 4  # the SQ8 scan's best 4·k re-ranked by the exact vectors: 1.000 at 200k
 ID_BYTES = 8  # an inverted list stores each vector's id beside its code
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)

@@ -9,7 +9,8 @@ small perturbations, queries from held-out products (docs/scale.md has the figur
    (`IVF{nlist}_HNSW32,SQ8`: a byte per dimension, ~4·√n lists found through a small HNSW
    graph of the centroids), `nprobe` 16. With the exact vectors also in the budget, they
    re-rank its best 4·k (`,RFlat`, memory-mapped by the served process but counted here:
-   a re-rank that reads them from disk would not be fast). At 200k × 1280: 0.969 recall@5 at
+   a re-rank that reads them from disk would not be fast). At 100k × 1280: 0.999 at 0.86 ms
+   with the re-rank (HNSW32,Flat, the previous choice: 0.967). At 200k: 0.969 recall@5 at
    1.30 ms without the re-rank (the SQ8 codes' own ceiling), 1.000 at 1.28 ms with it; at
    1M × 1280 without it (the 2 GB budget): 0.953 in 1,239 MiB (nprobe 8: 0.944).
 3. Not even SQ8: `IVF{nlist},PQ{m}` — m-byte codes, the largest m dividing the dimension that
@@ -17,7 +18,7 @@ small perturbations, queries from held-out products (docs/scale.md has the figur
 Losers, at 1M × 1280: HNSW32 (on SQ8 codes, even with an exact re-rank: 0.872 at efSearch 512,
 0.914 at 1024) — among ~500 near-copies of each photo its graph reaches the right cluster but
 not its best five; HNSW32,Flat (0.967 at 100k, 0.40 ms) for about the memory IVF-SQ8 with the
-exact re-rank needs (1.000 at 100k-200k). On the synthetic mixture (no near-copies, many
+exact re-rank needs (0.999 at 100k, 1.000 at 200k). On the synthetic mixture (no near-copies, many
 directions of spread) IVF needed far more probes (0.926 at nprobe 1024, 1M): read the rule as
 fitted to catalogs whose photos come in near-alike groups (variants, angles of one product).
 """

@@ -23,6 +23,10 @@ Memory: the exact index holds n·dim float32 (1M × 1280 = 4.8 GiB) and is the o
 it is filled in place, and the ANN index trains on a prefix of it — as many rows as faiss
 would subsample anyway (256 per list), which are a random sample since rows are i.i.d.
 
+`--stream` keeps no exact index: the vectors are drawn again, chunk by chunk, for each candidate,
+and the exact top-k of the queries is merged chunk by chunk as the first candidate is filled
+(memory: the candidate and one chunk; 1M × 2560 fits). It has no Flat latency row.
+
     .venv/bin/python benchmarks/search_bench.py --sizes 10000,100000
     .venv/bin/python benchmarks/search_bench.py --sizes 1000000 --also 'IVF{nlist},SQ8'
 """
@@ -41,7 +45,7 @@ import numpy as np
 from ikea_vectors import Replicator, read_vectors
 
 from index.choice import choose_index
-from index.vector_writer import reserve
+from index.vector_writer import new_index, reserve
 
 CHUNK = 65_536  # rows generated and added at a time
 
@@ -291,12 +295,14 @@ def _nlist_for(n: int) -> int:
 
 
 def built_candidate(
-    key: str, vectors: np.ndarray, train_rows: int, size: bool = True
+    key: str, vectors: np.ndarray, train_rows: int, size: bool = True, ef_construction: int = 0
 ) -> tuple[faiss.Index, float, float]:
     """Train (on a prefix: rows are in random order) and fill `key`: (index, seconds, MiB;
-    nan unless `size`)."""
+    nan unless `size`). `ef_construction` (0: faiss's 40) widens an HNSW graph's build search."""
     started = time.perf_counter()
-    index = faiss.index_factory(vectors.shape[1], key, faiss.METRIC_INNER_PRODUCT)
+    index = new_index(vectors.shape[1], key)
+    if ef_construction:
+        set_ef_construction(index, ef_construction)
     if not index.is_trained:
         index.train(vectors[: min(len(vectors), train_rows)])
     reserve(index, len(vectors))  # as the product's writer does: no doubling while it fills
@@ -305,6 +311,16 @@ def built_candidate(
     seconds = time.perf_counter() - started
     mib = faiss.serialize_index(index).nbytes / 2**20 if size else float("nan")  # RAM, ~
     return index, seconds, mib
+
+
+def set_ef_construction(index: faiss.Index, ef: int) -> None:
+    """efConstruction of the HNSW graph inside `index` (under a refine), before it is filled."""
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexRefine):
+        index = faiss.downcast_index(index.base_index)
+    if not isinstance(index, faiss.IndexHNSW):
+        raise SystemExit("--ef-construction needs an HNSW candidate")
+    index.hnsw.efConstruction = ef
 
 
 CANDIDATE_HEADER = (
@@ -337,23 +353,36 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
         queries = source.queries(args.queries, np.random.default_rng([args.seed, 0]))
     else:
         queries = source.sample(args.queries, np.random.default_rng([args.seed, 0]))
-    log(f"[{n:,}] {args.data}: adding {n:,} × {dim} vectors to Flat ...")
-    flat, flat_build = exact_index(n, source, np.random.default_rng([args.seed, n]))
-    truth, flat_lat = timed_search(flat, queries, k, args.search_threads)
-    print(
-        candidate_row(
-            n, dim, args.data, "Flat", "-", flat_build, n * dim * 4 / 2**20, flat_lat, 1.0
-        ),
-        flush=True,
-    )
-    vectors = stored_vectors(flat)
+    if args.stream:  # the truth is found while the first candidate is filled
+        running = RunningTopK(queries, k)
+    else:
+        log(f"[{n:,}] {args.data}: adding {n:,} × {dim} vectors to Flat ...")
+        flat, flat_build = exact_index(n, source, np.random.default_rng([args.seed, n]))
+        truth, flat_lat = timed_search(flat, queries, k, args.search_threads)
+        print(
+            candidate_row(
+                n, dim, args.data, "Flat", "-", flat_build, n * dim * 4 / 2**20, flat_lat, 1.0
+            ),
+            flush=True,
+        )
+        vectors = stored_vectors(flat)
     space = faiss.ParameterSpace()
     for spec in args.candidate:
         candidate = Candidate.parse(spec, n)
         log(f"[{n:,}] building {candidate.key} ...")
-        index, build, mib = built_candidate(
-            candidate.key, vectors, args.train_rows, size=not args.mmap
-        )
+        if args.stream:
+            first = running.ids[0, 0] < 0
+            index, build = streamed_candidate(
+                candidate.key, n, source, args, running if first else None
+            )
+            truth = running.ids
+            if first:
+                print(f"{'':>16}exact top-{k}, chunk by chunk: {running.seconds:.0f} s", flush=True)
+            mib = faiss.serialize_index(index).nbytes / 2**20 if not args.mmap else float("nan")
+        else:
+            index, build, mib = built_candidate(
+                candidate.key, vectors, args.train_rows, not args.mmap, args.ef_construction
+            )
         before = rss_mib()
         if args.mmap:
             index, mib = mapped(index)
@@ -376,6 +405,74 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
         del index
         gc.collect()
     print("", flush=True)
+
+
+class RunningTopK:
+    """Exact top-k ids of fixed queries among rows seen chunk by chunk: the truth of a streamed
+    run, with no n × D copy of the vectors."""
+
+    def __init__(self, queries: np.ndarray, k: int) -> None:
+        self.queries, self.seconds = queries, 0.0
+        self.scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        self.ids = np.full((len(queries), k), -1, dtype=np.int64)
+
+    def update(self, start: int, chunk: np.ndarray) -> None:
+        """Merge rows `start ..` (chunk: (c, D)) into the running top-k."""
+        started = time.perf_counter()
+        scores = np.hstack([self.scores, self.queries @ chunk.T])  # (Q, k + c)
+        ids = np.hstack(
+            [
+                self.ids,
+                np.broadcast_to(np.arange(start, start + len(chunk)), (len(scores), len(chunk))),
+            ]
+        )
+        top = np.argsort(-scores, axis=1, kind="stable")[:, : self.ids.shape[1]]
+        self.scores = np.take_along_axis(scores, top, axis=1)
+        self.ids = np.take_along_axis(ids, top, axis=1)
+        self.seconds += time.perf_counter() - started
+
+
+def drawn_chunks(n: int, source: "Mixture | Replicator", seed: int):
+    """(start, (c, D) rows) of the n vectors (the draws of `exact_index`), identical each call."""
+    rng = np.random.default_rng([seed, n])
+    for start in range(0, n, CHUNK):
+        yield start, source.sample(min(CHUNK, n - start), rng)
+
+
+def streamed_candidate(
+    key: str,
+    n: int,
+    source: "Mixture | Replicator",
+    args: argparse.Namespace,
+    truth: RunningTopK | None = None,
+) -> tuple[faiss.Index, float]:
+    """`key` trained on the first `--train-rows` draws, then filled chunk by chunk as they are
+    drawn again (each chunk also goes to `truth`): memory is the index and one chunk.
+    (index, seconds of training and adding: drawing the vectors is not the build's)."""
+    index = new_index(source.dim, key)
+    if args.ef_construction:
+        set_ef_construction(index, args.ef_construction)
+    seconds = 0.0
+    if not index.is_trained:
+        sample = []
+        for start, chunk in drawn_chunks(n, source, args.seed):
+            sample.append(chunk)
+            if start + len(chunk) >= args.train_rows:
+                break
+        rows = np.concatenate(sample)[: args.train_rows]
+        del sample
+        started = time.perf_counter()
+        index.train(rows)
+        seconds += time.perf_counter() - started
+        del rows
+    reserve(index, n)
+    for start, chunk in drawn_chunks(n, source, args.seed):
+        started = time.perf_counter()
+        index.add(chunk)
+        seconds += time.perf_counter() - started
+        if truth is not None:
+            truth.update(start, chunk)
+    return index, seconds
 
 
 def probe(
@@ -444,6 +541,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--jitter", type=float, default=0.3, help="perturbation of IKEA copies")
     parser.add_argument("--train-rows", type=int, default=100_000, help="rows to train on")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="no exact index: truth and candidates from vectors drawn chunk by chunk (1M × 2560)",
+    )
+    parser.add_argument(
+        "--ef-construction", type=int, default=0, help="HNSW build width (0: faiss's 40)"
+    )
     parser.add_argument(
         "--mmap", action="store_true", help="search candidates memory-mapped from a file"
     )

@@ -7,7 +7,8 @@ from the cache by `write_from_cache` and the no-match threshold calibrated from 
 after filling the cache (the baseline) and after the build; the ratio that counts is peak over
 the index file. `--stage writer` measures `write_index` alone on chunks drawn on the fly.
 
-    nice -n 10 .venv/bin/python benchmarks/stream_build_bench.py --count 1000000 --key HNSW32,SQ8
+    nice -n 10 .venv/bin/python benchmarks/stream_build_bench.py --stage writer --count 1000000 \
+        --key IVF2048_HNSW32,SQ8
 """
 
 import argparse

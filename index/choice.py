@@ -3,19 +3,24 @@
 The rule, from `benchmarks/search_bench.py` on real IKEA features (Lite0, 1280-d) replicated with
 small perturbations, queries from held-out products (docs/scale.md has the figures):
 1. Up to `EXACT_FLOATS` floats (20k vectors of 1280, 10k of 2560) and within the budget:
-   `Flat`, exact — a scan of a few milliseconds, nothing to tune, filters exact for free.
-2. More, with raw vectors + graph in the budget: `HNSW32,Flat`, efSearch 128. At 100k × 1280:
-   recall@5 0.967, median 0.40 ms (Flat: 167 ms at the same load), 514 MiB against Flat's 488.
-   At 100k × 2560 (Lite0 + Lite2 features): 0.974, 0.51 ms, 1003 MiB.
-3. Raw vectors do not fit: `HNSW32,SQ8,RFlat` — the graph on SQ8 codes (a byte per dimension)
-   in memory, its best 8·k re-ranked by the exact vectors, which the served process maps from
-   disk (`CatalogIndex` reads it with IO_FLAG_MMAP_IFC). efSearch 512. At 1M × 1280: 0.872
-   recall@5 (plain HNSW32,SQ8: 0.836; efSearch 1024: 0.914), median 1.94 ms, resident
-   +1,291 MiB after 700 queries, built in 1,485 s at load 6-10. Brute-force SQ8 reaches 0.960
-   at 1M, so the graph, not the codes, loses recall: the 1M recall goal (0.95) is NOT met yet.
-4. Not even that: `IVF{nlist},PQ{m}` — m-byte codes, the largest m dividing the dimension that
+   `Flat`, exact — a scan of a few milliseconds, nothing to tune, filters exact for free
+   (also for fewer vectors than inverted lists train on, whatever their dimension).
+2. More: an inverted file over SQ8 codes of each vector's residual from its list's centroid
+   (`IVF{nlist}_HNSW32,SQ8`: a byte per dimension, ~4·√n lists found through a small HNSW
+   graph of the centroids), `nprobe` 16. With the exact vectors also in the budget, they
+   re-rank its best 4·k (`,RFlat`, memory-mapped by the served process but counted here:
+   a re-rank that reads them from disk would not be fast). At 100k × 1280: 0.999 at 0.86 ms
+   with the re-rank (HNSW32,Flat, the previous choice: 0.967). At 200k: 0.969 recall@5 at
+   1.30 ms without the re-rank (the SQ8 codes' own ceiling), 1.000 at 1.28 ms with it; at
+   1M × 1280 without it (the 2 GB budget): 0.953 in 1,239 MiB (nprobe 8: 0.944).
+3. Not even SQ8: `IVF{nlist},PQ{m}` — m-byte codes, the largest m dividing the dimension that
    fits. A last resort: recall@5 was only ~0.17 at 1M × 1280 (synthetic).
-IVF-Flat / IVF-SQ8 lost: at 1M × 1280 IVF2048,SQ8 needed nprobe 1024 for 0.926 at 117 ms.
+Losers, at 1M × 1280: HNSW32 (on SQ8 codes, even with an exact re-rank: 0.872 at efSearch 512,
+0.914 at 1024) — among ~500 near-copies of each photo its graph reaches the right cluster but
+not its best five; HNSW32,Flat (0.967 at 100k, 0.40 ms) for about the memory IVF-SQ8 with the
+exact re-rank needs (0.999 at 100k, 1.000 at 200k). On the synthetic mixture (no near-copies, many
+directions of spread) IVF needed far more probes (0.926 at nprobe 1024, 1M): read the rule as
+fitted to catalogs whose photos come in near-alike groups (variants, angles of one product).
 """
 
 from dataclasses import dataclass
@@ -23,10 +28,9 @@ from dataclasses import dataclass
 from retrieval.errors import ConfigError
 
 EXACT_FLOATS = 20_000 * 1280
-HNSW_M = 32  # graph neighbours per vector (64 on the bottom layer)
-GRAPH_BYTES = 2 * HNSW_M * 4 + 24  # bottom-layer links + levels/offsets, per vector
-EF_SEARCH = {"Flat": 128, "SQ8": 512}  # Flat: 0.967 at 100k; SQ8 + re-rank: 0.872 at 1M
-REFINE_K_FACTOR = 8  # the graph's best 8·k (on SQ8 codes) re-ranked by the exact vectors
+SQ8_NPROBE = 16  # lists scanned per query: the codes' ceiling at 1M (0.953; 8: 0.944)
+REFINE_K_FACTOR = 4  # the SQ8 scan's best 4·k re-ranked by the exact vectors: 1.000 at 200k
+ID_BYTES = 8  # an inverted list stores each vector's id beside its code
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)
 MIN_TRAIN = 39 * 256  # FAISS wants 39 training points per centroid; PQ codebooks have 256
 OVERHEAD = 1.1  # ids, inverted lists and centroids on top of the codes
@@ -38,22 +42,22 @@ class IndexChoice:
 
     key: str
     nprobe: int
-    bytes_estimate: int  # resident memory; a refine index's exact vectors stay on disk
+    bytes_estimate: int  # memory to serve it fast: a refine's mapped exact vectors count
     ef_search: int = 0
     k_factor: int = 0  # refine indexes: candidates re-ranked exactly, per result asked for
 
     @property
     def search_params(self) -> str:
         """The search settings as a faiss `ParameterSpace` string ("" when there are none)."""
-        refine = f",k_factor_rf={self.k_factor}" if self.k_factor else ""
-        if self.ef_search:
-            return f"efSearch={self.ef_search}{refine}"
-        return f"nprobe={self.nprobe}" if self.nprobe else ""
+        parts = [f"efSearch={self.ef_search}"] if self.ef_search else []
+        parts += [f"nprobe={self.nprobe}"] if self.nprobe else []
+        parts += [f"k_factor_rf={self.k_factor}"] if self.k_factor else []
+        return ",".join(parts)
 
 
 def _nlist(n: int) -> int:
     """A power of two near 4·√n, with at least 39 training points per list."""
-    target = max(16, min(65536, int(4 * n**0.5), n // 39))
+    target = max(1, min(65536, int(4 * n**0.5), n // 39))
     return 1 << (target.bit_length() - 1)
 
 
@@ -62,22 +66,24 @@ def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
     if n < 1 or dim < 1:
         raise ValueError("an index needs at least one vector of at least one dimension")
     raw = n * dim * 4
-    if n * dim <= EXACT_FLOATS and raw <= budget_bytes:
-        return IndexChoice("Flat", 0, raw)
-    for codes, per_dim, refine in (("Flat", 4, ""), ("SQ8", 1, ",RFlat")):
-        size = int(n * (dim * per_dim + GRAPH_BYTES) * OVERHEAD)
-        if size <= budget_bytes:
-            k_factor = REFINE_K_FACTOR if refine else 0
-            return IndexChoice(f"HNSW{HNSW_M},{codes}{refine}", 0, size, EF_SEARCH[codes], k_factor)
+    if (n * dim <= EXACT_FLOATS or n < MIN_TRAIN) and raw <= budget_bytes:
+        return IndexChoice("Flat", 0, raw)  # (too few vectors to train lists on: exact too)
     if n < MIN_TRAIN:
         raise _too_small(n, dim, budget_bytes)
     nlist = _nlist(n)
-    nprobe = max(8, min(1024, nlist // 4))
     centroids = nlist * dim * 4
+    sq8 = int(n * (dim + ID_BYTES) * OVERHEAD) + centroids
+    nprobe = min(SQ8_NPROBE, nlist)
+    if sq8 + raw <= budget_bytes:
+        key = f"IVF{nlist}_HNSW32,SQ8,RFlat"
+        return IndexChoice(key, nprobe, sq8 + raw, k_factor=REFINE_K_FACTOR)
+    if sq8 <= budget_bytes:
+        return IndexChoice(f"IVF{nlist}_HNSW32,SQ8", nprobe, sq8)
+    nprobe = max(8, min(1024, nlist // 4))
     for m in PQ_CODE_SIZES:
         if dim % m:
             continue
-        size = int(n * (m + 8) * OVERHEAD) + centroids  # codes + ids, per vector
+        size = int(n * (m + ID_BYTES) * OVERHEAD) + centroids
         if size <= budget_bytes:
             return IndexChoice(f"IVF{nlist},PQ{m}", nprobe, size)
     raise _too_small(n, dim, budget_bytes)

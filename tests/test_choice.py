@@ -6,8 +6,7 @@ from index.choice import choose_index
 from retrieval.errors import ConfigError
 
 GiB = 2**30
-REFINE = "HNSW32,SQ8,RFlat"  # SQ8 codes + graph in memory, exact vectors mapped from disk
-SQ8_PARAMS = "efSearch=512,k_factor_rf=8"
+REFINED = "nprobe=16,k_factor_rf=4"  # SQ8 codes in memory, exact vectors (mapped) re-rank
 
 
 @pytest.mark.parametrize(
@@ -17,14 +16,15 @@ SQ8_PARAMS = "efSearch=512,k_factor_rf=8"
         (2_042, 2560, 4 * GiB, "Flat", ""),
         (10_000, 2560, 4 * GiB, "Flat", ""),  # the exact limit counts floats, not vectors
         (20_000, 1280, 4 * GiB, "Flat", ""),
-        (20_001, 1280, 4 * GiB, "HNSW32,Flat", "efSearch=128"),
-        (10_001, 2560, 4 * GiB, "HNSW32,Flat", "efSearch=128"),
-        (100_000, 1280, 4 * GiB, "HNSW32,Flat", "efSearch=128"),  # 594 MB with the graph
-        (1_000_000, 1280, 8 * GiB, "HNSW32,Flat", "efSearch=128"),
-        (1_000_000, 1280, 4 * GiB, REFINE, SQ8_PARAMS),  # 5.9 GB raw does not fit
-        (1_000_000, 1280, 2 * GiB, REFINE, SQ8_PARAMS),  # the issue's 2 GB budget
-        (1_000_000, 2560, 4 * GiB, REFINE, SQ8_PARAMS),
-        (1_000_000, 2560, 2 * GiB, "IVF2048,PQ64", "nprobe=512"),  # 2.9 GB of SQ8 does not
+        (5_000, 4096, 4 * GiB, "Flat", ""),  # too few to train lists on: exact at any dim
+        (20_001, 1280, 4 * GiB, "IVF512_HNSW32,SQ8,RFlat", REFINED),  # 512 lists: 39 rows each
+        (10_001, 2560, 4 * GiB, "IVF256_HNSW32,SQ8,RFlat", REFINED),
+        (100_000, 1280, 4 * GiB, "IVF1024_HNSW32,SQ8,RFlat", REFINED),  # 628 MiB
+        (1_000_000, 1280, 8 * GiB, "IVF2048_HNSW32,SQ8,RFlat", REFINED),  # 6.1 GiB
+        (1_000_000, 1280, 4 * GiB, "IVF2048_HNSW32,SQ8", "nprobe=16"),  # exact would not fit
+        (1_000_000, 1280, 2 * GiB, "IVF2048_HNSW32,SQ8", "nprobe=16"),  # the issue's 2 GB
+        (1_000_000, 2560, 4 * GiB, "IVF2048_HNSW32,SQ8", "nprobe=16"),
+        (1_000_000, 2560, 2 * GiB, "IVF2048,PQ64", "nprobe=512"),  # 2.7 GiB of SQ8 does not
         (100_000, 1280, 64 * 2**20, "IVF1024,PQ64", "nprobe=256"),  # a tiny budget forces PQ
     ],
 )
@@ -47,3 +47,13 @@ def test_impossible_budget_is_a_readable_error() -> None:
         choose_index(5_000, 2560, 2**20)  # too few to train a quantiser, too many for the budget
     with pytest.raises(ValueError):
         choose_index(0, 2560, GiB)
+
+
+def test_the_re_rank_counts_its_exact_vectors_in_the_budget() -> None:
+    """Mapped from disk, the exact vectors still need page cache to re-rank fast: a budget one
+    byte short of them gets the SQ8 index alone."""
+    refined = choose_index(1_000_000, 1280, 8 * GiB)
+    assert refined.key.endswith(",RFlat") and refined.bytes_estimate > 1_000_000 * 1280 * 5
+    plain = choose_index(1_000_000, 1280, refined.bytes_estimate - 1)
+    assert plain.key == refined.key.removesuffix(",RFlat") and plain.k_factor == 0
+    assert plain.bytes_estimate < 2 * GiB  # the issue's budget at 1M × 1280

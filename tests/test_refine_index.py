@@ -1,5 +1,6 @@
-"""The index past the raw-vector budget: HNSW on SQ8 codes, the short list re-ranked by the
-exact vectors, which the served process maps from disk instead of holding."""
+"""A refine index on an HNSW graph (the 1M choice before IVF-SQ8 replaced it; releases built then
+still load): HNSW on SQ8 codes, the short list re-ranked by the exact vectors, which the served
+process maps from disk instead of holding. The build that chooses IVF: test_ivf_sq8_index.py."""
 
 from pathlib import Path
 
@@ -7,14 +8,9 @@ import faiss
 import numpy as np
 import pytest
 
-from index import choice
-from index.build import BuildOptions, build_index
 from index.vector_writer import write_index
 from retrieval import filtered_search
-from retrieval.extractor import Extractor
 from retrieval.filtered_search import search_within
-from retrieval.index_store import open_index
-from tests.synthetic import write_shapes_catalog
 
 KEY, PARAMS = "HNSW32,SQ8,RFlat", "efSearch=16,k_factor_rf=4"
 
@@ -51,24 +47,3 @@ def test_a_filter_on_a_refine_index_returns_k_in_exact_order(
     _, ids = search_within(index, vectors[:1], 5, allowed)
     truth = allowed[np.argsort(-(vectors[allowed] @ vectors[0]))[:5]]
     assert ids[0].tolist() == truth.tolist()
-
-
-def test_a_build_past_the_raw_budget_serves_the_refine_index(
-    tmp_path: Path, tiny_extractor: Extractor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(choice, "EXACT_FLOATS", 0)  # a 12-image catalog stands in for 1M
-    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=4)
-    budget = 40_000  # SQ8 codes + graph of 12 × 1280 fit, raw floats (77 kB) do not
-    report = build_index(
-        catalog,
-        tmp_path / "idx",
-        tiny_extractor,
-        BuildOptions(progress=False, ram_budget_bytes=budget),
-    )
-    assert report.index_key == KEY
-    index = open_index(tmp_path / "idx", tiny_extractor.fingerprint)
-    query = index.vector_of("shop/circles/circles-2")
-    hits = index.search(query, k=3)
-    assert hits[0].product.id == "shop/circles/circles-2" and hits[0].score > 0.999
-    in_squares = index.search(query, k=4, category="squares")
-    assert len(in_squares) == 4 and all("squares" in h.product.categories for h in in_squares)

@@ -118,7 +118,7 @@ def image_cases(service: SearchService, work: Path) -> list[Row]:
 
     def search(data: bytes) -> Callable[[], str]:
         def run() -> str:
-            hits = service.search_bytes(data, 5).hits
+            hits = service.search_bytes(data).hits
             return f"{len(hits)} results ({len(data):,} bytes)"
 
         return run

@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from retrieval.loading import load_service
+from retrieval.results import Page
 from retrieval.settings import Settings
 
 PAGE = 5
@@ -49,7 +50,7 @@ def main() -> int:
         whole = [h.product.id for h in found.whole.hits]
         reranked = [[h.product.id for h in o.result.hits] for o in found.objects] or [whole]
         plain = [
-            [h.product.id for h in service.search_vector(o.result.vector, PAGE)]
+            [h.product.id for h in service.search_vector(o.result.vector, Page(PAGE))]
             for o in found.objects
         ] or [whole]
         pages = {

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         for entry in entries[: args.queries]:
             data = entry.image.read_bytes()
             started = time.perf_counter()
-            result = service.search_bytes(data, k=5)
+            result = service.search_bytes(data)
             total.append(time.perf_counter() - started)
             for stage, seconds in result.timings.items():
                 stages.setdefault(stage, []).append(seconds)

@@ -18,6 +18,7 @@ import numpy as np
 
 from retrieval.index_store import open_index
 from retrieval.milvus_store import MilvusStore
+from retrieval.results import Page
 from retrieval.vector_store import StoredVector
 
 
@@ -62,7 +63,7 @@ def main() -> None:
     fill = time.perf_counter() - started
     queries = [item.vector for item in items]
     faiss_hits, faiss_s = timed(
-        lambda q: [(h.product.id, h.score) for h in index.search(q, k=args.k)], queries
+        lambda q: [(h.product.id, h.score) for h in index.search(q, Page(args.k))], queries
     )
     milvus_hits, milvus_s = timed(
         lambda q: [(h.product_id, h.score) for h in store.search(q, k=args.k)], queries

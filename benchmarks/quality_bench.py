@@ -24,7 +24,7 @@ those classes with absolute image paths):
 Queries go through the product's calls: the service decodes each photo and the network embeds it
 once (its vector is cached as .npy under --cache, so re-runs take seconds); the index root's
 tuned head, if `snapfind tune` made one, is applied to it as the extractor applies it; every
-variant then searches with `CatalogIndex.search(vector, k, rerank=...)`, the call the bot's
+variant then searches with `CatalogIndex.search(vector, page, rerank=...)`, the call the bot's
 buttons make. Several --index-root (e.g. without and with a head) are scored on the same query
 vectors in one run, and their shipped searches are timed interleaved, photo by photo.
 
@@ -53,6 +53,7 @@ from retrieval.head import load_head
 from retrieval.index_store import CatalogIndex, Hit, open_index
 from retrieval.model_input import DECODING
 from retrieval.rerank import RerankParams
+from retrieval.results import Page
 from retrieval.search import SearchService
 from retrieval.tf_runtime import configure_tensorflow
 
@@ -205,7 +206,7 @@ def wild_scores(index: CatalogIndex, wild: Queries, stage: RerankParams) -> dict
     top1: dict[str, list[float]] = {c: [] for c in WILD_CLASSES}
     predicted, merged_pages = [], 0
     for vector, label in zip(wild.vectors, wild.labels, strict=True):
-        hits = index.search(vector, 5, rerank=stage)
+        hits = index.search(vector, rerank=stage)
         cats = page_categories(hits)
         p5[label].append(sum(c == label for c in cats) / 5)
         top1[label].append(float(cats[0] == label))
@@ -237,7 +238,7 @@ def loo_scores(index: CatalogIndex, stage: RerankParams) -> dict[str, float]:
         if label == CATCH_ALL or sizes[label] < 5:
             continue
         twins = tuple(by_picture[index.store.picture_of(row)])
-        hits = index.search(index.vector_of(product.id), 5, exclude=twins, rerank=stage)
+        hits = index.search(index.vector_of(product.id), Page(exclude=twins), rerank=stage)
         cats = page_categories(hits)
         p1.append(float(cats[0] == label))
         p5.append(sum(c == label for c in cats) / 5)
@@ -256,7 +257,7 @@ def loo_scores(index: CatalogIndex, stage: RerankParams) -> dict[str, float]:
 def exact_recall(index: CatalogIndex, aug: Queries, stage: RerankParams) -> float:
     found = 0
     for vector, product_id in zip(aug.vectors, aug.labels, strict=True):
-        top = index.search(vector, 1, rerank=stage)[0]
+        top = index.search(vector, Page(1), rerank=stage)[0]
         found += product_id in {top.product.id, *(p.id for p in top.also_as)}
     return found / len(aug.labels)
 
@@ -265,7 +266,7 @@ def no_match_rates(index: CatalogIndex, queries: Queries) -> tuple[float, list[f
     """Share of queries flagged "no good match", and their best similarities."""
     flagged, tops = 0, []
     for vector in queries.vectors:
-        hits = index.search(vector, 5)
+        hits = index.search(vector)
         flagged += index.no_match(hits)
         tops.append(max(h.score for h in hits))
     return flagged / len(queries.vectors), tops
@@ -280,7 +281,7 @@ def query_ms(
         for name, (service, stage) in timed.items():
             service.index.rerank = stage
             started = time.perf_counter()
-            service.search_bytes(data, k=5)
+            service.search_bytes(data)
             spent[name].append((time.perf_counter() - started) * 1000)
     return {name: statistics.median(values) for name, values in spent.items()}
 

@@ -36,6 +36,7 @@ from retrieval.decode import decode_image
 from retrieval.loading import load_service
 from retrieval.objects import ObjectFinder
 from retrieval.regions import region_encoder_for
+from retrieval.results import Page
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 
@@ -47,7 +48,7 @@ Ranker = Callable[[bytes, int], dict[str, list[str]]]  # (photo, k) → named ra
 
 def whole_photo(service: SearchService) -> Ranker:
     def rank(data: bytes, k: int) -> dict[str, list[str]]:
-        return {"": [h.product.id for h in service.search_bytes(data, k).hits]}
+        return {"": [h.product.id for h in service.search_bytes(data, Page(k)).hits]}
 
     return rank
 
@@ -65,7 +66,7 @@ def grid(service: SearchService) -> Ranker:
         ]
         best: dict[str, float] = {}
         for vector in service.extractor.embed(crops):
-            for hit in service.index.search(vector, k):
+            for hit in service.index.search(vector, Page(k)):
                 best[hit.product.id] = max(best.get(hit.product.id, -2.0), hit.score)
         return {"": sorted(best, key=best.__getitem__, reverse=True)[:k]}
 
@@ -79,7 +80,7 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
     def rank(data: bytes, k: int) -> dict[str, list[str]]:
         found = finder.find(service.decode(data), k)
         if not found:  # a product photo: the whole-photo search, as the product does
-            whole = [h.product.id for h in service.search_bytes(data, k).hits]
+            whole = [h.product.id for h in service.search_bytes(data, Page(k)).hits]
             return dict.fromkeys((FIRST, PLAIN, PRESS, INTERLEAVED), whole)
         merged: dict[str, None] = {}  # ordered, with O(1) membership
         for depth in range(k):
@@ -88,8 +89,8 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
                     merged.setdefault(item.hits[depth].product.id)
         return {
             FIRST: [h.product.id for h in found[0].hits],
-            PLAIN: [h.product.id for h in service.index.search(found[0].vector, k)],
-            PRESS: [h.product.id for h in finder.rank(found[0].vector, k)],
+            PLAIN: [h.product.id for h in service.index.search(found[0].vector, Page(k))],
+            PRESS: [h.product.id for h in finder.rank(found[0].vector, Page(k))],
             INTERLEAVED: list(merged)[:k],
         }
 

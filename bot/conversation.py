@@ -12,7 +12,6 @@ object's vector, so a tap on another number needs no download and no forward pas
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from bot.replies import send_results
 from bot.resources import BotResources, resources
 from retrieval.annotate import annotated_jpeg
 from retrieval.query_api import Retrieval
-from retrieval.results import FoundObject, Hit, QueryResult
+from retrieval.results import FoundObject, Hit, Page, QueryResult
 
 GETFILE_LIMIT = 20 * 1024 * 1024  # the largest file Telegram lets a bot download
 MIN_OBJECTS = 2  # fewer objects found: the whole photo's album, as for any photo
@@ -63,7 +62,7 @@ class Upload:
 
 
 @dataclass(frozen=True)
-class Page:
+class Album:
     """One page of results to send, and the cached query its buttons lead on from."""
 
     key: str
@@ -125,14 +124,13 @@ class Conversation:
                 state = state.shown_to(self.user_id)
                 await res.state.put_query(key, state)
                 if not state.objects:
-                    hits = await res.worker.run(
-                        res.service.search_vector, state.vector, res.page_size
-                    )
+                    search, page = res.service.search_vector, Page(res.page_size)
+                    hits = await res.worker.run(search, state.vector, page)
             mark = time.perf_counter()
             if state.objects:
                 await self.show_objects(key, state, picture, first)
             else:
-                await self.show(Page(key, state, hits, intro=NO_MATCH if no_match else ""))
+                await self.show(Album(key, state, hits, intro=NO_MATCH if no_match else ""))
             stages["send"] = time.perf_counter() - mark
         res.stats.record_query(time.perf_counter() - started, stages, cached=cached)
 
@@ -172,30 +170,24 @@ class Conversation:
                 fresh = await self._remember(key, result, (source.product.id,), owners)
                 title = source.product.title or source.product.id
                 intro = f"Similar to #{press.number + 1} ({title[:100]}). "
-                await self.show(Page(key, fresh, result.hits, intro=intro))
+                await self.show(Album(key, fresh, result.hits, intro=intro))
                 return
             offset = press.number if press.action is Action.MORE else 0
-            page = functools.partial(
-                _page_search(res.service, state),
-                state.vector,
-                min(res.page_size, MAX_RESULTS - offset),
-                category,
-                offset=offset,
-                exclude=state.exclude,
-            )
-            hits = await res.worker.run(page)
+            size = min(res.page_size, MAX_RESULTS - offset)
+            page = Page(size, category, offset, state.exclude)
+            hits = await res.worker.run(_page_search(res.service, state), state.vector, page)
             if press.action is Action.MORE and message is not None:
                 await _drop_more_button(message)
-            await self.show(Page(press.key, state, hits, offset, press.category))
+            await self.show(Album(press.key, state, hits, offset, press.category))
 
-    async def show(self, page: Page) -> None:
+    async def show(self, album: Album) -> None:
         """Send one page of results with the buttons that lead on from it."""
-        state, offset = page.state, page.offset
-        header = page.intro + results_header(offset, len(page.hits), state.label(page.category))
+        state, offset = album.state, album.offset
+        header = album.intro + results_header(offset, len(album.hits), state.label(album.category))
         markup = results_keyboard(
-            page.key, state, page.hits, offset, page.category, self.res.page_size
+            album.key, state, album.hits, offset, album.category, self.res.page_size
         )
-        await send_results(self.bot, self.chat_id, page.hits, offset, header, markup)
+        await send_results(self.bot, self.chat_id, album.hits, offset, header, markup)
 
     async def show_objects(
         self, key: str, state: QueryState, picture: bytes | None, first: list[Hit] | None
@@ -235,8 +227,8 @@ class Conversation:
             intro = f"{number} · {clip(found.label, LABEL_LIMIT)}: "
         if hits is None:
             search = _page_search(res.service, page_state)
-            hits = await res.worker.run(search, page_state.vector, res.page_size)
-        await self.show(Page(page_key, page_state, hits, intro=intro))
+            hits = await res.worker.run(search, page_state.vector, Page(res.page_size))
+        await self.show(Album(page_key, page_state, hits, intro=intro))
 
     async def check_rate(self) -> None:
         """Count one search for this user; raises `RateLimited` when over the limit."""
@@ -249,7 +241,7 @@ class Conversation:
         are enough to choose from (none when the bot does not look for objects)."""
         res = self.res
         if not res.objects:
-            return await res.worker.run(res.service.search_image, image, res.page_size), []
+            return await res.worker.run(res.service.search_image, image, Page(res.page_size)), []
         found = await res.worker.run(res.service.search_objects, image, res.page_size)
         found.whole.timings = found.timings
         return found.whole, found.objects if len(found.objects) >= MIN_OBJECTS else []
@@ -286,14 +278,14 @@ def _similar(
 ) -> tuple[Hit, QueryResult] | None:
     """Result `rank` of the query and the products nearest it (runs on the worker)."""
     search = _page_search(service, state)
-    ranked = search(state.vector, 1, category, offset=rank, exclude=state.exclude)
+    ranked = search(state.vector, Page(1, category, rank, state.exclude))
     if not ranked:
         return None
     found = service.similar_to(ranked[0].product.id, size)
     return None if found is None else (ranked[0], found)
 
 
-def _page_search(service: Retrieval, state: QueryState) -> Callable[..., list[Hit]]:
+def _page_search(service: Retrieval, state: QueryState) -> Callable[[np.ndarray, Page], list[Hit]]:
     """The search a cached query's pages come from: an object's as its first album ranked."""
     return service.search_object_vector if state.of_object else service.search_vector
 

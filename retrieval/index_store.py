@@ -21,7 +21,7 @@ from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
 from retrieval.products import ProductStore
 from retrieval.rerank import RerankParams, expand_query, vote_order
-from retrieval.results import CatalogInfo, Hit
+from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, Page
 from retrieval.shared_pictures import merge_shared_pictures
 
 CURRENT = "current"
@@ -142,25 +142,19 @@ class CatalogIndex:
     def answers(self) -> bool:
         """Whether a search from a stored vector finds a product: the cheap health probe."""
         first = self.store.get([0])[0]
-        return bool(self.search(self.vector_of(first.id), k=1))
+        return bool(self.search(self.vector_of(first.id), Page(1)))
 
     def search(
-        self,
-        vector: np.ndarray,
-        k: int = 5,
-        category: str | None = None,
-        exclude: tuple[str, ...] = (),
-        offset: int = 0,
-        rerank: RerankParams | None = None,
+        self, vector: np.ndarray, page: Page = FIRST_PAGE, rerank: RerankParams | None = None
     ) -> list[Hit]:
-        """Products ranked `offset + 1 .. offset + k` for a (D,) unit vector: one slot per
-        picture, best first.
+        """`page` of the products ranked for a (D,) unit vector: one slot per picture, best
+        first.
 
         The second stage (`rerank`, by default the manifest's) may reorder the first
         neighbours; scores stay the cosine similarity to `vector`.
         """
         stage = self.rerank if rerank is None else rerank
-        excluded, allowed = self._filters(category, exclude)
+        excluded, allowed = self._filters(page)
         owners = self.store.product_of_vector
         if allowed is not None and allowed.size == 0:
             return []
@@ -172,7 +166,7 @@ class CatalogIndex:
             found = ids[0] >= 0
             neighbours = self._vectors.reconstruct_batch(ids[0][found])  # (M, D)
             probe = expand_query(query[0], neighbours, scores[0][found], stage.qe_alpha)[None]
-        want = stage.candidates(offset + k)
+        want = stage.candidates(page.end)
         while True:
             best = top_products(self._vectors, probe, owners, want, excluded, allowed)
             if stage.expands:
@@ -183,21 +177,18 @@ class CatalogIndex:
                 order = vote_order([s for _, s in best], labels, weight, voters)
                 best = [best[i] for i in order]
             hits = self.hits(best)
-            if len(hits) >= offset + k or len(best) < want:
-                return hits[offset : offset + k]
+            if len(hits) >= page.end or len(best) < want:
+                return page.of(hits)
             want *= 2
 
     def nearest(
-        self,
-        vector: np.ndarray,
-        k: int,
-        category: str | None = None,
-        exclude: tuple[str, ...] = (),
+        self, vector: np.ndarray, k: int, where: Page = FIRST_PAGE
     ) -> list[tuple[int, float]]:
-        """The `k` products nearest a (D,) unit vector as (product row, cosine), each at its
-        best picture: no second stage and no product records, for a caller that re-ranks
-        first and reads only the records it shows (`hits`), like the object finder."""
-        excluded, allowed = self._filters(category, exclude)
+        """The `k` products nearest a (D,) unit vector that `where`'s category and exclusions
+        allow, as (product row, cosine), each at its best picture: no second stage and no
+        product records, for a caller that re-ranks first and reads only the records it
+        shows (`hits`), like the object finder."""
+        excluded, allowed = self._filters(where)
         if allowed is not None and allowed.size == 0:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)  # (1, D)
@@ -211,14 +202,14 @@ class CatalogIndex:
         hits = [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
         return merge_shared_pictures(hits, self._picture_of)
 
-    def _filters(
-        self, category: str | None, exclude: tuple[str, ...]
-    ) -> tuple[set[int], np.ndarray | None]:
-        """The product rows to skip, and the vector ids allowed (None: all; empty: none)."""
-        excluded = {row for pid in exclude if (row := self.store.row_of(pid)) is not None}
-        if category is None:
+    def _filters(self, page: Page) -> tuple[set[int], np.ndarray | None]:
+        """The product rows `page` skips, and the vector ids it allows (None: all; empty:
+        none)."""
+        store = self.store
+        excluded = {row for pid in page.exclude if (row := store.row_of(pid)) is not None}
+        if page.category is None:
             return excluded, None
-        in_category = np.isin(self.store.product_of_vector, self.store.rows_in(category))
+        in_category = np.isin(store.product_of_vector, store.rows_in(page.category))
         return excluded, np.flatnonzero(in_category).astype(np.int64)
 
     def _rescored(

@@ -20,7 +20,7 @@ from retrieval.errors import ConfigError, RuntimeModelError
 from retrieval.index_store import CatalogIndex
 from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo
 from retrieval.regions import RegionEncoder, region_encoder_for
-from retrieval.results import FoundObject, Hit, ObjectsResult, QueryResult
+from retrieval.results import FoundObject, Hit, ObjectsResult, Page, QueryResult
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +46,14 @@ class ObjectSearch:
         timings["objects"] = time.perf_counter() - started
         return ObjectsResult(whole, [_plain(o) for o in found], timings)
 
-    def rank(
-        self,
-        vector: np.ndarray,
-        index: CatalogIndex,
-        k: int,
-        category: str | None = None,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> list[Hit]:
+    def rank(self, vector: np.ndarray, index: CatalogIndex, page: Page) -> list[Hit]:
         """A page of an object's products from its cached vector, re-ranked against the hub
         pictures as its first album was (that album also used the photo, gone by now); the
         plain search where the object step cannot run."""
         finder = self.finder(index)
         if finder is None:
-            return index.search(vector, k, category, exclude, offset)
-        return finder.rank(vector, k, category=category, offset=offset, exclude=exclude)
+            return index.search(vector, page)
+        return finder.rank(vector, page)
 
     def finder(self, index: CatalogIndex) -> ObjectFinder | None:
         """The finder over `index`, built at its first use (thread-safe); None where the object

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from retrieval.index_store import CatalogIndex, Hit
 from retrieval.regions import Box, RegionEncoder, non_max_suppression
+from retrieval.results import Page
 
 MAX_OBJECTS = 5
 NMS_IOU = 0.3  # boxes overlapping a better one by more than this are the same object
@@ -99,30 +100,21 @@ class ObjectFinder:
         chosen = [i for i in chosen if np.isfinite(scores[i])]
         found = []
         for i, vector in zip(chosen, regions.vectors(chosen), strict=True):
-            hits = self.rank(vector, max(k, LABEL_VOTES), typical)  # the label sees 10
+            hits = self.rank(vector, Page(max(k, LABEL_VOTES)), typical)  # the label sees 10
             box, label = regions.box(i), _label(hits)
             found.append(DetectedObject(box, float(scores[i]), label, vector, hits[:k]))
         return found
 
-    def rank(
-        self,
-        vector: np.ndarray,
-        k: int,
-        typical: np.ndarray | None = None,
-        *,
-        category: str | None = None,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> list[Hit]:
-        """Products `offset + 1 .. offset + k` for an object's (D,) vector: the index's nearest,
+    def rank(self, vector: np.ndarray, page: Page, typical: np.ndarray | None = None) -> list[Hit]:
+        """`page` of the products for an object's (D,) vector: the index's nearest,
         re-ranked by 2·cos − hubness − likeness to the photo (`typical`, (P,); None when the
         photo is gone, as for a press on the object's button: hubness alone needs no photo).
 
         Product records are read only for what is shown; the pool does not depend on the page
         while it is within RERANK_POOL, so pages follow each other without gaps or repeats.
         """
-        wanted = min(len(self.index), max(RERANK_POOL, 2 * (offset + k)))
-        pool = self.index.nearest(vector, wanted, category, exclude)
+        wanted = min(len(self.index), max(RERANK_POOL, 2 * page.end))
+        pool = self.index.nearest(vector, wanted, page)
         if not pool:
             return []
         rows = np.array([row for row, _ in pool], dtype=np.int64)
@@ -130,11 +122,11 @@ class ObjectFinder:
         if typical is not None:
             margins -= typical[rows]
         ranked = [pool[i] for i in np.argsort(-margins, kind="stable")]
-        shown = offset + k
+        shown = page.end
         while True:  # products sharing a picture merge into one slot: read a few more then
             hits = self.index.hits(ranked[:shown])
-            if len(hits) >= offset + k or shown >= len(ranked):
-                return hits[offset : offset + k]
+            if len(hits) >= page.end or shown >= len(ranked):
+                return page.of(hits)
             shown *= 2
 
     def _score(self, projected: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

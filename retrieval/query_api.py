@@ -9,14 +9,14 @@ from typing import Protocol
 
 import numpy as np
 
-from retrieval.results import CatalogInfo, Hit, ObjectsResult, QueryResult
+from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, ObjectsResult, Page, QueryResult
 
 
 class Retrieval(Protocol):
     """Search by photo bytes, decoded image, its objects or vector; pivot; probe; describe; reload.
 
-    `k` results from rank `offset` (0-based), only `category` if given, never the products
-    in `exclude`; one hit per product, best first.
+    A search returns one `Page` of its ranking (`Page()`: the first five of any category);
+    one hit per product, best first.
     """
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -27,27 +27,11 @@ class Retrieval(Protocol):
         """
         ...
 
-    def search_bytes(
-        self,
-        data: bytes,
-        k: int = 5,
-        category: str | None = None,
-        *,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> QueryResult:
+    def search_bytes(self, data: bytes, page: Page = FIRST_PAGE) -> QueryResult:
         """Decode, embed and search an upload; raises `ImageError` on bad bytes."""
         ...
 
-    def search_image(
-        self,
-        image: np.ndarray,
-        k: int = 5,
-        category: str | None = None,
-        *,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> QueryResult:
+    def search_image(self, image: np.ndarray, page: Page = FIRST_PAGE) -> QueryResult:
         """Embed an (H, W, 3) uint8 image and search."""
         ...
 
@@ -57,27 +41,11 @@ class Retrieval(Protocol):
         product photo, which costs what `search_image` does."""
         ...
 
-    def search_vector(
-        self,
-        vector: np.ndarray,
-        k: int = 5,
-        category: str | None = None,
-        *,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> list[Hit]:
+    def search_vector(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
         """Search from a (D,) vector already computed (a cached query)."""
         ...
 
-    def search_object_vector(
-        self,
-        vector: np.ndarray,
-        k: int = 5,
-        category: str | None = None,
-        *,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> list[Hit]:
+    def search_object_vector(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
         """Search from an object's cached vector (`FoundObject.result.vector`): hub pictures
         sink as in the object's first album, so a press shows what that album showed."""
         ...

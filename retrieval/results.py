@@ -32,6 +32,33 @@ class Hit:
     also_as: tuple[Product, ...] = ()  # products showing the same picture, merged into this slot
 
 
+@dataclass(frozen=True)
+class Page:
+    """Which part of a ranking a search returns: `k` products from rank `offset` (0-based),
+    only `category` if given, never the products in `exclude`.
+
+    The bot's "More", "Only …" and "Similar" buttons are pages of one cached query, so the
+    four travel together through every layer that ranks.
+    """
+
+    k: int = 5
+    category: str | None = None
+    offset: int = 0
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def end(self) -> int:
+        """How many ranked products the page needs: `offset + k`."""
+        return self.offset + self.k
+
+    def of(self, ranked: list[Hit]) -> list[Hit]:
+        """This page of a ranking that starts at rank 0."""
+        return ranked[self.offset : self.end]
+
+
+FIRST_PAGE = Page()  # the first five of any category
+
+
 @dataclass
 class QueryResult:
     """A query's vector (kept for "more" and filters without re-extraction), hits and timings."""

@@ -18,7 +18,7 @@ from retrieval.index_store import CatalogIndex, ReleaseStamp, open_index, releas
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.model_input import decode_for_model
 from retrieval.object_search import ObjectSearch
-from retrieval.results import CatalogInfo, Hit, ObjectsResult, QueryResult
+from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, ObjectsResult, Page, QueryResult
 from retrieval.store_index import StoreIndex
 
 
@@ -63,86 +63,46 @@ class SearchService:
         """(H, W, 3) uint8 pixels of an upload, within the image limits; raises `ImageError`."""
         return decode_for_model(data, self.extractor.input_size, self.limits)
 
-    def search_bytes(
-        self,
-        data: bytes,
-        k: int = 5,
-        category: str | None = None,
-        *,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> QueryResult:
+    def search_bytes(self, data: bytes, page: Page = FIRST_PAGE) -> QueryResult:
         """Decode, embed and search an uploaded image; raises `ImageError` on bad bytes."""
         timings: dict[str, float] = {}
         with _timed(timings, "decode"):
             image = self.decode(data)
-        result = self.search_image(image, k, category, offset=offset, exclude=exclude)
+        result = self.search_image(image, page)
         result.timings = timings | result.timings
         return result
 
-    def search_image(
-        self,
-        image: np.ndarray,
-        k: int = 5,
-        category: str | None = None,
-        *,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> QueryResult:
+    def search_image(self, image: np.ndarray, page: Page = FIRST_PAGE) -> QueryResult:
         """Embed an (H, W, 3) uint8 image and search the index that was current when it came."""
         # a reload during extraction does not change this query's index
-        return self._search_image(self._index, image, k, category, offset, exclude)
+        return self._search_image(self._index, image, page)
 
     def search_objects(self, image: np.ndarray, k: int = 5) -> ObjectsResult:
         """The photo searched whole (as `search_image`) and each piece of furniture in it on
         its own, from one index; a plain product photo gets no object step."""
         index = self._index
-        return self._objects.search(image, index, self._search_image(index, image, k), k)
+        return self._objects.search(image, index, self._search_image(index, image, Page(k)), k)
 
     def objects_ready(self) -> bool:
         """Whether photos are searched object by object here; builds the object step if it
         is not built yet (the bot calls it before serving)."""
         return self._objects.finder(self._index) is not None
 
-    def _search_image(
-        self,
-        index: CatalogIndex,
-        image: np.ndarray,
-        k: int,
-        category: str | None = None,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> QueryResult:
+    def _search_image(self, index: CatalogIndex, image: np.ndarray, page: Page) -> QueryResult:
         timings: dict[str, float] = {}
         with _timed(timings, "extract"):
             vector = self.extractor.embed_one(image)
         with _timed(timings, "search"):
-            hits = index.search(vector, k, category, exclude, offset)
+            hits = index.search(vector, page)
         return QueryResult(vector, hits, timings, index.no_match(hits))
 
-    def search_vector(
-        self,
-        vector: np.ndarray,
-        k: int = 5,
-        category: str | None = None,
-        *,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> list[Hit]:
+    def search_vector(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
         """Search from a vector already computed (a cached query)."""
-        return self._index.search(vector, k, category, exclude, offset)
+        return self._index.search(vector, page)
 
-    def search_object_vector(
-        self,
-        vector: np.ndarray,
-        k: int = 5,
-        category: str | None = None,
-        *,
-        offset: int = 0,
-        exclude: tuple[str, ...] = (),
-    ) -> list[Hit]:
+    def search_object_vector(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
         """Search from an object's cached vector, ranked as its first album was."""
-        return self._objects.rank(vector, self._index, k, category, offset, exclude)
+        return self._objects.rank(vector, self._index, page)
 
     def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:
         """The product's stored vector and its `k` nearest other products, from one index."""
@@ -151,7 +111,7 @@ class SearchService:
             vector = index.vector_of(product_id)
         except KeyError:
             return None
-        return QueryResult(vector, index.search(vector, k, None, (product_id,)))
+        return QueryResult(vector, index.search(vector, Page(k, exclude=(product_id,))))
 
     def probe(self) -> bool:
         return self._index.answers()

@@ -25,7 +25,7 @@ from retrieval.manifest import MANIFEST, PRODUCTS, Manifest
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
 from retrieval.products import ProductStore
-from retrieval.results import Hit
+from retrieval.results import FIRST_PAGE, Hit, Page
 from retrieval.store_target import milvus_target
 from retrieval.vector_store import VectorStore
 
@@ -44,18 +44,11 @@ class StoreIndex:
         self.no_match_below = float(threshold) if threshold is not None else None
         self.info = describe_release(release, self.manifest, self.store, self.manifest.vectors)
 
-    def search(
-        self,
-        vector: np.ndarray,
-        k: int = 5,
-        category: str | None = None,
-        exclude: tuple[str, ...] = (),
-        offset: int = 0,
-    ) -> list[Hit]:
-        """Products ranked `offset + 1 .. offset + k` by the store, best first."""
-        want = offset + k
+    def search(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
+        """`page` of the products ranked by the store, best first."""
+        want = page.end
         while True:
-            found = self._vectors.search(vector, want, category, exclude)
+            found = self._vectors.search(vector, want, page.category, page.exclude)
             known = [
                 (row, f.score)
                 for f in found
@@ -63,8 +56,8 @@ class StoreIndex:
             ]
             products = self.store.get([row for row, _ in known])
             hits = [Hit(p, score) for p, (_, score) in zip(products, known, strict=True)]
-            if len(hits) >= offset + k or len(found) < want:
-                return hits[offset : offset + k]
+            if len(hits) >= page.end or len(found) < want:
+                return page.of(hits)
             want *= 2  # some were products this release does not know yet
 
     def __len__(self) -> int:
@@ -92,7 +85,7 @@ class StoreIndex:
         """Whether the store answers a search from one of its stored vectors."""
         first = self.store.get([0])[0]
         try:
-            return bool(self.search(self.vector_of(first.id), k=1))
+            return bool(self.search(self.vector_of(first.id), Page(1)))
         except KeyError:
             return False
 

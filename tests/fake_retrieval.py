@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from retrieval.errors import ImageError, SnapfindError
-from retrieval.results import CatalogInfo, FoundObject, Hit, ObjectsResult, Product, QueryResult
+from retrieval.results import (
+    FIRST_PAGE,
+    CatalogInfo,
+    FoundObject,
+    Hit,
+    ObjectsResult,
+    Page,
+    Product,
+    QueryResult,
+)
 
 ROOM_SIZE = (240, 320)  # (height, width) of a fake room photo
 OBJECT_WIDTH = 100  # each object's box: a column of the room, left to right
@@ -32,17 +41,15 @@ class FakeRetrieval:
     def _vectors(self) -> np.ndarray:
         return np.eye(len(self.products), dtype=np.float32)  # (P, P)
 
-    def _rank(
-        self, vector: np.ndarray, k: int, category: str | None, offset: int, exclude: tuple
-    ) -> list[Hit]:
+    def _rank(self, vector: np.ndarray, page: Page) -> list[Hit]:
         scores = self._vectors() @ vector  # (P,)
         ranked = [
             Hit(p, float(scores[i]))
             for i in np.argsort(-scores, kind="stable")
-            if (p := self.products[i]).id not in exclude
-            and (category is None or category in p.categories)
+            if (p := self.products[i]).id not in page.exclude
+            and (page.category is None or page.category in p.categories)
         ]
-        return ranked[offset : offset + k]
+        return page.of(ranked)
 
     def decode(self, data: bytes) -> np.ndarray:
         """A fake photo's "pixels" are the bytes of the product id it names."""
@@ -70,42 +77,38 @@ class FakeRetrieval:
         grey = int(image[0, 0, 0])
         return rooms[grey - 1] if 1 <= grey <= len(rooms) else ()
 
-    def search_bytes(
-        self, data: bytes, k: int = 5, category: str | None = None, *, offset=0, exclude=()
-    ) -> QueryResult:
-        return self.search_image(self.decode(data), k, category, offset=offset, exclude=exclude)
+    def search_bytes(self, data: bytes, page: Page = FIRST_PAGE) -> QueryResult:
+        return self.search_image(self.decode(data), page)
 
-    def search_image(self, image, k=5, category=None, *, offset=0, exclude=()) -> QueryResult:
+    def search_image(self, image: np.ndarray, page: Page = FIRST_PAGE) -> QueryResult:
         self.calls.append("search_image")
         vector = self._vector_of(image)
-        return QueryResult(vector, self._rank(vector, k, category, offset, exclude))
+        return QueryResult(vector, self._rank(vector, page))
 
     def search_objects(self, image: np.ndarray, k: int = 5) -> ObjectsResult:
         """A room's products as its objects, boxed left to right; none in a product photo."""
         self.calls.append("search_objects")
         vector = self._vector_of(image)
-        whole = QueryResult(vector, self._rank(vector, k, None, 0, ()), {"extract": 0.001})
+        whole = QueryResult(vector, self._rank(vector, Page(k)), {"extract": 0.001})
         found = []
         for i, pid in enumerate(self._room(image) if image.ndim == 3 else ()):  # left to right
             product = self.products[[p.id for p in self.products].index(pid)]
             own = self._vectors()[self.products.index(product)]
             box = (i * OBJECT_WIDTH + 5, 20, (i + 1) * OBJECT_WIDTH - 5, ROOM_SIZE[0] - 20)
-            result = QueryResult(own, self._rank(own, k, None, 0, ()))
+            result = QueryResult(own, self._rank(own, Page(k)))
             found.append(FoundObject(box, product.categories[0], 1.0 - 0.1 * i, result))
         return ObjectsResult(whole, found, dict(whole.timings))
 
     def objects_ready(self) -> bool:
         return not self.objects_off
 
-    def search_vector(self, vector, k=5, category=None, *, offset=0, exclude=()) -> list[Hit]:
+    def search_vector(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
         self.calls.append("search_vector")
-        return self._rank(vector, k, category, offset, exclude)
+        return self._rank(vector, page)
 
-    def search_object_vector(
-        self, vector, k=5, category=None, *, offset=0, exclude=()
-    ) -> list[Hit]:
+    def search_object_vector(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
         self.calls.append("search_object_vector")
-        return self._rank(vector, k, category, offset, exclude)
+        return self._rank(vector, page)
 
     def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:
         self.calls.append("similar_to")
@@ -114,7 +117,7 @@ class FakeRetrieval:
             return None
         vector = self._vectors()[names.index(product_id)] * 0.6 + 0.1  # near, not only itself
         vector /= np.linalg.norm(vector)
-        return QueryResult(vector, self._rank(vector, k, None, 0, (product_id,)))
+        return QueryResult(vector, self._rank(vector, Page(k, exclude=(product_id,))))
 
     def probe(self) -> bool:
         return bool(self.products)

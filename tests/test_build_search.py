@@ -14,6 +14,7 @@ from index.choice import IndexChoice
 from retrieval.errors import IndexMismatchError, IndexNotFoundError
 from retrieval.extractor import Extractor, Fingerprint
 from retrieval.index_store import open_index
+from retrieval.results import Page
 from retrieval.search import SearchService
 from tests.synthetic import draw_item, jpeg_bytes, write_shapes_catalog
 
@@ -53,7 +54,7 @@ def test_build_publishes_a_release_that_searches(
     assert len(index) == 12 and index.categories() == ["circles", "squares", "triangles"]
     assert index.manifest.model_name == "efficientnetb0"
     query = (catalog / "shop" / "squares" / "squares-2.jpg").read_bytes()
-    hits = SearchService(tiny_extractor, index).search_bytes(query, k=5).hits
+    hits = SearchService(tiny_extractor, index).search_bytes(query).hits
     assert hits[0].product.id == "shop/squares/squares-2"
     assert hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
@@ -65,15 +66,15 @@ def test_multi_label_product_appears_once_with_both_labels(
     build_index(catalog, tmp_path / "idx", tiny_extractor, QUIET)
     index = open_index(tmp_path / "idx")
     vector = index.vector_of("shop/circles/circles-0")
-    hits = index.search(vector, k=12)
+    hits = index.search(vector, Page(12))
     assert len(hits) == 12 and len({h.product.id for h in hits}) == 12
     assert hits[0].product.categories == ("circles", "squares")
-    squares = index.search(vector, k=20, category="Squares")  # case-insensitive filter
+    squares = index.search(vector, Page(20, "Squares"))  # case-insensitive filter
     assert {h.product.id for h in squares} == {f"shop/squares/squares-{n}" for n in range(4)} | {
         "shop/circles/circles-0"
     }
-    assert index.search(vector, k=5, category="sofas") == []
-    others = index.search(vector, k=3, exclude=("shop/circles/circles-0",))
+    assert index.search(vector, Page(5, "sofas")) == []
+    others = index.search(vector, Page(3, exclude=("shop/circles/circles-0",)))
     assert "shop/circles/circles-0" not in {h.product.id for h in others} and len(others) == 3
 
 
@@ -91,7 +92,7 @@ def test_product_with_several_images_collapses_to_its_best(
     assert (report.products, report.vectors) == (2, 4)
     index = open_index(tmp_path / "idx")
     service = SearchService(tiny_extractor, index)
-    hits = service.search_bytes((tmp_path / "c1.jpg").read_bytes(), k=5).hits
+    hits = service.search_bytes((tmp_path / "c1.jpg").read_bytes()).hits
     assert [h.product.id for h in hits] == ["lamp", "box"]  # k beyond the catalog: no -1 ids
     assert hits[0].score == pytest.approx(1.0, abs=1e-4)
 
@@ -108,7 +109,8 @@ def test_incremental_rebuild_embeds_only_what_changed(
     changed = build_index(catalog, out, tiny_extractor, QUIET)
     assert (changed.embedded, changed.products) == (1, 12)
     ids = {
-        h.product.id for h in open_index(out).search(np.ones(1280, np.float32) / 1280**0.5, k=50)
+        h.product.id
+        for h in open_index(out).search(np.ones(1280, np.float32) / 1280**0.5, Page(50))
     }
     assert "shop/triangles/new" in ids and "shop/squares/squares-3" not in ids
     full = build_index(catalog, out, tiny_extractor, BuildOptions(full=True, progress=False))
@@ -153,7 +155,7 @@ def test_crash_mid_build_keeps_the_old_index_serving_and_resumes(
     monkeypatch.undo()
     still = open_index(out, tiny_extractor.fingerprint)
     assert still.release == first.release and len(still) == 12
-    assert still.search(still.vector_of("shop/circles/circles-1"), k=1)[0].product.id == (
+    assert still.search(still.vector_of("shop/circles/circles-1"), Page(1))[0].product.id == (
         "shop/circles/circles-1"
     )
     resumed = build_index(catalog, out, tiny_extractor, QUIET)
@@ -185,8 +187,8 @@ def test_approximate_index_loads_with_its_probes(
     index = open_index(tmp_path / "idx")
     assert index.manifest.index_key == "IVF4,Flat" and index.manifest.nprobe == 4
     vector = index.vector_of("shop/triangles/triangles-1")
-    assert index.search(vector, k=1)[0].product.id == "shop/triangles/triangles-1"
-    assert index.search(vector, k=2, category="circles")[0].product.categories[0] == "circles"
+    assert index.search(vector, Page(1))[0].product.id == "shop/triangles/triangles-1"
+    assert index.search(vector, Page(2, "circles"))[0].product.categories[0] == "circles"
 
 
 def test_reload_swaps_to_the_new_release(
@@ -201,7 +203,7 @@ def test_reload_swaps_to_the_new_release(
     info = service.reload()
     fresh = service.index
     assert fresh is not old and info.products == len(fresh) == 8 and len(old) == 12
-    assert old.search(old.vector_of("shop/triangles/triangles-0"), k=1)  # still usable
+    assert old.search(old.vector_of("shop/triangles/triangles-0"), Page(1))  # still usable
 
 
 def edited(path: Path) -> bytes:

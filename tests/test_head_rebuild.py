@@ -12,6 +12,7 @@ from index.store_sync import sync_store
 from retrieval.extractor import Extractor
 from retrieval.head import ProjectionHead
 from retrieval.index_store import open_index
+from retrieval.results import Page
 
 QUIET = BuildOptions(progress=False)
 
@@ -40,7 +41,7 @@ def test_a_new_head_is_applied_to_cached_vectors_without_embedding_again(
     # and a query embedded with the head finds its own picture first
     product = index.store.get([4])[0]
     pixels = np.asarray(Image.open(product.image).convert("RGB"))
-    assert index.search(tuned.embed_one(pixels), 1)[0].product.id == product.id
+    assert index.search(tuned.embed_one(pixels), Page(1))[0].product.id == product.id
     assert not tiny_extractor.head  # the plain extractor was never changed
 
 

@@ -17,6 +17,7 @@ from index.build import BuildOptions, build_index
 from index.catalog import read_catalog
 from retrieval.extractor import Extractor
 from retrieval.index_store import CatalogIndex, open_index
+from retrieval.results import Page
 
 CATALOG = Path(__file__).parents[1].parent / "shared/data/ikea/catalog.csv"
 CATCH_ALL = frozenset({"other", "textile"})
@@ -46,7 +47,7 @@ def leave_one_out(index: CatalogIndex, labels: dict[str, frozenset[str]], k: int
     for product_id, wanted in labels.items():
         if not wanted:
             continue
-        hits = index.search(index.vector_of(product_id), k=k, exclude=(product_id,))
+        hits = index.search(index.vector_of(product_id), Page(k, exclude=(product_id,)))
         relevant = [bool(wanted & set(hit.product.categories)) for hit in hits]  # (k,)
         hits_at_1.append(relevant[0])
         hits_at_k.append(sum(relevant) / k)

@@ -15,6 +15,7 @@ from retrieval import filtered_search
 from retrieval.extractor import Extractor
 from retrieval.filtered_search import search_within
 from retrieval.index_store import open_index
+from retrieval.results import Page
 from tests.synthetic import write_shapes_catalog
 
 KEYS = ("IVF16_HNSW32,SQ8", "IVF16_HNSW32,SQ8,RFlat")
@@ -98,9 +99,9 @@ def test_a_build_past_the_exact_limit_serves_the_ivf_index(
     assert report.index_key == "IVF1_HNSW32,SQ8" + (",RFlat" if refined else "")
     index = open_index(tmp_path / "idx", tiny_extractor.fingerprint)
     query = index.vector_of("shop/circles/circles-2")
-    hits = index.search(query, k=3)
+    hits = index.search(query, Page(3))
     assert hits[0].product.id == "shop/circles/circles-2" and hits[0].score > 0.99
-    in_squares = index.search(query, k=4, category="squares")
+    in_squares = index.search(query, Page(4, "squares"))
     assert len(in_squares) == 4 and all("squares" in h.product.categories for h in in_squares)
 
 

@@ -11,6 +11,7 @@ from retrieval.extractor import Extractor
 from retrieval.index_store import open_index
 from retrieval.no_match import calibrate, is_no_match, nearest_other_similarity
 from retrieval.rerank import RerankParams
+from retrieval.results import Page
 from retrieval.search import SearchService
 
 
@@ -50,7 +51,7 @@ def test_build_stores_the_threshold_and_results_carry_the_flag(
     service = SearchService(tiny_extractor, index)
     own = (shapes_catalog / "shop" / "squares" / "squares-1.jpg").read_bytes()
     assert service.search_bytes(own).no_match is False
-    flagged = service.search_vector(-index.vector_of("shop/squares/squares-1"), k=3)
+    flagged = service.search_vector(-index.vector_of("shop/squares/squares-1"), Page(3))
     assert index.no_match(flagged)  # the opposite of a catalog vector matches nothing
 
 
@@ -64,4 +65,4 @@ def test_an_index_built_before_the_threshold_never_flags(
     manifest.write_text(json.dumps(raw))
     index = open_index(tmp_path / "idx", tiny_extractor.fingerprint)
     assert index.no_match_below is None and index.rerank == RerankParams()
-    assert not index.no_match(index.search(-index.vector_of("shop/squares/squares-1"), k=3))
+    assert not index.no_match(index.search(-index.vector_of("shop/squares/squares-1"), Page(3)))

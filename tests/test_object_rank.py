@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from retrieval.objects import ObjectFinder
-from retrieval.results import Hit, Product
+from retrieval.results import FIRST_PAGE, Hit, Page, Product
 
 DIM = 16
 
@@ -33,12 +33,12 @@ class TinyIndex:
     def matrix(self) -> np.ndarray:
         return self.vectors
 
-    def nearest(self, vector, k, category=None, exclude=()) -> list[tuple[int, float]]:
+    def nearest(self, vector, k, where=FIRST_PAGE) -> list[tuple[int, float]]:
         cosines = self.vectors @ vector
         rows = [
             int(r)
             for r in np.argsort(-cosines, kind="stable")
-            if f"p{r}" not in exclude and category in (None, self.categories[r])
+            if f"p{r}" not in where.exclude and where.category in (None, self.categories[r])
         ]
         return [(r, float(cosines[r])) for r in rows[:k]]
 
@@ -69,13 +69,13 @@ def test_a_hub_picture_sinks_below_what_the_object_matches_almost_as_well() -> N
     finder = _finder(np.zeros(12, np.float32))
     query = finder.index.matrix()[3] + 0.9 * finder.index.matrix()[7]
     query /= np.linalg.norm(query)
-    plain = _ids(finder.rank(query, 2))
+    plain = _ids(finder.rank(query, Page(2)))
     assert plain[0] == "p3"  # the nearer of the two, nothing to correct for
     hubness = np.zeros(12, np.float32)
     hubness[3] = 0.5  # p3 is like every room: the hub term outweighs its small lead
     corrected = _finder(hubness)
-    assert _ids(corrected.rank(query, 2))[0] == "p7"
-    scores = [h.score for h in corrected.rank(query, 12)]
+    assert _ids(corrected.rank(query, Page(2)))[0] == "p7"
+    scores = [h.score for h in corrected.rank(query, Page(12))]
     assert max(scores) == pytest.approx(float(finder.index.matrix()[3] @ query), abs=1e-6)
 
 
@@ -85,23 +85,25 @@ def test_the_photo_term_sinks_products_that_look_like_the_whole_room() -> None:
     query /= np.linalg.norm(query)
     typical = np.zeros(12, np.float32)
     typical[3] = 0.5
-    assert _ids(finder.rank(query, 1))[0] == "p3"
-    assert _ids(finder.rank(query, 1, typical))[0] == "p7"
+    assert _ids(finder.rank(query, Page(1)))[0] == "p3"
+    assert _ids(finder.rank(query, Page(1), typical))[0] == "p7"
 
 
 def test_pages_follow_each_other_without_gaps_or_repeats() -> None:
     hubness = np.linspace(0.0, 0.4, 12).astype(np.float32)[::-1].copy()
     finder = _finder(hubness)
     query = finder.index.matrix()[0]
-    whole = _ids(finder.rank(query, 9))
-    pages = [pid for offset in (0, 3, 6) for pid in _ids(finder.rank(query, 3, offset=offset))]
+    whole = _ids(finder.rank(query, Page(9)))
+    pages = [
+        pid for offset in (0, 3, 6) for pid in _ids(finder.rank(query, Page(3, offset=offset)))
+    ]
     assert pages == whole and len(set(whole)) == 9
 
 
 def test_only_the_shown_products_are_read() -> None:
     finder = _finder(np.zeros(12, np.float32))
     finder.index.records_read = 0
-    finder.rank(finder.index.matrix()[0], 2)
+    finder.rank(finder.index.matrix()[0], Page(2))
     assert finder.index.records_read == 2  # the pool of 12 is ranked without its records
 
 
@@ -109,6 +111,6 @@ def test_filters_and_exclusions_reach_the_pool() -> None:
     categories = ["sofa", "lamp"] * 6
     finder = _finder(np.zeros(12, np.float32), categories)
     query = finder.index.matrix()[0]
-    lamps = finder.rank(query, 3, category="lamp")
+    lamps = finder.rank(query, Page(3, "lamp"))
     assert lamps and all(h.product.categories == ("lamp",) for h in lamps)
-    assert "p0" not in _ids(finder.rank(query, 5, exclude=("p0",)))
+    assert "p0" not in _ids(finder.rank(query, Page(5, exclude=("p0",))))

@@ -16,7 +16,7 @@ from retrieval import object_search
 from retrieval.errors import RuntimeModelError
 from retrieval.index_store import open_index
 from retrieval.regions import RegionEncoder
-from retrieval.results import FoundObject
+from retrieval.results import FoundObject, Page
 from retrieval.search import SearchService
 from snapfind.cli import main
 from tests.synthetic import FURNITURE, compose_room, draw_furniture, jpeg_bytes
@@ -51,7 +51,7 @@ def test_a_room_is_searched_whole_and_object_by_object(service: SearchService) -
     image, truth = compose_room(("sofa", "lamp", "rug"))
     result = service.search_objects(image, k=2)
 
-    plain = service.search_image(image, k=2)
+    plain = service.search_image(image, Page(2))
     assert [h.product.id for h in result.whole.hits] == [h.product.id for h in plain.hits]
     assert np.allclose(result.whole.vector, plain.vector, atol=1e-5)
     assert {"extract", "search", "objects"} <= set(result.timings)
@@ -102,7 +102,7 @@ def test_without_a_region_network_photos_are_searched_whole(
     for _ in range(2):
         result = service.search_objects(room, k=2)
         assert result.objects == []
-        assert result.whole.hits == service.search_image(room, k=2).hits
+        assert result.whole.hits == service.search_image(room, Page(2)).hits
     assert not service.objects_ready()
     warned = [r for r in caplog.records if "object search is off" in r.getMessage()]
     assert len(warned) == 1 and "export again" in warned[0].getMessage()
@@ -120,9 +120,9 @@ def test_a_press_on_an_object_pages_the_finders_ranking_or_the_plain_one_without
     def ids(hits) -> list[str]:
         return [h.product.id for h in hits]
 
-    pages = [ids(service.search_object_vector(vector, 2, offset=o)) for o in (0, 2)]
-    assert pages[0] + pages[1] == ids(finder.rank(vector, 4))  # the finder's ranking, paged
-    only = service.search_object_vector(vector, 3, "lamp")
+    pages = [ids(service.search_object_vector(vector, Page(2, offset=o))) for o in (0, 2)]
+    assert pages[0] + pages[1] == ids(finder.rank(vector, Page(4)))  # the finder's ranking, paged
+    only = service.search_object_vector(vector, Page(3, "lamp"))
     assert only and all(h.product.categories == ("lamp",) for h in only)
 
     def old_export(extractor) -> None:
@@ -130,7 +130,9 @@ def test_a_press_on_an_object_pages_the_finders_ranking_or_the_plain_one_without
 
     monkeypatch.setattr(object_search, "region_encoder_for", old_export)
     plain = SearchService(lite0_extractor, open_index(index_dir, lite0_extractor.fingerprint))
-    assert ids(plain.search_object_vector(vector, 3)) == ids(plain.search_vector(vector, 3))
+    assert ids(plain.search_object_vector(vector, Page(3))) == ids(
+        plain.search_vector(vector, Page(3))
+    )
 
 
 def test_the_cli_objects_json_goes_through_the_query_api(

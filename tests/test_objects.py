@@ -9,6 +9,7 @@ from index.build import BuildOptions, build_index
 from retrieval.index_store import open_index
 from retrieval.objects import ObjectFinder, looks_like_product_photo
 from retrieval.regions import Box, _boxes, non_max_suppression, region_encoder_for
+from retrieval.results import Page
 from retrieval.search import SearchService
 from tests.synthetic import FURNITURE, compose_room, draw_furniture
 
@@ -49,7 +50,7 @@ def test_a_product_photo_gets_no_object_step(finder: ObjectFinder, lite0_extract
     photo = np.asarray(draw_furniture("lamp"))
     assert looks_like_product_photo(photo)
     assert finder.find(photo) == []
-    hits = SearchService(lite0_extractor, finder.index).search_image(photo, k=1).hits
+    hits = SearchService(lite0_extractor, finder.index).search_image(photo, Page(1)).hits
     assert hits[0].product.id.endswith("lamp")  # today's whole-photo search, unchanged
 
 

@@ -15,6 +15,7 @@ from retrieval.rerank import (
     expand_query,
     vote_order,
 )
+from retrieval.results import Page
 
 LABELS = [("chair",), ("table",), ("table",), ("chair",), ("table",)]
 SCORES = [0.9, 0.8, 0.7, 0.6, 0.5]
@@ -76,14 +77,14 @@ def test_build_writes_the_default_stage_and_search_applies_it(
     index = open_index(tmp_path / "idx", tiny_extractor.fingerprint)
     assert index.rerank == DEFAULT
     vector = index.vector_of("shop/circles/circles-1")
-    plain = index.search(vector, k=4, rerank=RerankParams())
-    staged = index.search(vector, k=4)
+    plain = index.search(vector, Page(4), rerank=RerankParams())
+    staged = index.search(vector, Page(4))
     assert plain[0].product.id == staged[0].product.id == "shop/circles/circles-1"
     shares = [bool(set(h.product.categories) & set(staged[0].product.categories)) for h in staged]
     # products of the nearest product's kind fill the page before any other kind
     assert shares == sorted(shares, reverse=True)
-    assert {h.product.id for h in staged} <= {h.product.id for h in index.search(vector, k=30)}
-    expanded = index.search(vector, k=4, rerank=RerankParams(qe_top=3))
+    assert {h.product.id for h in staged} <= {h.product.id for h in index.search(vector, Page(30))}
+    expanded = index.search(vector, Page(4), rerank=RerankParams(qe_top=3))
     assert [h.score for h in expanded] == pytest.approx(
         [float(index.vector_of(h.product.id) @ vector) for h in expanded], abs=1e-5
     )

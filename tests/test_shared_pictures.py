@@ -6,6 +6,7 @@ from index.build import BuildOptions, build_index
 from retrieval.extractor import Extractor
 from retrieval.index_store import Hit, open_index
 from retrieval.products import Product
+from retrieval.results import Page
 from retrieval.shared_pictures import merge_shared_pictures
 from tests.synthetic import SHAPES, draw_item
 
@@ -43,7 +44,7 @@ def test_search_fills_the_page_with_distinct_pictures(
     options = BuildOptions(progress=False)
     build_index(tmp_path / "catalog.csv", tmp_path / "idx", tiny_extractor, options)
     index = open_index(tmp_path / "idx", tiny_extractor.fingerprint)
-    hits = index.search(index.vector_of("p0"), k=8)
+    hits = index.search(index.vector_of("p0"), Page(8))
     ids = [h.product.id for h in hits]
     assert len(hits) == 8 and len({"p0", "p0-oak"} & set(ids)) == 1  # 8 pictures, 8 slots
     assert {ids[0], *(p.id for p in hits[0].also_as)} == {"p0", "p0-oak"}  # a tie: either first

@@ -12,6 +12,7 @@ from index.store_sync import sync_after_build
 from retrieval.errors import ConfigError, IndexMismatchError, IndexNotFoundError
 from retrieval.extractor import Extractor, Fingerprint
 from retrieval.loading import load_service
+from retrieval.results import Page
 from retrieval.settings import Settings
 from retrieval.store_index import StoreIndex
 from retrieval.vector_store import StoredVector
@@ -49,19 +50,19 @@ def test_a_synced_change_is_searched_at_once_without_restart_or_reload(
     new_photo = tmp_path / "new.jpg"
     draw_item("circles", 777).save(new_photo)  # the squares product's new photo: a circle
     photo = new_photo.read_bytes()
-    before = service.search_bytes(photo, k=3)
+    before = service.search_bytes(photo, Page(3))
     assert CHANGED not in [h.product.id for h in before.hits]
 
     shutil.copy(new_photo, catalog / "shop" / "squares" / "squares-1.jpg")
     report = build_and_sync(catalog, out, store, tiny_extractor)
     assert (report.upserted, report.deleted) == (1, 0)
 
-    after = service.search_bytes(photo, k=3)  # the same service object: nothing restarted
+    after = service.search_bytes(photo, Page(3))  # the same service object: nothing restarted
     assert after.hits[0].product.id == CHANGED and after.hits[0].score > 0.999
     assert service.describe().release == served  # and no release was reloaded either
     assert service.reload().release != served  # a reload keeps searching the store
     assert isinstance(service.index, StoreIndex)
-    assert service.search_bytes(photo, k=1).hits[0].product.id == CHANGED
+    assert service.search_bytes(photo, Page(1)).hits[0].product.id == CHANGED
 
 
 def test_category_filter_similar_and_probe_go_through_the_store(
@@ -70,7 +71,7 @@ def test_category_filter_similar_and_probe_go_through_the_store(
     _, out, store = milvus_catalog
     service = load_service(Settings(index_dir=out, store=store), tiny_extractor)
     query = service.index.vector_of("shop/circles/circles-0")
-    hits = service.search_vector(query, k=3, category="Squares")
+    hits = service.search_vector(query, Page(3, "Squares"))
     assert len(hits) == 3 and all("squares" in h.product.categories for h in hits)
     similar = service.similar_to("shop/circles/circles-0", k=4)
     assert similar is not None and len(similar.hits) == 4
@@ -82,10 +83,10 @@ def test_category_filter_similar_and_probe_go_through_the_store(
         service.index.matrix()  # `search --objects` says why instead of failing
     room = np.random.default_rng(0).integers(0, 200, (96, 128, 3), dtype=np.uint8)  # not on white
     found = service.search_objects(room, k=2)  # the bot's room photos: whole, not an error
-    assert found.objects == [] and found.whole.hits == service.search_image(room, k=2).hits
-    page = service.search_vector(query, k=2, offset=2)
+    assert found.objects == [] and found.whole.hits == service.search_image(room, Page(2)).hits
+    page = service.search_vector(query, Page(2, offset=2))
     assert [h.product.id for h in page] == [
-        h.product.id for h in service.search_vector(query, k=4)[2:]
+        h.product.id for h in service.search_vector(query, Page(4))[2:]
     ]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from index.evaluation import metrics
 from retrieval.bounded_read import read_image_file
 from retrieval.errors import ConfigError, ImageError
+from retrieval.results import Page
 from retrieval.search import SearchService
 
 MAX_CSV_BYTES = 4 * 2**20  # a list of photos, not the photos: 4 MiB is ~100,000 rows
@@ -99,7 +100,7 @@ def score_outside(service: SearchService, queries: QuerySet) -> OutsideScores:
     for photo in queries.photos:
         try:
             data = read_image_file(photo.path, service.limits.max_bytes)
-            result = service.search_bytes(data, k=PAGE)
+            result = service.search_bytes(data, Page(PAGE))
         except ImageError as error:  # the detail, not the shopper's wording: this is for operators
             problems.append(f"{photo.name}: {error}, skipped")
             continue

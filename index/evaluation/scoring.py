@@ -20,6 +20,7 @@ from index.evaluation.served_index import served_index
 from retrieval.extractor import Fingerprint
 from retrieval.index_store import CatalogIndex
 from retrieval.manifest import VECTORS
+from retrieval.results import Page
 
 DEPTH = 10  # ranks kept per query: mAP@10 needs ten
 METRICS = ("top1", "acc5", "p5", "f1", "macc5", "mp5", "map10", "r1", "r5")
@@ -70,7 +71,7 @@ def rank_products(index: CatalogIndex, queries: np.ndarray, depth: int = DEPTH) 
     """(Q, D) queries -> per query, up to ``depth`` product ids, best first, as the bot ranks
     them: `CatalogIndex.search` with the manifest's second stage and one slot per picture."""
     rows = np.ascontiguousarray(queries, dtype=np.float32)  # (Q, D)
-    return [[hit.product.id for hit in index.search(row, depth)] for row in rows]
+    return [[hit.product.id for hit in index.search(row, Page(depth))] for row in rows]
 
 
 def score_run(

@@ -9,7 +9,7 @@ from retrieval.bounded_read import read_image_file
 from retrieval.errors import ConfigError, ImageError
 from retrieval.index_store import CatalogIndex
 from retrieval.loading import load_service
-from retrieval.results import QueryResult
+from retrieval.results import Page, QueryResult
 from snapfind.commands import search_objects
 from snapfind.commands.options import index_dir_option, settings_from
 from snapfind.contact_sheet import contact_sheet
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     for photo in args.photos:
         try:
             data = read_image_file(photo, settings.max_image_bytes)  # bounded, regular files only
-            result = service.search_bytes(data, settings.top_k, args.category)
+            result = service.search_bytes(data, Page(settings.top_k, args.category))
         except ImageError as error:
             print(f"{photo}: {error.user_message}", file=sys.stderr)
             failures += 1

@@ -13,7 +13,7 @@ import numpy as np
 from retrieval.bounded_read import read_image_file
 from retrieval.decode import decode_image
 from retrieval.errors import ImageError
-from retrieval.results import FoundObject, Hit
+from retrieval.results import FoundObject, Hit, Page
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 from snapfind.contact_sheet import objects_sheet
@@ -91,7 +91,7 @@ def run(service: SearchService, args: argparse.Namespace, settings: Settings) ->
         found = service.search_objects(image, k)
         whole = found.whole.hits
         if args.category:  # the same vector, filtered: no second forward pass
-            whole = service.search_vector(found.whole.vector, k, args.category)
+            whole = service.search_vector(found.whole.vector, Page(k, args.category))
         objects = found.objects
         print(_as_json(photo, whole, objects) if args.json else _as_text(photo, whole, objects))
         drawn.append((photo, image, objects))

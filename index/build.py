@@ -23,7 +23,7 @@ from index.build_lock import build_lock
 from index.cache_calibration import no_match_from_cache
 from index.catalog import CatalogAccess, CatalogEntry, load_catalog
 from index.choice import choose_index
-from index.embedding import ImageJob, cache_missing
+from index.embedding import EmbedOptions, ImageJob, cache_missing
 from index.publish import publish, staging_dir
 from index.region_hubness import write_region_hubness
 from index.vector_cache import VectorCache
@@ -103,14 +103,10 @@ def _build_locked(
     plain = extractor.without_head()
     cache = VectorCache(index_dir / CACHE, plain.fingerprint)
     try:
-        done = cache_missing(  # vectors stay in the cache: the writers below stream them
-            plain,
-            jobs,
-            cache,
-            reuse=not options.full,
-            batch_size=options.batch_size,
-            progress=options.progress,
+        run = EmbedOptions(
+            reuse=not options.full, batch_size=options.batch_size, progress=options.progress
         )
+        done = cache_missing(plain, jobs, cache, run)  # the writers below stream them back
     finally:
         cache.close()
     unreadable = [*source.unreadable, *done.unreadable]

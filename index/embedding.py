@@ -47,6 +47,16 @@ class Embedded:
 
 
 @dataclass(frozen=True)
+class EmbedOptions:
+    """How a run embeds: the same for a build and for the study."""
+
+    reuse: bool = True  # take vectors the cache already has (off: embed everything again)
+    batch_size: int = 16
+    progress: bool = True
+    desc: str = "embedding"  # the progress bar's label
+
+
+@dataclass(frozen=True)
 class CachedKeys:
     """What a streamed build keeps of the embedding: which keys the cache has, not the vectors."""
 
@@ -59,23 +69,19 @@ def cache_missing(
     embedder: Embedder,
     jobs: Sequence[ImageJob],
     cache: VectorCache,
-    *,
-    reuse: bool = True,
-    batch_size: int = 16,
-    progress: bool = True,
-    desc: str = "embedding",
+    options: EmbedOptions = EmbedOptions(),
 ) -> CachedKeys:
     """`embed_missing` for a build: vectors only go to the cache (memory: one batch, whatever
     the catalog's size); the index and the calibration read them back from it in chunks."""
     unique = _unique(jobs)
-    present = cache.hashes_among(unique) if reuse else set()
+    present = cache.hashes_among(unique) if options.reuse else set()
     missing = [job for key, job in unique.items() if key not in present]
     fresh: set[str] = set()
     unreadable: list[tuple[str, str]] = []
     started = time.perf_counter()
-    quiet = not progress or not missing
-    with tqdm(total=len(missing), desc=desc, unit="img", disable=quiet) as bar:
-        for batch in _loaded_batches(missing, batch_size, embedder):
+    quiet = not options.progress or not missing
+    with tqdm(total=len(missing), desc=options.desc, unit="img", disable=quiet) as bar:
+        for batch in _loaded_batches(missing, options.batch_size, embedder):
             ok = [(job, pixels) for job, pixels in batch if not isinstance(pixels, ImageError)]
             unreadable += [(j.source, str(p)) for j, p in batch if isinstance(p, ImageError)]
             if ok:
@@ -92,20 +98,14 @@ def embed_missing(
     embedder: Embedder,
     jobs: Sequence[ImageJob],
     cache: VectorCache,
-    *,
-    reuse: bool = True,
-    batch_size: int = 16,
-    progress: bool = True,
-    desc: str = "embedding",
+    options: EmbedOptions = EmbedOptions(),
 ) -> Embedded:
     """Vectors for every job: cached ones (unless `reuse` is off), the rest embedded now.
 
     Jobs sharing a key (one picture under two products) are loaded and embedded once. The
     vectors are read back from the cache: for sets that fit in memory (the study's).
     """
-    done = cache_missing(
-        embedder, jobs, cache, reuse=reuse, batch_size=batch_size, progress=progress, desc=desc
-    )
+    done = cache_missing(embedder, jobs, cache, options)
     return Embedded(cache.get_many(done.keys), done.stats, done.unreadable)
 
 

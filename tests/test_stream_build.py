@@ -10,12 +10,14 @@ import pytest
 import retrieval.no_match as no_match
 import retrieval.vector_chunks as vector_chunks
 from index.build import CACHE, BuildOptions, build_index
-from index.embedding import ImageJob, cache_missing
+from index.embedding import EmbedOptions, ImageJob, cache_missing
 from index.vector_cache import VectorCache
 from retrieval.extractor import Extractor
 from retrieval.index_store import open_index
 from retrieval.no_match import MANIFEST_KEY, calibrate, nearest_other_in_chunks
 from retrieval.vector_chunks import matrix_chunks
+
+QUIET = EmbedOptions(progress=False)
 
 
 def unit_rows(count: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -61,11 +63,11 @@ def test_cache_missing_puts_vectors_in_the_cache_and_returns_only_keys(
     jobs.append(ImageJob("broken", "nowhere.jpg", _unreadable))
     cache = VectorCache(tmp_path / "cache", tiny_extractor.fingerprint)
     try:
-        done = cache_missing(tiny_extractor, jobs, cache, progress=False)
+        done = cache_missing(tiny_extractor, jobs, cache, QUIET)
         assert done.keys == {"k0", "k1", "k2"} and not hasattr(done, "vectors")
         assert done.stats.extracted == 3 and [s for s, _ in done.unreadable] == ["nowhere.jpg"]
         assert set(cache.get_many(["k0", "k1", "k2"])) == {"k0", "k1", "k2"}
-        again = cache_missing(tiny_extractor, jobs[:3], cache, progress=False)
+        again = cache_missing(tiny_extractor, jobs[:3], cache, QUIET)
         assert (again.stats.cached, again.stats.extracted) == (3, 0)
     finally:
         cache.close()

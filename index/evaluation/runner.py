@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from index.catalog import load_catalog
-from index.embedding import ExtractionStats, ImageJob, embed_missing
+from index.embedding import EmbedOptions, ExtractionStats, ImageJob, embed_missing
 from index.evaluation.augment import augment_for_index, augment_for_query, variant_rng
 from index.evaluation.dataset import Dataset, LabelledImage, prepare_dataset
 from index.evaluation.outside import OutsideScores, QuerySet, read_query_csv, score_outside
@@ -212,14 +212,9 @@ def _study_backbone(
     extractor = Extractor(spec.name, spec.weights, config.input_size)
     cache = VectorCache(config.cache, extractor.fingerprint)
     try:
-        done = embed_missing(
-            extractor,
-            _jobs(study, config, extractor.input_size),
-            cache,
-            batch_size=config.batch_size,
-            progress=progress,
-            desc=spec.label,
-        )
+        jobs = _jobs(study, config, extractor.input_size)
+        options = EmbedOptions(batch_size=config.batch_size, progress=progress, desc=spec.label)
+        done = embed_missing(extractor, jobs, cache, options)
         if done.unreadable:
             path, reason = done.unreadable[0]
             raise ConfigError(f"catalog image {path}: {reason}")

@@ -82,3 +82,21 @@ def test_a_crop_finds_its_product_through_its_own_vector(
         ).embedded
         == plain.vectors
     )  # crop 1 was pruned with the build that no longer used it
+
+
+def test_the_command_builds_crops_and_refuses_more_than_it_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from snapfind.cli import main
+    from tests.synthetic import write_shapes_catalog
+
+    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)
+    tiny = ["--backbone", "efficientnetb0", "--weights", "none", "--input-size", "64"]
+    build = ["index", "build", "--catalog", str(catalog), "--out", str(tmp_path / "idx"), *tiny]
+    with pytest.raises(SystemExit) as refused:
+        main([*build, "--views", "6"])
+    assert refused.value.code == 2 and "--views: invalid choice: 6" in capsys.readouterr().err
+    assert main([*build, "--views", "1", "--no-progress"]) == 0
+    products = int(capsys.readouterr().out.split(" products, ")[0].split()[-1])
+    index = open_index(tmp_path / "idx")
+    assert index.vectors == 2 * products and index.manifest.extra[MANIFEST_KEY] == 1

@@ -24,13 +24,13 @@ from index.cache_calibration import no_match_from_cache
 from index.catalog import CatalogAccess, CatalogEntry, load_catalog
 from index.choice import choose_index
 from index.embedding import ImageJob, cache_missing
-from index.indexed_views import MANIFEST_KEY as VIEWS_KEY
 from index.indexed_views import crop, view_key, with_views
 from index.publish import publish, staging_dir
 from index.region_hubness import write_region_hubness
 from index.vector_cache import VectorCache
 from index.vector_writer import cached_matrix, write_from_cache
 from retrieval.bounded_read import read_image_file
+from retrieval.crop_gate import CropGate
 from retrieval.embedder import Embedder
 from retrieval.errors import SnapfindError
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
@@ -160,9 +160,9 @@ def _build_locked(
             "reused": reused,
             "build_seconds": round(seconds, 2),
             "runtime": extractor.runtime_id,
-            VIEWS_KEY: options.views,
         }
         | DEFAULT_RERANK.to_manifest()
+        | (CropGate(options.views, len(kept)).to_manifest() if options.views else {})
         | no_match_from_cache(cache_dir, plain.fingerprint, pictures, head),
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")

@@ -6,7 +6,8 @@ centre, then the four corners, each `SIDE` of the picture's width and height). S
 scores a product at its best vector and gives it one slot (`index_store.top_products`), so
 the crops only add ways to be found: a product's first vector stays its whole picture
 (`CatalogIndex.vector_of`, "similar to this product"), and the "no match" threshold is
-calibrated on whole pictures only.
+calibrated on whole pictures only. A crop counts at search only where it nearly is the photo
+(retrieval/crop_gate.py, whose entries the manifest carries).
 
 Crops are deterministic, so their vectors are cached like the pictures' under
 `<content hash>:<CROP_VERSION>-<n>`: a rebuild embeds only new pictures' crops, and a change
@@ -21,7 +22,6 @@ SIDE = 0.8  # crop side, share of the picture's width and height (64 % of its ar
 ANCHORS = ((0.5, 0.5), (0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))  # (x, y) of the margin
 MAX_VIEWS = len(ANCHORS)
 CROP_VERSION = "crop80v1"  # names the geometry above in cache keys
-MANIFEST_KEY = "indexed_views"  # Manifest.extra: crops indexed per picture (0 or absent: none)
 
 
 def crop(image: np.ndarray, view: int) -> np.ndarray:

@@ -7,7 +7,8 @@ import pytest
 
 from index.build import BuildOptions, build_index
 from index.catalog import load_catalog
-from index.indexed_views import MANIFEST_KEY, crop, view_key, with_views
+from index.indexed_views import crop, view_key, with_views
+from retrieval.crop_gate import CropGate
 from retrieval.extractor import Extractor
 from retrieval.index_store import open_index
 from retrieval.model_input import decode_for_model
@@ -50,7 +51,7 @@ def test_a_crop_finds_its_product_through_its_own_vector(
     without, index = (
         open_index(tmp_path / name, tiny_extractor.fingerprint) for name in ("plain", "views")
     )
-    assert index.manifest.extra[MANIFEST_KEY] == 2 and without.manifest.extra[MANIFEST_KEY] == 0
+    assert index.crop_gate == CropGate(2, plain.vectors) and without.crop_gate is None
     # the whole picture stays each product's first vector, and the threshold is calibrated on
     # whole pictures only (a crop would be every picture's nearest neighbour)
     entry = load_catalog(shapes_catalog).entries[7]
@@ -64,6 +65,13 @@ def test_a_crop_finds_its_product_through_its_own_vector(
     assert without.search(query, k=1)[0].score < found[0].score - 1e-3
     ids = [h.product.id for h in found] + [p.id for h in found for p in h.also_as]
     assert len(ids) == len(set(ids)) == len(index)  # one slot per product, crops or not
+    # crops below the gate's floor do not count: with a floor no crop reaches, the ranking
+    # is the one without crops
+    index.crop_gate = CropGate(2, plain.vectors, min_score=1.01)
+    gated, plain_hits = index.search(query, k=6), without.search(query, k=6)
+    assert [(h.product.id, round(h.score, 5)) for h in gated] == [
+        (h.product.id, round(h.score, 5)) for h in plain_hits
+    ]
 
     again = build_index(
         shapes_catalog, tmp_path / "views", tiny_extractor, BuildOptions(progress=False, views=2)
@@ -99,4 +107,13 @@ def test_the_command_builds_crops_and_refuses_more_than_it_has(
     assert main([*build, "--views", "1", "--no-progress"]) == 0
     products = int(capsys.readouterr().out.split(" products, ")[0].split()[-1])
     index = open_index(tmp_path / "idx")
-    assert index.vectors == 2 * products and index.manifest.extra[MANIFEST_KEY] == 1
+    assert index.vectors == 2 * products and index.crop_gate == CropGate(1, products)
+
+
+def test_the_gate_counts_whole_pictures_always_and_crops_from_its_floor() -> None:
+    gate = CropGate(count=2, first_vector=10, min_score=0.75)
+    scores = np.array([0.5, 0.9, 0.74, 0.76, 0.2])
+    ids = np.array([3, 12, 15, 11, -1])
+    assert gate.passes(scores, ids).tolist() == [True, True, False, True, True]
+    assert CropGate.from_manifest({"embedded": 3} | gate.to_manifest()) == gate
+    assert CropGate.from_manifest({"embedded": 3}) is None  # an index without crops

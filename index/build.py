@@ -24,11 +24,13 @@ from index.cache_calibration import no_match_from_cache
 from index.catalog import CatalogAccess, CatalogEntry, load_catalog
 from index.choice import choose_index
 from index.embedding import EmbedOptions, ImageJob, cache_missing
+from index.indexed_views import crop, view_key, with_views
 from index.publish import publish, staging_dir
 from index.region_hubness import write_region_hubness
 from index.vector_cache import VectorCache
 from index.vector_writer import cached_matrix, write_from_cache
 from retrieval.bounded_read import read_image_file
+from retrieval.crop_gate import CropGate
 from retrieval.embedder import Embedder
 from retrieval.errors import SnapfindError
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
@@ -68,6 +70,7 @@ class BuildOptions:
     limits: ImageLimits = DEFAULT_LIMITS
     allow_roots: tuple[Path, ...] = ()  # folders besides the catalog's own images may be in
     objects: bool = False  # also write the region hubness, for finding objects in room photos
+    views: int = 0  # crops of each picture indexed besides it (index/indexed_views.py)
 
 
 def build_index(
@@ -97,6 +100,14 @@ def _build_locked(
             e.content_hash, str(e.image), functools.partial(_load, e.image, options.limits, load)
         )
         for e in entries
+    ] + [
+        ImageJob(
+            view_key(e.content_hash, v),
+            str(e.image),  # an unreadable image is listed once (dict below), not per crop
+            functools.partial(_load_crop, e.image, options.limits, load, v),
+        )
+        for v in range(options.views)
+        for e in entries
     ]
     # the cache keeps the network's vectors; the tuned head is applied as the index is written,
     # so a new head (`snapfind tune`) costs no re-embedding
@@ -109,21 +120,23 @@ def _build_locked(
         done = cache_missing(plain, jobs, cache, run)  # the writers below stream them back
     finally:
         cache.close()
-    unreadable = [*source.unreadable, *done.unreadable]
+    unreadable = [*source.unreadable, *dict(done.unreadable).items()]
     reused, embedded = done.stats.cached, done.stats.extracted
 
     kept = [e for e in entries if e.content_hash in done.keys]
     if not kept:
         raise SnapfindError(f"no image of catalog {catalog} could be decoded")
     staging = staging_dir(index_dir)
-    choice = choose_index(len(kept), extractor.fingerprint.dim, options.ram_budget_bytes)
-    hashes_in_order = [e.content_hash for e in kept]
+    indexed = [(e, key) for e, key in with_views(kept, options.views) if key in done.keys]
+    choice = choose_index(len(indexed), extractor.fingerprint.dim, options.ram_budget_bytes)
+    hashes_in_order = [key for _, key in indexed]  # cache keys in vector order
+    pictures = [e.content_hash for e in kept]  # whole pictures: the threshold's sample
     cache_dir, head = index_dir / CACHE, extractor.apply_head  # the cache: no head applied
     write_from_cache(staging / VECTORS, choice, cache_dir, plain.fingerprint, hashes_in_order, head)
-    products = _write_products(staging / PRODUCTS, kept)
+    products = _write_products(staging / PRODUCTS, [e for e, _ in indexed])
     if options.objects:
         matrix = cached_matrix(cache_dir, plain.fingerprint, hashes_in_order, head)  # as indexed
-        write_region_hubness(staging, extractor, kept, matrix, options.limits)
+        write_region_hubness(staging, extractor, [e for e, _ in indexed], matrix, options.limits)
     (staging / UNREADABLE).write_text(
         "".join(f"{path}\t{reason}\n" for path, reason in unreadable), encoding="utf-8"
     )
@@ -133,7 +146,7 @@ def _build_locked(
         model_name=extractor.model_name,
         index_key=choice.key,
         products=products,
-        vectors=len(kept),
+        vectors=len(indexed),
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         catalog=str(Path(catalog).resolve()),
         nprobe=choice.nprobe,
@@ -145,20 +158,28 @@ def _build_locked(
             "runtime": extractor.runtime_id,
         }
         | DEFAULT_RERANK.to_manifest()
-        | no_match_from_cache(cache_dir, plain.fingerprint, hashes_in_order, head),
+        | (CropGate(options.views, len(kept)).to_manifest() if options.views else {})
+        | no_match_from_cache(cache_dir, plain.fingerprint, pictures, head),
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
-    _prune_cache(index_dir, plain, {e.content_hash for e in entries})
-    log.info("published %s: %d products, %d vectors", release, products, len(kept))
+    _prune_cache(index_dir, plain, {job.key for job in jobs})
+    log.info("published %s: %d products, %d vectors", release, products, len(indexed))
     return BuildReport(
-        release, products, len(kept), embedded, reused, len(unreadable), seconds, choice.key
+        release, products, len(indexed), embedded, reused, len(unreadable), seconds, choice.key
     )
 
 
 def _load(path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray]) -> np.ndarray:
     """A catalog image's pixels: a bounded read of a regular file, then the product's decode."""
     return decode(read_image_file(path, limits.max_bytes))
+
+
+def _load_crop(
+    path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray], view: int
+) -> np.ndarray:
+    """A catalog image's crop number `view`, from the pixels `_load` gives."""
+    return crop(_load(path, limits, decode), view)
 
 
 def _prune_cache(index_dir: Path, extractor: Embedder, hashes: set[str]) -> None:
@@ -171,7 +192,8 @@ def _prune_cache(index_dir: Path, extractor: Embedder, hashes: set[str]) -> None
 
 
 def _write_products(path: Path, entries: list[CatalogEntry]) -> int:
-    """products.sqlite: one row per product, one per image in vector order; returns products."""
+    """products.sqlite: one row per product, one per vector (an image or a crop of it) in
+    vector order; returns products."""
     rows: dict[str, int] = {}
     with sqlite3.connect(path) as db:
         db.executescript(SCHEMA)

@@ -6,6 +6,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from retrieval.crop_gate import CropGate
 from retrieval.errors import IndexNotFoundError, SnapfindError
 from retrieval.extractor import Fingerprint
 from retrieval.filtered_search import search_within
@@ -83,6 +84,7 @@ class CatalogIndex:
             ivf.make_direct_map()  # lets vector_of() reconstruct stored vectors
         self._first_vector = self._first_vector_of_products()
         self.rerank = RerankParams.from_manifest(self.manifest.extra)
+        self.crop_gate = CropGate.from_manifest(self.manifest.extra)  # None: no crops
         threshold = self.manifest.extra.get(NO_MATCH_KEY)
         self.no_match_below = float(threshold) if threshold is not None else None
         self.info = self._describe()  # a release never changes: described once, off the loop
@@ -106,8 +108,10 @@ class CatalogIndex:
         return self.store.categories()
 
     def _describe(self) -> CatalogInfo:
-        """The plain description front ends show."""
-        return describe_release(self.release, self.manifest, self.store, self.vectors)
+        """The plain description front ends show (its images: pictures, not their crops)."""
+        gate = self.crop_gate
+        pictures = self.vectors if gate is None else gate.first_vector
+        return describe_release(self.release, self.manifest, self.store, pictures)
 
     def vector_of(self, product_id: str) -> np.ndarray:
         """The stored (D,) vector of a product's first image."""
@@ -168,7 +172,9 @@ class CatalogIndex:
             probe = expand_query(query[0], neighbours, scores[0][found], stage.qe_alpha)[None]
         want = stage.candidates(page.end)
         while True:
-            best = top_products(self._vectors, probe, owners, want, excluded, allowed)
+            best = top_products(
+                self._vectors, probe, owners, want, excluded, allowed, self.crop_gate
+            )
             if stage.expands:
                 best = self._rescored(query, best)
             if stage.votes:
@@ -193,7 +199,7 @@ class CatalogIndex:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)  # (1, D)
         owners = self.store.product_of_vector
-        return top_products(self._vectors, query, owners, k, excluded, allowed)
+        return top_products(self._vectors, query, owners, k, excluded, allowed, self.crop_gate)
 
     def hits(self, best: list[tuple[int, float]]) -> list[Hit]:
         """(product row, score) pairs, best first → the answer's hits, products showing the
@@ -263,18 +269,23 @@ def top_products(
     k: int,
     excluded: set[int] | frozenset[int] = frozenset(),
     allowed: np.ndarray | None = None,
+    gate: CropGate | None = None,
 ) -> list[tuple[int, float]]:
     """The `k` best (owner, score) pairs for a (1, D) query: each owner (product) at its
-    best vector, skipping `excluded`, only among vector ids `allowed` if given. The one
-    ranking both the product and the evaluation use.
+    best vector, skipping `excluded`, only among vector ids `allowed` if given, crops only
+    where `gate` lets them count. The one ranking both the product and the evaluation use.
 
     Fetches a few vectors per wanted product and asks for more only when too many belong to
     the same products; `owners` maps vector id → product row, (V,) int.
     """
     reachable = index.ntotal if allowed is None else int(allowed.size)
-    fetch = min(reachable, max(4 * (k + len(excluded)), 16))
+    spread = 1 + (gate.count if gate else 0)  # vectors per product
+    fetch = min(reachable, max(4 * (k + len(excluded)), 16) * spread)
     while True:
         scores, ids = search_within(index, query, fetch, allowed)  # filters stay right on ANN
+        if gate is not None:
+            kept = gate.passes(scores[0], ids[0])
+            scores, ids = scores[:, kept], ids[:, kept]
         best = _best_per_product(scores[0], ids[0], owners, set(excluded), k)
         if len(best) >= k or fetch >= reachable:
             return best

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from index.build import BuildOptions, BuildReport, build_index
 from index.catalog import catalog_source, describe_source
+from index.indexed_views import MAX_VIEWS
 from index.store_sync import sync_after_build
 from retrieval.errors import ConfigError
 from retrieval.extractor import Extractor
@@ -21,6 +22,7 @@ def build_from_settings(
     progress: bool = True,
     allow_roots: tuple[Path, ...] = (),
     objects: bool = False,
+    views: int = 0,
 ) -> BuildReport:
     """Build the index of `settings.catalog` into `settings.index_dir`."""
     if settings.catalog is None:
@@ -34,6 +36,7 @@ def build_from_settings(
         limits=settings.image_limits,
         allow_roots=allow_roots,
         objects=objects,
+        views=views,
     )
     return build_index(settings.catalog, settings.index_dir, extractor, options)
 
@@ -48,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         allow_roots=tuple(args.allow_root),
         objects=args.objects,
+        views=args.views,
     )
     print(
         f"published {report.release}\n"
-        f"  {report.products} products, {report.vectors} images ({report.index_key}); "
+        f"  {report.products} products, {report.vectors} vectors ({report.index_key}); "
         f"embedded {report.embedded}, reused {report.reused}, unreadable {report.unreadable}; "
         f"{report.seconds:.1f} s"
     )
@@ -87,6 +91,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also measure which catalog pictures look like any piece of a room (about 10 s "
         "with Lite0), so objects in room photos are found without them",
+    )
+    build.add_argument(
+        "--views",
+        type=int,
+        default=0,
+        choices=range(MAX_VIEWS + 1),
+        metavar=f"0..{MAX_VIEWS}",
+        help="also index this many crops of each picture (centre, then corners), so a photo "
+        "of part of a product finds it; the index grows by as many vectors (default 0; "
+        "docs/quality.md)",
     )
     build.add_argument(
         "--allow-root",

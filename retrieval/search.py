@@ -97,7 +97,7 @@ class SearchService:
         """The photo searched whole (as `search_image`) and each piece of furniture in it on
         its own, from one index; a plain product photo gets no object step."""
         index = self._index
-        return self._objects.search(image, index, self._search_image(index, image, k), k)
+        return self._objects.search(image, index, k, lambda: self._search_image(index, image, k))
 
     def objects_ready(self) -> bool:
         """Whether photos are searched object by object here; builds the object step if it

@@ -10,8 +10,10 @@ its vector, the same vector re-ranked against the hub pictures as a press on its
 (`search_object_vector`: no photo needed), and the objects' lists interleaved (first of object
 1, first of object 2, ...: a tap on every button). Photos are decoded as the product decodes
 them (`SearchService.decode`). An object variant's time is its object step alone (decode +
-`ObjectFinder.find`); the line under the table is a room photo as the bot serves it
-(`search_objects`: the whole-photo query and the object step).
+`ObjectFinder.find`); the lines under the table are the detector alone and a room photo as
+the bot serves it (`ObjectSearch.search`, with and without the detector: the region pass, the
+whole-photo search from its map and the object step), and as it was served before this
+session (the whole query's own forward, then the object step).
 
     .venv/bin/snapfind index build --catalog ../shared/data/ikea/catalog.csv --out IDX --objects
     .venv/bin/python benchmarks/rooms_bench.py --index IDX --rooms ../shared/data/ikea-rooms \\
@@ -44,8 +46,8 @@ from retrieval.settings import Settings
 
 PAGE = 10  # products per answer in the timed pass
 SERVED_BEFORE = "room photo as served before (decode + whole query + object step)"
-SERVED_MAP = "room photo as served, map boxes only (decode + region pass + whole search + objects)"
-SERVED_DETECTED = "room photo as served, with the detector (default: + detector + cut-out forward)"
+SERVED_MAP = "room photo as served (default: decode + region pass + whole search + objects)"
+SERVED_DETECTED = "room photo as served with the detector (+ detector + cut-out forward)"
 
 Ranker = Callable[[bytes, int], dict[str, list[str]]]  # (photo, k) → named rankings of ids
 
@@ -189,20 +191,21 @@ def main() -> int:
     default = ObjectFinder(encoder, service.index)
     detected = ObjectFinder(encoder, service.index, detector=Detector(settings.threads))
     crop = "objects, detector box pooled from the map (first)"
+    cut = "objects, detector box cut out + map boxes (SNAPFIND_OBJECT_DETECTOR)"
     variants: dict[str, Ranker] = {
         "whole photo": whole_photo(service),
         "whole photo from the region map": whole_from_map(default, service),
         "grid 3x3 + whole": grid(service),
-        "objects, map boxes only": objects(default, service),
-        "objects, detector box cut out + map boxes (default)": objects(detected, service),
+        "objects, map boxes only (default)": objects(default, service),
+        cut: objects(detected, service),
         crop: detector_pooled(detected, service),
     }
     timed: dict[str, Callable[[bytes, int], object]] = {
         "whole photo": service.search_bytes,
         "whole photo from the region map": variants["whole photo from the region map"],
         "grid 3x3 + whole": variants["grid 3x3 + whole"],
-        "objects, map boxes only": object_step(default, service),
-        "objects, detector box cut out + map boxes (default)": object_step(detected, service),
+        "objects, map boxes only (default)": object_step(default, service),
+        cut: object_step(detected, service),
         crop: variants[crop],
         "detector alone": lambda data, k: detected.detector.detect(service.decode(data)),
         SERVED_BEFORE: served_before(default, service),

@@ -27,14 +27,12 @@ from retrieval.results import FoundObject, Hit, ObjectsResult, QueryResult
 log = logging.getLogger(__name__)
 
 
-DETECT = True  # the shipped detector picks the first object (docs/objects.md: its cost)
-
-
 class ObjectSearch:
     """The object step of one extractor: its region encoder, and a finder per index;
-    `detect`: with the shipped detector (`retrieval/detector.py`)."""
+    `detect`: the shipped detector (`retrieval/detector.py`) picks the first object; off by
+    default, as it costs about 1.5x a whole-photo query more (docs/objects.md)."""
 
-    def __init__(self, extractor: Embedder, detect: bool = DETECT) -> None:
+    def __init__(self, extractor: Embedder, detect: bool = False) -> None:
         self.extractor = extractor
         self.detect = detect
         self._detector: Detector | None = None

@@ -11,9 +11,10 @@ from PIL import Image
 
 from index.build import BuildOptions, build_index
 from retrieval.detector import MODEL, SIDE, Detector, _decode, anchors
-from retrieval.index_store import open_index
+from retrieval.index_store import CatalogIndex, open_index
 from retrieval.objects import ObjectFinder
 from retrieval.regions import Box, cells_of, region_encoder_for
+from retrieval.search import SearchService
 from tests.synthetic import compose_room, draw_furniture
 
 IKEA = Path(__file__).parents[1].parent / "shared/data/ikea"
@@ -79,23 +80,29 @@ def test_the_detector_finds_a_chair_pasted_in_a_room() -> None:
     assert box.iou(truth) >= 0.5, (box, truth)
 
 
+@pytest.fixture(scope="module")
+def chair_index(tmp_path_factory: pytest.TempPathFactory, lite0_extractor) -> CatalogIndex:
+    """Drawn sofa and lamp, and three IKEA chairs, as a catalog (real Lite0 vectors)."""
+    root = tmp_path_factory.mktemp("chairs")
+    for kind in ("sofa", "lamp"):
+        (root / "catalog" / kind).mkdir(parents=True)
+        draw_furniture(kind).save(root / "catalog" / kind / f"{kind}.jpg", quality=95)
+    (root / "catalog" / "chair").mkdir()
+    for pid, photo in _chair_photos().items():
+        photo.save(root / "catalog" / "chair" / f"{pid}.jpg", quality=95)
+    quiet = BuildOptions(progress=False)
+    build_index(root / "catalog", root / "index", lite0_extractor, quiet)
+    return open_index(root / "index", lite0_extractor.fingerprint)
+
+
 @needs_ikea
 def test_the_detected_chair_is_the_first_object_and_finds_its_product(
-    tmp_path: Path, lite0_extractor
+    chair_index: CatalogIndex, lite0_extractor
 ) -> None:
-    photos = _chair_photos()
-    for kind in ("sofa", "lamp"):
-        (tmp_path / "catalog" / kind).mkdir(parents=True)
-        draw_furniture(kind).save(tmp_path / "catalog" / kind / f"{kind}.jpg", quality=95)
-    (tmp_path / "catalog" / "chair").mkdir()
-    for pid, photo in photos.items():
-        photo.save(tmp_path / "catalog" / "chair" / f"{pid}.jpg", quality=95)
-    quiet = BuildOptions(progress=False)
-    build_index(tmp_path / "catalog", tmp_path / "index", lite0_extractor, quiet)
-    index = open_index(tmp_path / "index", lite0_extractor.fingerprint)
-    encoder = region_encoder_for(lite0_extractor)
-    finder = ObjectFinder(encoder, index, detector=Detector(threads=1))
-    room, truth = _room_with(photos[CHAIRS[0]])
+    finder = ObjectFinder(
+        region_encoder_for(lite0_extractor), chair_index, detector=Detector(threads=1)
+    )
+    room, truth = _room_with(_chair_photos()[CHAIRS[0]])
 
     found = finder.find(room, k=3)
 
@@ -105,3 +112,15 @@ def test_the_detected_chair_is_the_first_object_and_finds_its_product(
     cut = room[first.box.top : first.box.bottom, first.box.left : first.box.right]
     assert np.allclose(first.vector, lite0_extractor.embed_one(cut), atol=1e-5)
     assert any(o.hits[0].product.id.endswith("sofa") for o in found[1:])  # the map's still
+
+
+@needs_ikea
+def test_the_service_uses_the_detector_only_when_asked(
+    chair_index: CatalogIndex, lite0_extractor
+) -> None:
+    room, truth = _room_with(_chair_photos()[CHAIRS[0]])
+    asked = SearchService(lite0_extractor, chair_index, detect_objects=True).search_objects(room)
+    assert asked.objects[0].label == "chair" and Box(*asked.objects[0].box).iou(truth) >= 0.5
+    plain = SearchService(lite0_extractor, chair_index)
+    plain.search_objects(room)
+    assert plain._objects._detector is None  # off by default: no detector built

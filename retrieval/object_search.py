@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class ObjectSearch:
     """The object step of one extractor: its region encoder, and a finder per index;
     `detect`: the shipped detector (`retrieval/detector.py`) picks the first object; off by
-    default, as it costs about 1.5x a whole-photo query more (docs/objects.md)."""
+    default, as it costs about 1.4x a whole-photo query more (docs/objects.md)."""
 
     def __init__(self, extractor: Embedder, detect: bool = False) -> None:
         self.extractor = extractor

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     object_detector: bool = Field(
         False,
         description="Room photos: the shipped chair/table detector picks the first object, cut "
-        "out and embedded on its own (better first album, about +1.5x a query: docs/objects.md).",
+        "out and embedded on its own (better first album, about +1.4x a query: docs/objects.md).",
     )
     max_image_bytes: int = Field(
         DEFAULT_LIMITS.max_bytes, ge=1024, description="Largest accepted image file in bytes."

@@ -10,8 +10,10 @@ its vector, the same vector re-ranked against the hub pictures as a press on its
 (`search_object_vector`: no photo needed), and the objects' lists interleaved (first of object
 1, first of object 2, ...: a tap on every button). Photos are decoded as the product decodes
 them (`SearchService.decode`). An object variant's time is its object step alone (decode +
-`ObjectFinder.find`); the line under the table is a room photo as the bot serves it
-(`search_objects`: the whole-photo query and the object step).
+`ObjectFinder.find`); the lines under the table are the detector alone and a room photo as
+the bot serves it (`ObjectSearch.search`, with and without the detector: the region pass, the
+whole-photo search from its map and the object step), and as it was served before this
+session (the whole query's own forward, then the object step).
 
     .venv/bin/snapfind index build --catalog ../shared/data/ikea/catalog.csv --out IDX --objects
     .venv/bin/python benchmarks/rooms_bench.py --index IDX --rooms ../shared/data/ikea-rooms \\
@@ -25,6 +27,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +36,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from retrieval.annotate import draw_objects
 from retrieval.decode import decode_image
+from retrieval.detector import Detector
 from retrieval.loading import load_service
+from retrieval.object_search import ObjectSearch
 from retrieval.objects import ObjectFinder
-from retrieval.regions import region_encoder_for
+from retrieval.regions import cells_of, region_encoder_for
 from retrieval.results import Page
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 
 PAGE = 10  # products per answer in the timed pass
-SERVED = "room photo as served (decode + whole query + object step)"
+SERVED_BEFORE = "room photo as served before (decode + whole query + object step)"
+SERVED_MAP = "room photo as served (default: decode + region pass + whole search + objects)"
+SERVED_DETECTED = "room photo as served with the detector (+ detector + cut-out forward)"
 
 Ranker = Callable[[bytes, int], dict[str, list[str]]]  # (photo, k) → named rankings of ids
 
@@ -49,6 +56,16 @@ Ranker = Callable[[bytes, int], dict[str, list[str]]]  # (photo, k) → named ra
 def whole_photo(service: SearchService) -> Ranker:
     def rank(data: bytes, k: int) -> dict[str, list[str]]:
         return {"": [h.product.id for h in service.search_bytes(data, Page(k)).hits]}
+
+    return rank
+
+
+def whole_from_map(finder: ObjectFinder, service: SearchService) -> Ranker:
+    """The whole photo's vector as a room photo is served now: the region map's mean."""
+
+    def rank(data: bytes, k: int) -> dict[str, list[str]]:
+        vector = finder.encoder.regions(service.decode(data)).whole
+        return {"": [h.product.id for h in service.index.search(vector, Page(k))]}
 
     return rank
 
@@ -97,9 +114,51 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
     return rank
 
 
+def detector_pooled(finder: ObjectFinder, service: SearchService) -> Ranker:
+    """Not the product: the detector's most probable box pooled from the region map (no second
+    forward) instead of cut out, ranked as a map box is (the map's first object where the
+    detector finds nothing)."""
+
+    def rank(data: bytes, k: int) -> dict[str, list[str]]:
+        image = service.decode(data)
+        regions = finder.encoder.regions(image)
+        found = finder.detector.detect(image)
+        if not found.labels:
+            first = finder.find(image, k, regions)
+            return {FIRST: [h.product.id for h in first[0].hits] if first else []}
+        cells = cells_of(found.boxes[:1], regions.content.shape[:2])
+        vector = replace(regions, cells=cells).vectors()[0]
+        return {FIRST: [h.product.id for h in finder.rank(vector, Page(k))]}
+
+    return rank
+
+
 def object_step(finder: ObjectFinder, service: SearchService) -> Callable[[bytes, int], object]:
     """What the object step costs: decode (as the product does) and find, no whole query."""
     return lambda data, k: finder.find(service.decode(data), k)
+
+
+def served_before(finder: ObjectFinder, service: SearchService) -> Callable[[bytes, int], object]:
+    """A room photo as served before this session: the whole query's forward, then the object
+    step's (two forwards)."""
+
+    def serve(data: bytes, k: int) -> object:
+        image = service.decode(data)
+        return service.search_image(image, Page(k)), finder.find(image, k)
+
+    return serve
+
+
+def served(search: ObjectSearch, service: SearchService) -> Callable[[bytes, int], object]:
+    """A room photo as `search_objects` serves it, with or without the detector: the
+    product's own `ObjectSearch.search`."""
+
+    def serve(data: bytes, k: int) -> object:
+        image = service.decode(data)
+        whole = Page(k)
+        return search.search(image, service.index, k, lambda: service.search_image(image, whole))
+
+    return serve
 
 
 FIRST, PLAIN, INTERLEAVED = "first object", "first object, plain search", "interleaved"
@@ -131,21 +190,32 @@ def main() -> int:
     hubness = service.index.region_hubness(encoder.side)
     if hubness is None:
         parser.error(f"{args.index} has no region hubness: build it with `index build --objects`")
-    photo_only = ObjectFinder(encoder, service.index, np.zeros_like(hubness))
     default = ObjectFinder(encoder, service.index)
+    detected = ObjectFinder(encoder, service.index, detector=Detector(settings.threads))
+    crop = "objects, detector box pooled from the map (first)"
+    cut = "objects, detector box cut out + map boxes (SNAPFIND_OBJECT_DETECTOR)"
     variants: dict[str, Ranker] = {
         "whole photo": whole_photo(service),
+        "whole photo from the region map": whole_from_map(default, service),
         "grid 3x3 + whole": grid(service),
-        "objects, photo-only CSLS": objects(photo_only, service),
-        "objects, pseudo-room CSLS (default)": objects(default, service),
+        "objects, map boxes only (default)": objects(default, service),
+        cut: objects(detected, service),
+        crop: detector_pooled(detected, service),
     }
     timed: dict[str, Callable[[bytes, int], object]] = {
         "whole photo": service.search_bytes,
+        "whole photo from the region map": variants["whole photo from the region map"],
         "grid 3x3 + whole": variants["grid 3x3 + whole"],
-        "objects, photo-only CSLS": object_step(photo_only, service),
-        "objects, pseudo-room CSLS (default)": object_step(default, service),
-        SERVED: lambda data, k: service.search_objects(service.decode(data), k),
+        "objects, map boxes only (default)": object_step(default, service),
+        cut: object_step(detected, service),
+        crop: variants[crop],
+        "detector alone": lambda data, k: detected.detector.detect(service.decode(data)),
+        SERVED_BEFORE: served_before(default, service),
+        SERVED_MAP: served(ObjectSearch(service.extractor, detect=False), service),
+        SERVED_DETECTED: served(ObjectSearch(service.extractor, detect=True), service),
     }
+    for search in (timed[SERVED_MAP], timed[SERVED_DETECTED]):  # built before the clock runs
+        search(next(iter(args.rooms.glob("rooms/*.jpg"))).read_bytes(), PAGE)
     with (args.rooms / "rooms.csv").open(newline="", encoding="utf-8") as handle:
         rooms = list(csv.DictReader(handle))[: args.limit]
     everything = len(service.index)
@@ -185,11 +255,11 @@ def main() -> int:
             f"| {row} | {h5:.3f} | {h10:.3f} | {p5:.3f} | {mrr:.3f} | {ms:.0f} | "
             f"{ms / (1000 * base):.2f} | {titles[hub]} {count}/{len(rooms)} |"
         )
-    served = 1000 * statistics.median(timing[SERVED])
-    print()
-    print(f"{SERVED}: {served:.0f} ms median, {served / (1000 * base):.2f} × whole")
+    for line in ("detector alone", SERVED_BEFORE, SERVED_MAP, SERVED_DETECTED):
+        ms = 1000 * statistics.median(timing[line])
+        print(f"{line}: {ms:.0f} ms median, {ms / (1000 * base):.2f} × whole")
     if args.annotate:
-        annotate(args, rooms[:3], default, service)
+        annotate(args, rooms[:3], detected, service)
     return 0
 
 

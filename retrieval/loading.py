@@ -186,5 +186,10 @@ def load_service(settings: Settings, extractor: Embedder | None = None) -> Searc
     # under load, two OpenMP threads per query made exact search 3-8x slower.
     faiss.omp_set_num_threads(settings.search_threads)
     return SearchService(
-        extractor, index, settings.index_dir, limits=settings.image_limits, opener=opener
+        extractor,
+        index,
+        settings.index_dir,
+        limits=settings.image_limits,
+        opener=opener,
+        detect_objects=settings.object_detector,
     )

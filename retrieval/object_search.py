@@ -12,9 +12,11 @@ before object search, and the log says why once.
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
+from retrieval.detector import Detector
 from retrieval.embedder import Embedder
 from retrieval.errors import ConfigError, RuntimeModelError
 from retrieval.index_store import CatalogIndex
@@ -26,23 +28,40 @@ log = logging.getLogger(__name__)
 
 
 class ObjectSearch:
-    """The object step of one extractor: its region encoder, and a finder per index."""
+    """The object step of one extractor: its region encoder, and a finder per index;
+    `detect`: the shipped detector (`retrieval/detector.py`) picks the first object; off by
+    default, as it costs about 1.4x a whole-photo query more (docs/objects.md)."""
 
-    def __init__(self, extractor: Embedder) -> None:
+    def __init__(self, extractor: Embedder, detect: bool = False) -> None:
         self.extractor = extractor
+        self.detect = detect
+        self._detector: Detector | None = None
         self._lock = threading.Lock()
         self._encoder: RegionEncoder | None = None
         self._finder: ObjectFinder | None = None
         self._unavailable = False  # the object step cannot run here: said once, not retried
 
     def search(
-        self, image: np.ndarray, index: CatalogIndex, whole: QueryResult, k: int
+        self,
+        image: np.ndarray,
+        index: CatalogIndex,
+        k: int,
+        search_whole: Callable[[], QueryResult],
     ) -> ObjectsResult:
-        """`whole` (the photo's own result) with the objects of `image` searched in `index`."""
-        timings = dict(whole.timings)
-        started = time.perf_counter()
+        """The photo searched whole and object by object in `index`. A plain product photo, or
+        one where the object step cannot run, is searched whole by `search_whole` (the query
+        forward); a room photo takes its whole-photo vector from the region pass's own map
+        (its mean, as the query's pooling is), so it costs one forward, not two."""
         finder = None if looks_like_product_photo(image) else self.finder(index)
-        found = [] if finder is None else finder.find(image, k)
+        if finder is None:
+            whole = search_whole()
+            return ObjectsResult(whole, [], whole.timings | {"objects": 0.0})
+        started = time.perf_counter()
+        regions = finder.encoder.regions(image)
+        timings = {"extract": time.perf_counter() - started}
+        whole = _searched(regions.whole, index, k, timings)
+        started = time.perf_counter()
+        found = finder.find(image, k, regions)
         timings["objects"] = time.perf_counter() - started
         return ObjectsResult(whole, [_plain(o) for o in found], timings)
 
@@ -64,8 +83,9 @@ class ObjectSearch:
             try:
                 if self._encoder is None:
                     self._encoder = region_encoder_for(self.extractor)
+                    self._detector = Detector() if self.detect else None
                 if self._finder is None or self._finder.index is not index:
-                    self._finder = ObjectFinder(self._encoder, index)
+                    self._finder = ObjectFinder(self._encoder, index, detector=self._detector)
             # an export without its feature-map model and no TensorFlow, or a vector store
             # serving (the catalog's vectors are not in this process)
             except (ImportError, RuntimeModelError, ConfigError) as error:
@@ -73,6 +93,16 @@ class ObjectSearch:
                 self._unavailable = True
                 return None
             return self._finder
+
+
+def _searched(
+    vector: np.ndarray, index: CatalogIndex, k: int, timings: dict[str, float]
+) -> QueryResult:
+    """The whole photo's page for a vector the region pass gave, as `search_image` pages it."""
+    started = time.perf_counter()
+    hits = index.search(vector, Page(k))
+    timings["search"] = time.perf_counter() - started
+    return QueryResult(vector, hits, dict(timings), index.no_match(hits))
 
 
 def _plain(found: DetectedObject) -> FoundObject:

@@ -2,6 +2,8 @@
 
     image ─▶ regions (one forward pass, hundreds of boxes) ─▶ score each box against the catalog
           ─▶ keep the best boxes that do not overlap (NMS) ─▶ index search per box ─▶ label
+    image ─▶ detector (chairs, tables, desks) ─▶ its most probable box, cut out and embedded
+          by the query network: the first object, when there is one
 
 A box scores high when it matches some product far better than the catalog's hub pictures
 would explain (CSLS against the index's region hubness, `index/region_hubness.py`) and better
@@ -11,13 +13,14 @@ particular, so it scores low.
 A plain product photo (one object on white, like the catalog's) gets no object step at all.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from retrieval.detector import Detector
 from retrieval.index_store import CatalogIndex, Hit
-from retrieval.regions import Box, RegionEncoder, non_max_suppression
+from retrieval.regions import Box, RegionEncoder, Regions, cells_of, non_max_suppression
 from retrieval.results import Page
 
 MAX_OBJECTS = 5
@@ -28,6 +31,7 @@ RERANK_POOL = 50  # nearest products an object's CSLS re-ranking orders (more fo
 LABEL_VOTES = 10  # the label is the category most of this many top products share
 WHITE = 230  # a channel value at or above this counts as the catalog's white backdrop
 WHITE_BORDER = 0.9  # share of white border pixels that marks a product-on-white photo
+MIN_CROP = 8  # a detected box's smallest side, in pixels, when it is cut out
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,10 @@ class ObjectFinder:
 
     `hubness`: (V,) per catalog vector; None takes the one stored in the index
     (`CatalogIndex.region_hubness`), and an index built without it (or zeros) corrects only
-    with the photo itself. Built once per index; blocking, like `SearchService`.
+    with the photo itself. `detector`: its most probable chair, table or desk is the first
+    object, searched by its own forward pass of the cut-out box (a box pooled from the map
+    found its product less often: docs/objects.md). Built once per index; blocking, like
+    `SearchService`.
     """
 
     def __init__(
@@ -70,10 +77,12 @@ class ObjectFinder:
         index: CatalogIndex,
         hubness: np.ndarray | None = None,
         max_objects: int = MAX_OBJECTS,
+        detector: Detector | None = None,
     ) -> None:
         self.encoder = encoder
         self.index = index
         self.max_objects = max_objects
+        self.detector = detector
         catalog = index.matrix()  # (V, D)
         owners = index.store.product_of_vector  # (V,)
         step = max(1, len(catalog) // SCORING_SAMPLE)
@@ -88,22 +97,50 @@ class ObjectFinder:
         self._product_hubness = np.full(len(index), np.inf, np.float32)
         np.minimum.at(self._product_hubness, owners, hubness)  # (P,) a product's best image
 
-    def find(self, image: np.ndarray, k: int = 5) -> list[DetectedObject]:
-        """The photo's objects, most prominent first; [] for a plain product photo."""
+    def find(
+        self, image: np.ndarray, k: int = 5, regions: Regions | None = None
+    ) -> list[DetectedObject]:
+        """The photo's objects, most prominent first; [] for a plain product photo.
+        `regions`: the encoder's regions of `image`, when the caller already has them."""
         if looks_like_product_photo(image):
             return []
-        regions = self.encoder.regions(image)
+        regions = self.encoder.regions(image) if regions is None else regions
+        lead = self._lead(image, regions)
+        if lead is not None:  # the detection is a candidate too: the map's boxes over it go
+            regions = replace(regions, cells=np.concatenate([regions.cells, lead.cells[None]]))
         with threadpool_limits(limits=1, user_api="blas"):  # oversubscribed beside TensorFlow
             scores, best, typical = self._score(regions.projected(self._basis))
-        scores[regions.flat()] = -np.inf  # wall, floor, ceiling: never an object
-        chosen = non_max_suppression(regions.cells, scores, NMS_IOU, self.max_objects, best)
-        chosen = [i for i in chosen if np.isfinite(scores[i])]
+        order = scores.copy()
+        order[regions.flat()] = -np.inf  # wall, floor, ceiling: never an object
+        if lead is not None:
+            order[-1] = np.inf  # detected furniture first
+        chosen = non_max_suppression(regions.cells, order, NMS_IOU, self.max_objects, best)
+        chosen = [i for i in chosen if order[i] > -np.inf]
         found = []
         for i, vector in zip(chosen, regions.vectors(chosen), strict=True):
+            score = float(scores[i])
+            if lead is not None and i == len(order) - 1:
+                hits = self.rank(lead.vector, Page(k))  # as a press on its button re-ranks it
+                found.append(DetectedObject(lead.box, score, lead.label, lead.vector, hits))
+                continue
             hits = self.rank(vector, Page(max(k, LABEL_VOTES)), typical)  # the label sees 10
-            box, label = regions.box(i), _label(hits)
-            found.append(DetectedObject(box, float(scores[i]), label, vector, hits[:k]))
+            found.append(DetectedObject(regions.box(i), score, _label(hits), vector, hits[:k]))
         return found
+
+    def _lead(self, image: np.ndarray, regions: Regions) -> "_Lead | None":
+        """The detector's most probable box; None without a detector or a detection."""
+        if self.detector is None:
+            return None
+        found = self.detector.detect(image)
+        if not found.labels:
+            return None
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = (found.boxes[0] * [width, height, width, height]).round().astype(int)
+        x0, y0 = min(x0, width - MIN_CROP), min(y0, height - MIN_CROP)
+        box = Box(int(x0), int(y0), int(max(x1, x0 + MIN_CROP)), int(max(y1, y0 + MIN_CROP)))
+        vector = self.encoder.embed(image[box.top : box.bottom, box.left : box.right])
+        cells = cells_of(found.boxes[:1], regions.content.shape[:2])[0]
+        return _Lead(found.labels[0].lower(), cells, box, vector)
 
     def rank(self, vector: np.ndarray, page: Page, typical: np.ndarray | None = None) -> list[Hit]:
         """`page` of the products for an object's (D,) vector: the index's nearest,
@@ -140,6 +177,17 @@ class ObjectFinder:
         per_product = np.zeros(len(self.index), np.float32)
         np.maximum.at(per_product, self._sample_owner, typical)
         return margins, self._sample_owner[best], per_product
+
+
+@dataclass(frozen=True)
+class _Lead:
+    """The detector's first box: its class, its content cells, its pixels, and the vector of
+    the box cut out and embedded by the query network."""
+
+    label: str
+    cells: np.ndarray  # (4,) int
+    box: Box
+    vector: np.ndarray  # (D,)
 
 
 def _label(hits: list[Hit]) -> str:

@@ -63,6 +63,9 @@ class Regions:
     content: np.ndarray  # (h, w, D) the map cells that cover the photo (not the padding)
     size: tuple[int, int]  # the photo's (height, width) in pixels
     texture: np.ndarray  # (h, w) grey-level std of the pixels under each content cell
+    # (D,) unit mean of the whole square map, padding included, as the query's own pooling
+    # sees the photo: a room photo's whole-photo vector without a forward at the query side
+    whole: np.ndarray | None = None
 
     def box(self, i: int) -> Box:
         """Box `i` in the photo's pixels."""
@@ -96,6 +99,7 @@ class RegionEncoder:
         self.feature_map_of = feature_map
         self.side = feature_map.side
         self.preprocess = extractor.backbone.preprocess
+        self.embed = extractor.embed_one  # a part of the photo, cut out: the query's forward
         head = extractor.head  # the tuned head is linear before its normalisation: pool, then it
         self._head = None if head is None else np.eye(len(head.residual)) + head.residual
 
@@ -122,7 +126,8 @@ class RegionEncoder:
         content = fmap[top:bottom, left:right]  # (h, w, D)
         h, w = content.shape[:2]
         cells = _boxes(h, w, min(min_cells, h, w))  # (R, 4) in content cells
-        return Regions(cells, content, image.shape[:2], texture[top:bottom, left:right])
+        whole = _unit(fmap.reshape(-1, fmap.shape[-1]).mean(axis=0, keepdims=True))[0]
+        return Regions(cells, content, image.shape[:2], texture[top:bottom, left:right], whole)
 
 
 def region_encoder_for(extractor: Embedder) -> RegionEncoder:
@@ -141,6 +146,19 @@ def region_encoder_for(extractor: Embedder) -> RegionEncoder:
     from retrieval.feature_map import KerasFeatureMap
 
     return RegionEncoder(KerasFeatureMap(extractor, region_side(extractor.input_size)), extractor)
+
+
+def cells_of(fractions: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """(n, 4) boxes given as fractions of the photo (x0, y0, x1, y1) → the content cells that
+    cover them (left, top, right, bottom), at least one cell a side."""
+    h, w = grid
+    scale = np.array([w, h, w, h], np.float64)
+    spans = np.asarray(fractions, np.float64).reshape(-1, 4) * scale
+    low = np.floor(spans[:, :2] + 1e-6).astype(np.int64)
+    high = np.ceil(spans[:, 2:] - 1e-6).astype(np.int64)
+    low = np.minimum(low, [w - 1, h - 1])
+    high = np.clip(np.maximum(high, low + 1), 1, [w, h])
+    return np.concatenate([low, high], axis=1)
 
 
 def _boxes(h: int, w: int, smallest: int) -> np.ndarray:

@@ -100,6 +100,6 @@ class FoundObject:
 class ObjectsResult:
     """A photo searched whole and object by object, from one index."""
 
-    whole: QueryResult  # exactly what `search_image` gives for the photo
+    whole: QueryResult  # the photo searched whole (a room photo: its vector from the region map)
     objects: list[FoundObject]  # most prominent first; [] for a plain product photo
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, all of them

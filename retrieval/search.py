@@ -43,9 +43,11 @@ class SearchService:
         *,
         limits: ImageLimits = DEFAULT_LIMITS,
         opener: Callable[[Path, Fingerprint], CatalogIndex | StoreIndex] = open_index,
+        detect_objects: bool = False,
     ) -> None:
         """`opener` opens a release on reload: `open_index`, or a vector store's
-        (`retrieval.store_index.store_opener`)."""
+        (`retrieval.store_index.store_opener`); `detect_objects`: room photos' first object
+        from the shipped detector (`Settings.object_detector`)."""
         self.extractor = extractor
         self._index = index
         self.index_dir = index_dir
@@ -53,7 +55,7 @@ class SearchService:
         self._swap = threading.Lock()
         self._open = opener
         self._served: ReleaseStamp | None = release_stamp(index_dir)
-        self._objects = ObjectSearch(extractor)  # built at the first room photo
+        self._objects = ObjectSearch(extractor, detect_objects)  # built at the first room photo
 
     @property
     def index(self) -> CatalogIndex:
@@ -81,7 +83,10 @@ class SearchService:
         """The photo searched whole (as `search_image`) and each piece of furniture in it on
         its own, from one index; a plain product photo gets no object step."""
         index = self._index
-        return self._objects.search(image, index, self._search_image(index, image, Page(k)), k)
+        whole = Page(k)
+        return self._objects.search(
+            image, index, k, lambda: self._search_image(index, image, whole)
+        )
 
     def objects_ready(self) -> bool:
         """Whether photos are searched object by object here; builds the object step if it

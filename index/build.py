@@ -123,7 +123,9 @@ def _build_locked(
     choice = choose_index(len(kept), extractor.fingerprint.dim, options.ram_budget_bytes)
     hashes_in_order = [e.content_hash for e in kept]
     cache_dir, head = index_dir / CACHE, extractor.apply_head  # the cache: no head applied
-    write_from_cache(staging / VECTORS, choice, cache_dir, plain.fingerprint, hashes_in_order, head)
+    written = write_from_cache(
+        staging / VECTORS, choice, cache_dir, plain.fingerprint, hashes_in_order, head
+    )
     products = _write_products(staging / PRODUCTS, kept)
     if options.objects:
         matrix = cached_matrix(cache_dir, plain.fingerprint, hashes_in_order, head)  # as indexed
@@ -140,7 +142,7 @@ def _build_locked(
         vectors=len(kept),
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         catalog=str(Path(catalog).resolve()),
-        nprobe=choice.nprobe,
+        nprobe=written.nprobe,  # the choice's, raised where the catalog needs more lists
         unreadable=len(unreadable),
         extra={
             "embedded": embedded,
@@ -148,6 +150,7 @@ def _build_locked(
             "build_seconds": round(seconds, 2),
             "runtime": extractor.runtime_id,
         }
+        | ({} if written.recall is None else {"ann_recall_at_5": round(written.recall, 3)})
         | DEFAULT_RERANK.to_manifest()
         | no_match_from_cache(cache_dir, plain.fingerprint, hashes_in_order, head),
     )

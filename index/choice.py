@@ -15,6 +15,10 @@ small perturbations, queries from held-out products (docs/scale.md has the figur
    1M × 1280 without it (the 2 GB budget): 0.953 in 1,239 MiB (nprobe 8: 0.944).
 3. Not even SQ8: `IVF{nlist},PQ{m}` — m-byte codes, the largest m dividing the dimension that
    fits. A last resort: recall@5 was only ~0.17 at 1M × 1280 (synthetic).
+nprobe is where the search starts: the writer (`index.probe_tuning`) measures recall@5 of 200
+catalog vectors against exact search on the index it wrote and doubles nprobe until 0.95, half
+the lists, or no gain — the only part of the rule that looks at the data, because the two
+benchmark sources disagree on it (docs/scale.md, fourth round).
 Losers, at 1M × 1280: HNSW32 (on SQ8 codes, even with an exact re-rank: 0.872 at efSearch 512,
 0.914 at 1024) — among ~500 near-copies of each photo its graph reaches the right cluster but
 not its best five; HNSW32,Flat (0.967 at 100k, 0.40 ms) for about the memory IVF-SQ8 with the
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 from retrieval.errors import ConfigError
 
 EXACT_FLOATS = 20_000 * 1280
-SQ8_NPROBE = 16  # lists scanned per query: the codes' ceiling at 1M (0.953; 8: 0.944)
+SQ8_NPROBE = 16  # lists scanned per query (the writer may raise it): IKEA 1M 0.953, 8: 0.944
 REFINE_K_FACTOR = 4  # the SQ8 scan's best 4·k re-ranked by the exact vectors: 1.000 at 200k
 ID_BYTES = 8  # an inverted list stores each vector's id beside its code
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)

@@ -3,12 +3,13 @@
 `choose_index` fixes the index kind from size, dimension and memory alone; its `nprobe` (16) is
 fitted to catalogs whose photos come in near-alike groups (IKEA replicas: 0.953 recall@5 at 1M).
 On vectors without such groups (the benchmark's synthetic mixture, 1M × 1280) the same index
-found 0.3 of the true five at nprobe 16 (docs/scale.md). So the writer checks what it wrote,
-as autofaiss tunes its search settings on the index it built: a sample of the catalog's own
-vectors are queries, their exact top-k among all the other vectors is merged while the chunks
-are added (no extra pass), and nprobe doubles from the choice's value until recall@k reaches
-`TARGET_RECALL`, half the lists, or a doubling that no longer pays (the codes' own ceiling:
-0.960 for SQ8 on the IKEA replicas). The measured recall goes into the manifest.
+found 0.074 of the true five at nprobe 16 and 0.572 at 1,024 (docs/scale.md, fourth round).
+So the writer checks what it wrote, as autofaiss tunes its search settings on the index it
+built: a sample of the catalog's own vectors are queries, their exact top-k among all the other
+vectors is merged while the chunks are added (no extra pass), and nprobe doubles from the
+choice's value until recall@k reaches `TARGET_RECALL`, half the lists, or a doubling that no
+longer pays (the codes' own ceiling: 0.960 for SQ8 on the IKEA replicas). The measured recall
+goes into the manifest.
 
 A catalog vector as a query is easier than a shopper's photo where the catalog holds
 near-copies (its own copies are its neighbours); on the synthetic mixture it is the same draw.

@@ -45,6 +45,7 @@ import numpy as np
 from ikea_vectors import Replicator, read_vectors
 
 from index.choice import choose_index
+from index.probe_tuning import RunningTopK
 from index.vector_writer import new_index, reserve
 
 CHUNK = 65_536  # rows generated and added at a time
@@ -354,7 +355,7 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
     else:
         queries = source.sample(args.queries, np.random.default_rng([args.seed, 0]))
     if args.stream:  # the truth is found while the first candidate is filled
-        running = RunningTopK(queries, k)
+        running = TimedTopK(queries, k)
     else:
         log(f"[{n:,}] {args.data}: adding {n:,} × {dim} vectors to Flat ...")
         flat, flat_build = exact_index(n, source, np.random.default_rng([args.seed, n]))
@@ -407,28 +408,14 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
     print("", flush=True)
 
 
-class RunningTopK:
-    """Exact top-k ids of fixed queries among rows seen chunk by chunk: the truth of a streamed
-    run, with no n × D copy of the vectors."""
+class TimedTopK(RunningTopK):
+    """The product's running exact top-k (index/probe_tuning.py), timed: a streamed run's truth."""
 
-    def __init__(self, queries: np.ndarray, k: int) -> None:
-        self.queries, self.seconds = queries, 0.0
-        self.scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        self.ids = np.full((len(queries), k), -1, dtype=np.int64)
+    seconds = 0.0
 
     def update(self, start: int, chunk: np.ndarray) -> None:
-        """Merge rows `start ..` (chunk: (c, D)) into the running top-k."""
         started = time.perf_counter()
-        scores = np.hstack([self.scores, self.queries @ chunk.T])  # (Q, k + c)
-        ids = np.hstack(
-            [
-                self.ids,
-                np.broadcast_to(np.arange(start, start + len(chunk)), (len(scores), len(chunk))),
-            ]
-        )
-        top = np.argsort(-scores, axis=1, kind="stable")[:, : self.ids.shape[1]]
-        self.scores = np.take_along_axis(scores, top, axis=1)
-        self.ids = np.take_along_axis(ids, top, axis=1)
+        super().update(start, chunk)
         self.seconds += time.perf_counter() - started
 
 

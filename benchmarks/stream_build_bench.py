@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from index import vector_writer
 from index.cache_calibration import no_match_from_cache
-from index.choice import IndexChoice
+from index.choice import IndexChoice, choose_index
 from index.vector_cache import VectorCache
 from index.vector_writer import write_from_cache, write_index
 from retrieval.extractor import Fingerprint
@@ -52,10 +53,7 @@ def fill_cache(folder: Path, fingerprint: Fingerprint, count: int) -> list[str]:
     try:
         start = 0
         for chunk in synthetic_chunks(count, fingerprint.dim)():
-            part = [
-                hashlib.sha256(str(i).encode()).hexdigest()
-                for i in range(start, start + len(chunk))
-            ]
+            part = cache_keys(start + len(chunk), start)
             cache.put_many(dict(zip(part, chunk, strict=True)))
             keys += part
             start += len(chunk)
@@ -64,42 +62,68 @@ def fill_cache(folder: Path, fingerprint: Fingerprint, count: int) -> list[str]:
     return keys
 
 
+def cache_keys(stop: int, start: int = 0) -> list[str]:
+    """The keys `fill_cache` gives vectors `start .. stop`, in vector order."""
+    return [hashlib.sha256(str(i).encode()).hexdigest() for i in range(start, stop)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=1280)
-    parser.add_argument("--key", default="SQ8", help="faiss factory key")
-    parser.add_argument("--params", default="", help="search settings kept in the file")
+    parser.add_argument("--key", default="", help="faiss factory key (default: choose_index's)")
+    parser.add_argument("--budget-mb", type=int, default=4096, help="choose_index RAM budget")
     parser.add_argument("--stage", choices=("build", "writer"), default="build")
+    parser.add_argument(
+        "--cache", type=Path, help="a vector cache this bench filled before (same --count, --dim)"
+    )
+    parser.add_argument(
+        "--kmeans-iterations",
+        type=int,
+        default=0,
+        help="k-means iterations (0: the writer's); memory does not depend on them, time does",
+    )
     args = parser.parse_args()
+    if args.kmeans_iterations:
+        vector_writer.KMEANS_ITERATIONS = args.kmeans_iterations
+    choice = choose_index(args.count, args.dim, args.budget_mb * 2**20)
+    if args.key:
+        choice = IndexChoice(args.key, 0, 0)
+    print(f"{choice.key} ({choice.search_params or 'no search settings'})", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "vectors.faiss"
         if args.stage == "writer":
             before = peak_rss_mib()
             started = time.perf_counter()
-            write_index(path, args.key, args.count, synthetic_chunks(args.count, args.dim))
+            chunks = synthetic_chunks(args.count, args.dim)
+            written = write_index(path, choice.key, args.count, chunks, choice.search_params)
             threshold = None
         else:
             fingerprint = Fingerprint("synthetic", "bench", 224, args.dim)
+            cache = args.cache or Path(folder) / "cache"
             started = time.perf_counter()
-            keys = fill_cache(Path(folder) / "cache", fingerprint, args.count)
-            print(f"cache filled in {time.perf_counter() - started:.0f} s", flush=True)
+            if args.cache:
+                keys = cache_keys(args.count)
+            else:
+                keys = fill_cache(cache, fingerprint, args.count)
+                print(f"cache filled in {time.perf_counter() - started:.0f} s", flush=True)
             before = peak_rss_mib()
             started = time.perf_counter()
-            choice = IndexChoice(args.key, 0, 0)
-            write_from_cache(path, choice, Path(folder) / "cache", fingerprint, keys)
-            written = time.perf_counter() - started
-            threshold = no_match_from_cache(Path(folder) / "cache", fingerprint, keys)
+            written = write_from_cache(path, choice, cache, fingerprint, keys)
+            seconds = time.perf_counter() - started
+            print(f"index written in {seconds:.0f} s, peak {peak_rss_mib():.0f} MiB", flush=True)
+            threshold = no_match_from_cache(cache, fingerprint, keys)
             print(
-                f"index written in {written:.0f} s, threshold {threshold} calibrated in "
-                f"{time.perf_counter() - started - written:.0f} s",
+                f"threshold {threshold} calibrated in "
+                f"{time.perf_counter() - started - seconds:.0f} s",
                 flush=True,
             )
+        print(f"{written}", flush=True)
         seconds = time.perf_counter() - started
         size = path.stat().st_size / 2**20
     peak = peak_rss_mib()
     print(
-        f"{args.count:,} x {args.dim} {args.key} ({args.stage}): {seconds:.0f} s, "
+        f"{args.count:,} x {args.dim} {choice.key} ({args.stage}): {seconds:.0f} s, "
         f"index file {size:.0f} MiB, peak RSS {peak:.0f} MiB (before {before:.0f} MiB): "
         f"peak/index {peak / size:.2f}, (peak - before)/index {(peak - before) / size:.2f}"
     )

@@ -132,7 +132,9 @@ def _build_locked(
     hashes_in_order = [key for _, key in indexed]  # cache keys in vector order
     pictures = [e.content_hash for e in kept]  # whole pictures: the threshold's sample
     cache_dir, head = index_dir / CACHE, extractor.apply_head  # the cache: no head applied
-    write_from_cache(staging / VECTORS, choice, cache_dir, plain.fingerprint, hashes_in_order, head)
+    written = write_from_cache(
+        staging / VECTORS, choice, cache_dir, plain.fingerprint, hashes_in_order, head
+    )
     products = _write_products(staging / PRODUCTS, [e for e, _ in indexed])
     if options.objects:
         matrix = cached_matrix(cache_dir, plain.fingerprint, hashes_in_order, head)  # as indexed
@@ -149,7 +151,7 @@ def _build_locked(
         vectors=len(indexed),
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         catalog=str(Path(catalog).resolve()),
-        nprobe=choice.nprobe,
+        nprobe=written.nprobe,  # the choice's, raised where the catalog needs more lists
         unreadable=len(unreadable),
         extra={
             "embedded": embedded,
@@ -157,6 +159,7 @@ def _build_locked(
             "build_seconds": round(seconds, 2),
             "runtime": extractor.runtime_id,
         }
+        | ({} if written.recall is None else {"ann_recall_at_5": round(written.recall, 3)})
         | DEFAULT_RERANK.to_manifest()
         | (CropGate(options.views, len(kept)).to_manifest() if options.views else {})
         | no_match_from_cache(cache_dir, plain.fingerprint, pictures, head),

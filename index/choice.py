@@ -6,21 +6,31 @@ small perturbations, queries from held-out products (docs/scale.md has the figur
    `Flat`, exact — a scan of a few milliseconds, nothing to tune, filters exact for free
    (also for fewer vectors than inverted lists train on, whatever their dimension).
 2. More: an inverted file over SQ8 codes of each vector's residual from its list's centroid
-   (`IVF{nlist}_HNSW32,SQ8`: a byte per dimension, ~4·√n lists found through a small HNSW
-   graph of the centroids), `nprobe` 16. With the exact vectors also in the budget, they
-   re-rank its best 4·k (`,RFlat`, memory-mapped by the served process but counted here:
-   a re-rank that reads them from disk would not be fast). At 100k × 1280: 0.999 at 0.86 ms
-   with the re-rank (HNSW32,Flat, the previous choice: 0.967). At 200k: 0.969 recall@5 at
-   1.30 ms without the re-rank (the SQ8 codes' own ceiling), 1.000 at 1.28 ms with it; at
-   1M × 1280 without it (the 2 GB budget): 0.953 in 1,239 MiB (nprobe 8: 0.944).
+   (`IVF{nlist},SQ8`: a byte per dimension, ~4·√n lists), `nprobe` 16. The lists a query and a
+   vector go to are found by an exact scan of the centroids; a small HNSW graph over them
+   (`IVF{nlist}_HNSW32`, the third round's rule) only from `GRAPH_QUANTIZER_FROM` lists: at
+   2,048 its approximate assignment cost recall (1M × 1280 IKEA replicas: 0.953 at nprobe 16
+   in 2.89 ms through the graph, 0.962 in 2.20 ms without; synthetic: 0.074 against 0.137).
+   With the exact vectors also in the budget, they re-rank its best 4·k (`,RFlat`, memory-
+   mapped by the served process but counted here: a re-rank that reads them from disk would
+   not be fast). At 100k × 1280: 0.999 at 0.86 ms with the re-rank (HNSW32,Flat, the second
+   round's choice: 0.967). At 200k: 0.969 without the re-rank (the SQ8 codes' own ceiling),
+   1.000 at 1.28 ms with it; 1M × 1280 without it (the 2 GB budget): 0.962 in 1,238 MiB
+   (nprobe 8: 0.953); 1M × 2560 (4 GB): 0.976 in 2,470 MiB (graph-found lists).
 3. Not even SQ8: `IVF{nlist},PQ{m}` — m-byte codes, the largest m dividing the dimension that
    fits. A last resort: recall@5 was only ~0.17 at 1M × 1280 (synthetic).
+nprobe is where the search starts: the writer (`index.probe_tuning`) measures recall@5 of 200
+catalog vectors against exact search on the index it wrote and doubles nprobe until 0.95, half
+the lists, or no gain — the only part of the rule that looks at the data, because the two
+benchmark sources disagree on it (docs/scale.md, fourth round).
 Losers, at 1M × 1280: HNSW32 (on SQ8 codes, even with an exact re-rank: 0.872 at efSearch 512,
 0.914 at 1024) — among ~500 near-copies of each photo its graph reaches the right cluster but
 not its best five; HNSW32,Flat (0.967 at 100k, 0.40 ms) for about the memory IVF-SQ8 with the
-exact re-rank needs (0.999 at 100k, 1.000 at 200k). On the synthetic mixture (no near-copies, many
-directions of spread) IVF needed far more probes (0.926 at nprobe 1024, 1M): read the rule as
-fitted to catalogs whose photos come in near-alike groups (variants, angles of one product).
+exact re-rank needs (0.999 at 100k, 1.000 at 200k). On the synthetic mixture (no near-copies,
+many directions of spread) every index measured misses 0.95 within 5 ms (IVF2048,SQ8: 0.137 at
+nprobe 16, 0.926 at 1,024 in 100 ms; HNSW32,SQ8 at 200k: 0.925 at efSearch 256): read the
+kinds as fitted to catalogs whose photos come in near-alike groups (variants, angles of one
+product); the writer's measured nprobe and the manifest's recall say when a catalog is not.
 """
 
 from dataclasses import dataclass
@@ -28,8 +38,9 @@ from dataclasses import dataclass
 from retrieval.errors import ConfigError
 
 EXACT_FLOATS = 20_000 * 1280
-SQ8_NPROBE = 16  # lists scanned per query: the codes' ceiling at 1M (0.953; 8: 0.944)
+SQ8_NPROBE = 16  # lists scanned per query (the writer may raise it): IKEA 1M 0.962, 8: 0.953
 REFINE_K_FACTOR = 4  # the SQ8 scan's best 4·k re-ranked by the exact vectors: 1.000 at 200k
+GRAPH_QUANTIZER_FROM = 16_384  # lists; below, queries scan every centroid (2,048 × 1280: ~0.3 ms)
 ID_BYTES = 8  # an inverted list stores each vector's id beside its code
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)
 MIN_TRAIN = 39 * 256  # FAISS wants 39 training points per centroid; PQ codebooks have 256
@@ -71,14 +82,15 @@ def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
     if n < MIN_TRAIN:
         raise _too_small(n, dim, budget_bytes)
     nlist = _nlist(n)
+    ivf = f"IVF{nlist}_HNSW32" if nlist >= GRAPH_QUANTIZER_FROM else f"IVF{nlist}"
     centroids = nlist * dim * 4
     sq8 = int(n * (dim + ID_BYTES) * OVERHEAD) + centroids
     nprobe = min(SQ8_NPROBE, nlist)
     if sq8 + raw <= budget_bytes:
-        key = f"IVF{nlist}_HNSW32,SQ8,RFlat"
+        key = f"{ivf},SQ8,RFlat"
         return IndexChoice(key, nprobe, sq8 + raw, k_factor=REFINE_K_FACTOR)
     if sq8 <= budget_bytes:
-        return IndexChoice(f"IVF{nlist}_HNSW32,SQ8", nprobe, sq8)
+        return IndexChoice(f"{ivf},SQ8", nprobe, sq8)
     nprobe = max(8, min(1024, nlist // 4))
     for m in PQ_CODE_SIZES:
         if dim % m:

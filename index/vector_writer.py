@@ -7,12 +7,14 @@ re-readable source in vector order, chunk by chunk: one pass draws a random trai
 """
 
 from collections.abc import Callable, Iterator
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from index.choice import IndexChoice
+from index.probe_tuning import ProbeCheck
 from index.vector_cache import VectorCache
 from retrieval.extractor import Fingerprint
 from retrieval.vector_chunks import CHUNK, Chunks, rows_at
@@ -32,30 +34,50 @@ def new_index(dim: int, key: str) -> faiss.Index:
     return index
 
 
+@dataclass(frozen=True)
+class Written:
+    """What a writer wrote: the search settings in the file, measured where they were tuned."""
+
+    nprobe: int  # 0 for indexes without lists
+    recall: float | None = None  # recall@5 of catalog vectors as queries (IVF only)
+
+
 def write_index(
     path: Path, key: str, count: int, chunks: Chunks, search_params: str = "", seed: int = 0
-) -> faiss.Index:
+) -> Written:
     """Train `key` on a sample of the `count` rows `chunks()` yields, add them all, write it.
 
     `search_params` ("efSearch=128", "nprobe=64") are set before writing: the file keeps them.
+    An inverted file's nprobe then rises until it finds the catalog's own neighbours
+    (`index.probe_tuning`).
     """
     first = next(iter(chunks()))
     index = new_index(first.shape[1], key)
+    check = None
     if not index.is_trained:
         rows = TRAIN_ROWS if "IVF" in key or "PQ" in key else SQ_TRAIN_ROWS
-        index.train(_sample(chunks, count, min(count, rows), seed))  # (S, D)
+        picks = _picks(count, min(count, rows), seed)
+        sample = rows_at(chunks, picks)  # (S, D)
+        index.train(sample)
+        if faiss.try_extract_index_ivf(index) is not None:
+            check = ProbeCheck.from_sample(sample, picks, seed)
+        del sample
     reserve(index, count)
     reserve_lists(index, chunks)
     added = 0
     for chunk in chunks():
-        index.add(np.ascontiguousarray(chunk, dtype=np.float32))
+        chunk = np.ascontiguousarray(chunk, dtype=np.float32)
+        index.add(chunk)
+        if check is not None:
+            check.truth.update(added, chunk)
         added += len(chunk)
     if added != count:
         raise ValueError(f"expected {count} vectors, the source gave {added}")
     if search_params:
         faiss.ParameterSpace().set_index_parameters(index, search_params)
+    written = Written(0) if check is None else Written(*astuple(check.tune(index)))
     faiss.write_index(index, str(path))
-    return index
+    return written
 
 
 def reserve(index: faiss.Index, count: int) -> None:
@@ -94,9 +116,14 @@ def reserve_lists(index: faiss.Index, chunks: Chunks) -> None:
         lists.resize(list_no, 0)
 
 
+def _picks(count: int, size: int, seed: int) -> np.ndarray:
+    """(size,) sorted row numbers drawn uniformly without replacement."""
+    return np.sort(np.random.default_rng(seed).choice(count, size, replace=False))
+
+
 def _sample(chunks: Chunks, count: int, size: int, seed: int) -> np.ndarray:
     """`size` rows drawn uniformly without replacement, in one pass over the chunks."""
-    return rows_at(chunks, np.sort(np.random.default_rng(seed).choice(count, size, replace=False)))
+    return rows_at(chunks, _picks(count, size, seed))
 
 
 def write_from_cache(
@@ -106,7 +133,7 @@ def write_from_cache(
     fingerprint: Fingerprint,
     hashes: list[str],
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> faiss.Index:
+) -> Written:
     """Write the index of the cached vectors of `hashes` (vector order), streamed from the cache,
     each chunk through `transform` (the tuned head: the cache holds the network's vectors)."""
     cache = VectorCache(cache_dir, fingerprint)

@@ -1,6 +1,6 @@
 """The index past the exact limit: an inverted file over SQ8 codes of residuals, with or without
-the exact re-rank (`IVF{nlist}_HNSW32,SQ8[,RFlat]`): settings kept in the file, k results
-under a category filter, and a build that serves it."""
+the exact re-rank (`IVF{nlist},SQ8[,RFlat]`): settings kept in the file, k results under a
+category filter, and a build that serves it."""
 
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from retrieval.index_store import open_index
 from retrieval.results import Page
 from tests.synthetic import write_shapes_catalog
 
-KEYS = ("IVF16_HNSW32,SQ8", "IVF16_HNSW32,SQ8,RFlat")
+KEYS = ("IVF16,SQ8", "IVF16,SQ8,RFlat")
 FLAGS = {KEYS[0]: 0, KEYS[1]: faiss.IO_FLAG_MMAP_IFC}  # as CatalogIndex reads them
 
 
@@ -96,7 +96,7 @@ def test_a_build_past_the_exact_limit_serves_the_ivf_index(
     catalog = write_shapes_catalog(tmp_path / "catalog", per_category=4)
     options = BuildOptions(progress=False, ram_budget_bytes=budget)
     report = build_index(catalog, tmp_path / "idx", tiny_extractor, options)
-    assert report.index_key == "IVF1_HNSW32,SQ8" + (",RFlat" if refined else "")
+    assert report.index_key == "IVF1,SQ8" + (",RFlat" if refined else "")
     index = open_index(tmp_path / "idx", tiny_extractor.fingerprint)
     query = index.vector_of("shop/circles/circles-2")
     hits = index.search(query, Page(3))

@@ -176,6 +176,7 @@ def cached_chunks(
                     f"{len(missing)} vectors missing from the cache, e.g. {missing[0]}"
                 )
             chunk = np.stack([found[h] for h in part]).astype(np.float32, copy=False)  # (c, D)
+            del found  # its blobs are a second copy of the chunk while faiss adds it
             yield chunk if transform is None else transform(chunk)
 
     return chunks

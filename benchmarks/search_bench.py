@@ -226,13 +226,13 @@ def row(
     )
 
 
-def bench_size(n: int, args: argparse.Namespace) -> None:
-    dim, k = args.dim, args.k
-    mixture = Mixture.make(dim, n, args, args.seed)
-    queries = mixture.sample(args.queries, np.random.default_rng([args.seed, 0]))  # (Q, D)
+def bench_size(n: int, args: argparse.Namespace, source: "Mixture | Replicator") -> None:
+    """Exact truth, then the index `choose_index` picks (and `--also` keys on its centroids)."""
+    dim, k = source.dim, args.k
+    queries = _queries(source, args)  # (Q, D)
     rng = np.random.default_rng([args.seed, n])
-    log(f"[{n:,}] generating and adding {n:,} × {dim} vectors to Flat ...")
-    flat, flat_build = exact_index(n, mixture, rng)
+    log(f"[{n:,}] {args.data}: adding {n:,} × {dim} vectors to Flat ...")
+    flat, flat_build = exact_index(n, source, rng)
     truth_ids, flat_lat = timed_search(flat, queries, k, args.search_threads)
     choice = choose_index(n, dim, args.budget_mb * 2**20)
     print(row(n, dim, "Flat (exact)", 0, flat_build, n * dim * 4 / 2**20, flat_lat, 1.0))
@@ -249,6 +249,7 @@ def bench_size(n: int, args: argparse.Namespace) -> None:
     log(f"[{n:,}] training and filling {choice.key} ...")
     vectors = stored_vectors(flat)
     index, build = ann_index(choice.key, vectors, choice.nprobe)
+    faiss.ParameterSpace().set_index_parameters(index, choice.search_params)  # the re-rank's k
     probes = [choice.nprobe, *args.nprobes]
     mib = choice.bytes_estimate / 2**20
     for number, (nprobe, lat, rec) in enumerate(probe(index, probes, queries, truth_ids, args)):
@@ -350,10 +351,7 @@ def candidate_row(
 def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replicator") -> None:
     """Exact truth, then each candidate index at each value of its swept parameter."""
     dim, k = source.dim, args.k
-    if isinstance(source, Replicator):
-        queries = source.queries(args.queries, np.random.default_rng([args.seed, 0]))
-    else:
-        queries = source.sample(args.queries, np.random.default_rng([args.seed, 0]))
+    queries = _queries(source, args)
     if args.stream:  # the truth is found while the first candidate is filled
         running = TimedTopK(queries, k)
     else:
@@ -479,6 +477,14 @@ def probe(
     return results
 
 
+def _queries(source: "Mixture | Replicator", args: argparse.Namespace) -> np.ndarray:
+    """(Q, D) the timed queries: fresh draws, or jittered held-out products (IKEA)."""
+    rng = np.random.default_rng([args.seed, 0])
+    if isinstance(source, Replicator):
+        return source.queries(args.queries, rng)
+    return source.sample(args.queries, rng)
+
+
 def _source(n: int, args: argparse.Namespace) -> "Mixture | Replicator":
     if args.data == "synthetic":
         return Mixture.make(args.dim, n, args, args.seed)
@@ -570,7 +576,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(HEADER, flush=True)
     for n in args.sizes:
-        bench_size(n, args)
+        bench_size(n, args, _source(n, args))
         gc.collect()
     print(f"peak resident memory: {peak_rss_gib():.1f} GiB")
 

@@ -16,9 +16,10 @@ small perturbations, queries from held-out products (docs/scale.md has the figur
    not be fast). At 100k × 1280: 0.999 at 0.86 ms with the re-rank (HNSW32,Flat, the second
    round's choice: 0.967). At 200k: 0.969 without the re-rank (the SQ8 codes' own ceiling),
    1.000 at 1.28 ms with it; 1M × 1280 without it (the 2 GB budget): 0.962 in 1,238 MiB
-   (nprobe 8: 0.953); 1M × 2560 (4 GB): 0.976 in 2,470 MiB (graph-found lists).
+   (nprobe 8: 0.953); 1M × 2560 (4 GB): 0.984 in 2,469 MiB, 2.7 ms.
 3. Not even SQ8: `IVF{nlist},PQ{m}` — m-byte codes, the largest m dividing the dimension that
-   fits. A last resort: recall@5 was only ~0.17 at 1M × 1280 (synthetic).
+   fits. A last resort: recall@5 was only ~0.17 at 1M × 1280 (synthetic), 0.157 at
+   1M × 2560 (IKEA; SQ4 there: 0.669).
 nprobe is where the search starts: the writer (`index.probe_tuning`) measures recall@5 of 200
 catalog vectors against exact search on the index it wrote and doubles nprobe until 0.95, half
 the lists, or no gain — the only part of the rule that looks at the data, because the two

@@ -203,7 +203,7 @@ def main() -> int:
         crop: detector_pooled(detected, service),
     }
     timed: dict[str, Callable[[bytes, int], object]] = {
-        "whole photo": service.search_bytes,
+        "whole photo": lambda data, k: service.search_bytes(data, Page(k)),
         "whole photo from the region map": variants["whole photo from the region map"],
         "grid 3x3 + whole": variants["grid 3x3 + whole"],
         "objects, map boxes only (default)": object_step(default, service),

@@ -20,7 +20,7 @@ from retrieval.detector import Detector
 from retrieval.embedder import Embedder
 from retrieval.errors import ConfigError, RuntimeModelError
 from retrieval.index_store import CatalogIndex
-from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo
+from retrieval.objects import CUT_OUTS, DetectedObject, ObjectFinder, looks_like_product_photo
 from retrieval.regions import RegionEncoder, region_encoder_for
 from retrieval.results import FoundObject, Hit, ObjectsResult, Page, QueryResult
 
@@ -30,11 +30,14 @@ log = logging.getLogger(__name__)
 class ObjectSearch:
     """The object step of one extractor: its region encoder, and a finder per index;
     `detect`: the shipped detector (`retrieval/detector.py`) picks the first object; off by
-    default, as it costs about 1.4x a whole-photo query more (docs/objects.md)."""
+    default, as it costs about 1.4x a whole-photo query more (docs/objects.md); `cut_out`:
+    without a detection, the map's best CUT_OUTS boxes are cut out and embedded by the query
+    network, the clearest is the first object (`ObjectFinder`)."""
 
-    def __init__(self, extractor: Embedder, detect: bool = False) -> None:
+    def __init__(self, extractor: Embedder, detect: bool = False, cut_out: bool = False) -> None:
         self.extractor = extractor
         self.detect = detect
+        self.cut_outs = CUT_OUTS if cut_out else 0
         self._detector: Detector | None = None
         self._lock = threading.Lock()
         self._encoder: RegionEncoder | None = None
@@ -85,7 +88,9 @@ class ObjectSearch:
                     self._encoder = region_encoder_for(self.extractor)
                     self._detector = Detector() if self.detect else None
                 if self._finder is None or self._finder.index is not index:
-                    self._finder = ObjectFinder(self._encoder, index, detector=self._detector)
+                    self._finder = ObjectFinder(
+                        self._encoder, index, detector=self._detector, cut_outs=self.cut_outs
+                    )
             # an export without its feature-map model and no TensorFlow, or a vector store
             # serving (the catalog's vectors are not in this process)
             except (ImportError, RuntimeModelError, ConfigError) as error:

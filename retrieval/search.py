@@ -44,10 +44,12 @@ class SearchService:
         limits: ImageLimits = DEFAULT_LIMITS,
         opener: Callable[[Path, Fingerprint], CatalogIndex | StoreIndex] = open_index,
         detect_objects: bool = False,
+        cut_out_objects: bool = False,
     ) -> None:
         """`opener` opens a release on reload: `open_index`, or a vector store's
         (`retrieval.store_index.store_opener`); `detect_objects`: room photos' first object
-        from the shipped detector (`Settings.object_detector`)."""
+        from the shipped detector (`Settings.object_detector`); `cut_out_objects`: the region
+        map's best boxes cut out and embedded again (`Settings.object_cut_out`)."""
         self.extractor = extractor
         self._index = index
         self.index_dir = index_dir
@@ -55,7 +57,8 @@ class SearchService:
         self._swap = threading.Lock()
         self._open = opener
         self._served: ReleaseStamp | None = release_stamp(index_dir)
-        self._objects = ObjectSearch(extractor, detect_objects)  # built at the first room photo
+        # built at the first room photo
+        self._objects = ObjectSearch(extractor, detect_objects, cut_out_objects)
 
     @property
     def index(self) -> CatalogIndex:

@@ -20,7 +20,7 @@ from retrieval.detector import Detector
 from retrieval.embedder import Embedder
 from retrieval.errors import ConfigError, RuntimeModelError
 from retrieval.index_store import CatalogIndex
-from retrieval.objects import CUT_OUTS, DetectedObject, ObjectFinder, looks_like_product_photo
+from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo
 from retrieval.regions import RegionEncoder, region_encoder_for
 from retrieval.results import FoundObject, Hit, ObjectsResult, Page, QueryResult
 
@@ -30,14 +30,14 @@ log = logging.getLogger(__name__)
 class ObjectSearch:
     """The object step of one extractor: its region encoder, and a finder per index;
     `detect`: the shipped detector (`retrieval/detector.py`) picks the first object; off by
-    default, as it costs about 1.4x a whole-photo query more (docs/objects.md); `cut_out`:
-    without a detection, the map's best CUT_OUTS boxes are cut out and embedded by the query
-    network, the clearest is the first object (`ObjectFinder`)."""
+    default, as it costs about 1.4x a whole-photo query more (docs/objects.md); `cut_outs`:
+    without a detection, the map's best `cut_outs` boxes are cut out and embedded by the query
+    network, the clearest is the first object (`ObjectFinder`; 0: none)."""
 
-    def __init__(self, extractor: Embedder, detect: bool = False, cut_out: bool = False) -> None:
+    def __init__(self, extractor: Embedder, detect: bool = False, cut_outs: int = 0) -> None:
         self.extractor = extractor
         self.detect = detect
-        self.cut_outs = CUT_OUTS if cut_out else 0
+        self.cut_outs = cut_outs
         self._detector: Detector | None = None
         self._lock = threading.Lock()
         self._encoder: RegionEncoder | None = None

@@ -34,7 +34,7 @@ LABEL_VOTES = 10  # the label is the category most of this many top products sha
 WHITE = 230  # a channel value at or above this counts as the catalog's white backdrop
 WHITE_BORDER = 0.9  # share of white border pixels that marks a product-on-white photo
 MIN_CROP = 8  # a detected box's smallest side, in pixels, when it is cut out
-CUT_OUTS = 2  # the map's best boxes cut out and embedded again when asked: a forward each
+CUT_OUTS = 1  # map boxes cut out and embedded again (Settings.object_cut_out): a forward each
 
 
 @dataclass(frozen=True)
@@ -167,11 +167,13 @@ class ObjectFinder:
         """Of the map's `boxes` (indices into `regions`), the one whose cut-out matches some
         product most clearly (best 2·cos − hubness in its pool), and that cut-out's (D,) vector.
 
-        Cut out at 224 px a chair gets a map of its own; pooled from the 10×10 map it is 1-3
+        Cut out at 224 px a chair gets a map of its own; pooled from the 8×8 map it is 1-3
         cells averaged with what is around it. Re-embedding the map's first box alone lifted
         the first object's MRR 0.101 → 0.174 on rooms_bench; choosing between its best two by
         this margin lifted hit@5 0.183 → 0.250 (docs/objects.md, fifth pass)."""
         vectors = self.encoder.cut_out(image, [regions.box(i) for i in boxes])  # (n, D)
+        if len(boxes) == 1:
+            return boxes[0], vectors[0]
         margins = [self._margins(self._pool(v, Page(1)), None) for v in vectors]
         best = int(np.argmax([m.max() if len(m) else -np.inf for m in margins]))
         return boxes[best], vectors[best]

@@ -17,7 +17,7 @@ from retrieval.errors import RuntimeModelError
 from retrieval.feature_map import region_side
 from retrieval.resize import to_square
 
-MIN_CELLS = 2  # smallest box side, in cells (64 px of a 320 px input): a lamp, a chair
+MIN_CELLS = 2  # smallest box side, in cells (64 px of a 256 px input): a lamp, a chair
 MAX_ASPECT = 2.5  # longer side / shorter side: furniture is rarely a thinner strip than this
 FLAT = 5.0  # a box whose cells average less grey-level spread (std) than this is bare wall/floor
 

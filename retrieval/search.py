@@ -18,6 +18,7 @@ from retrieval.index_store import CatalogIndex, ReleaseStamp, open_index, releas
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.model_input import decode_for_model
 from retrieval.object_search import ObjectSearch
+from retrieval.objects import CUT_OUTS
 from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, ObjectsResult, Page, QueryResult
 from retrieval.store_index import StoreIndex
 
@@ -58,7 +59,8 @@ class SearchService:
         self._open = opener
         self._served: ReleaseStamp | None = release_stamp(index_dir)
         # built at the first room photo
-        self._objects = ObjectSearch(extractor, detect_objects, cut_out_objects)
+        cut_outs = CUT_OUTS if cut_out_objects else 0
+        self._objects = ObjectSearch(extractor, detect_objects, cut_outs)
 
     @property
     def index(self) -> CatalogIndex:

@@ -58,10 +58,10 @@ class Settings(BaseSettings):
         "out and embedded on its own (better first album, about +1.4x a query: docs/objects.md).",
     )
     object_cut_out: bool = Field(
-        False,
-        description="Room photos: the region map's best boxes are cut out and embedded on their "
-        "own, the clearest one is the first object (better first album, one batched query "
-        "forward more: docs/objects.md).",
+        True,
+        description="Room photos without a detected chair or table: the region map's first box "
+        "is cut out and embedded on its own (better first album, one query forward more: "
+        "docs/objects.md).",
     )
     max_image_bytes: int = Field(
         DEFAULT_LIMITS.max_bytes, ge=1024, description="Largest accepted image file in bytes."

@@ -12,9 +12,10 @@ its vector, the same vector re-ranked against the hub pictures as a press on its
 alone. Photos are decoded as the product decodes them (`SearchService.decode`). An object
 variant's time is its object step alone (decode + `ObjectFinder.find`); the lines under the
 table are the detector alone and a room photo as the bot serves it (`ObjectSearch.search`:
-by default, with the detector, with cut-outs — the region pass, the whole-photo search from
-its map and the object step), and as it was served before the fourth pass (the whole
-query's own forward, then the object step).
+map boxes only, with the detector, with the map's first box cut out (the default) or its
+best two — the region pass, the whole-photo search from its map and the object step), and
+as it was served before the fourth pass (the whole query's own forward, then the object
+step).
 
     .venv/bin/snapfind index build --catalog ../shared/data/ikea/catalog.csv --out IDX --objects
     .venv/bin/python benchmarks/rooms_bench.py --index IDX --rooms ../shared/data/ikea-rooms \\
@@ -48,10 +49,10 @@ from retrieval.settings import Settings
 
 PAGE = 10  # products per answer in the timed pass
 SERVED_BEFORE = "room photo as served before (decode + whole query + object step)"
-SERVED_MAP = "room photo as served (default: decode + region pass + whole search + objects)"
+SERVED_MAP = "room photo as served, map boxes only (decode + region pass + whole search + objects)"
 SERVED_DETECTED = "room photo as served with the detector (+ detector + cut-out forward)"
 SERVED_CUT = {
-    1: "room photo as served with the map's first box cut out (+ 1 query forward)",
+    1: "room photo as served with the map's first box cut out (default: + 1 query forward)",
     2: "room photo as served with the map's best 2 boxes cut out (+ 2 query forwards, 1 batch)",
 }
 
@@ -204,6 +205,7 @@ def main() -> int:
     detected = ObjectFinder(encoder, service.index, detector=Detector(settings.threads))
     crop = "objects, detector box pooled from the map (first)"
     cut = "objects, detector box cut out + map boxes (SNAPFIND_OBJECT_DETECTOR)"
+    pooled = "objects, map boxes only (SNAPFIND_OBJECT_CUT_OUT=false)"
     on = {n: " (SNAPFIND_OBJECT_CUT_OUT)" if n == CUT_OUTS else "" for n in SERVED_CUT}
     one = f"objects, map's first box cut out (1 query forward){on[1]}"
     best = f"objects, map's best 2 boxes cut out, the clearest first (2 forwards){on[2]}"
@@ -215,7 +217,7 @@ def main() -> int:
         "whole photo": whole_photo(service),
         "whole photo from the region map": whole_from_map(default, service),
         "grid 3x3 + whole": grid(service),
-        "objects, map boxes only (default)": objects(default, service),
+        pooled: objects(default, service),
         cut: objects(detected, service),
         crop: detector_pooled(detected, service),
         one: objects(first_cut, service),
@@ -226,7 +228,7 @@ def main() -> int:
         "whole photo": lambda data, k: service.search_bytes(data, Page(k)),
         "whole photo from the region map": variants["whole photo from the region map"],
         "grid 3x3 + whole": variants["grid 3x3 + whole"],
-        "objects, map boxes only (default)": object_step(default, service),
+        pooled: object_step(default, service),
         cut: object_step(detected, service),
         crop: variants[crop],
         one: object_step(first_cut, service),
@@ -291,7 +293,7 @@ def main() -> int:
         ms = 1000 * statistics.median(timing[line])
         print(f"{line}: {ms:.0f} ms median, {ms / (1000 * base):.2f} × whole")
     if args.annotate:
-        annotate(args, rooms[:3], detected, service)
+        annotate(args, rooms[:3], first_cut, service)  # as served by default
     return 0
 
 

@@ -168,9 +168,10 @@ class ObjectFinder:
         product most clearly (best 2·cos − hubness in its pool), and that cut-out's (D,) vector.
 
         Cut out at 224 px a chair gets a map of its own; pooled from the 8×8 map it is 1-3
-        cells averaged with what is around it. Re-embedding the map's first box alone lifted
-        the first object's MRR 0.101 → 0.174 on rooms_bench; choosing between its best two by
-        this margin lifted hit@5 0.183 → 0.250 (docs/objects.md, fifth pass)."""
+        cells averaged with what is around it. On rooms_bench the first box cut out lifted
+        the first object's hit@10 0.233 → 0.333 and MRR 0.110 → 0.151 (8×8 map); the clearer
+        of the best two won at 320 px (hit@5 0.250) but lost at 256 (0.150), hence CUT_OUTS 1
+        (docs/objects.md, fifth pass)."""
         vectors = self.encoder.cut_out(image, [regions.box(i) for i in boxes])  # (n, D)
         if len(boxes) == 1:
             return boxes[0], vectors[0]

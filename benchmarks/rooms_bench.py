@@ -8,12 +8,14 @@ An object variant is scored four ways: the first object's list (what a shopper s
 the bot sends the most prominent object's album at once), the same object searched plainly by
 its vector, the same vector re-ranked against the hub pictures as a press on its button does
 (`search_object_vector`: no photo needed), and the objects' lists interleaved (first of object
-1, first of object 2, ...: a tap on every button). Photos are decoded as the product decodes
-them (`SearchService.decode`). An object variant's time is its object step alone (decode +
-`ObjectFinder.find`); the lines under the table are the detector alone and a room photo as
-the bot serves it (`ObjectSearch.search`, with and without the detector: the region pass, the
-whole-photo search from its map and the object step), and as it was served before this
-session (the whole query's own forward, then the object step).
+1, first of object 2, ...: a tap on every button); bench-only variants by their first object
+alone. Photos are decoded as the product decodes them (`SearchService.decode`). An object
+variant's time is its object step alone (decode + `ObjectFinder.find`); the lines under the
+table are the detector alone and a room photo as the bot serves it (`ObjectSearch.search`:
+map boxes only, with the detector, with the map's first box cut out (the default) or its
+best two — the region pass, the whole-photo search from its map and the object step), and
+as it was served before the fourth pass (the whole query's own forward, then the object
+step).
 
     .venv/bin/snapfind index build --catalog ../shared/data/ikea/catalog.csv --out IDX --objects
     .venv/bin/python benchmarks/rooms_bench.py --index IDX --rooms ../shared/data/ikea-rooms \\
@@ -39,7 +41,7 @@ from retrieval.decode import decode_image
 from retrieval.detector import Detector
 from retrieval.loading import load_service
 from retrieval.object_search import ObjectSearch
-from retrieval.objects import ObjectFinder
+from retrieval.objects import CUT_OUTS, ObjectFinder
 from retrieval.regions import cells_of, region_encoder_for
 from retrieval.results import Page
 from retrieval.search import SearchService
@@ -47,8 +49,12 @@ from retrieval.settings import Settings
 
 PAGE = 10  # products per answer in the timed pass
 SERVED_BEFORE = "room photo as served before (decode + whole query + object step)"
-SERVED_MAP = "room photo as served (default: decode + region pass + whole search + objects)"
+SERVED_MAP = "room photo as served, map boxes only (decode + region pass + whole search + objects)"
 SERVED_DETECTED = "room photo as served with the detector (+ detector + cut-out forward)"
+SERVED_CUT = {
+    1: "room photo as served with the map's first box cut out (default: + 1 query forward)",
+    2: "room photo as served with the map's best 2 boxes cut out (+ 2 query forwards, 1 batch)",
+}
 
 Ranker = Callable[[bytes, int], dict[str, list[str]]]  # (photo, k) → named rankings of ids
 
@@ -112,6 +118,11 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
         }
 
     return rank
+
+
+def first_only(rank: Ranker) -> Ranker:
+    """Only the first object's list of an object variant (a row of its own, not four)."""
+    return lambda data, k: {FIRST: rank(data, k)[FIRST]}
 
 
 def detector_pooled(finder: ObjectFinder, service: SearchService) -> Ranker:
@@ -194,27 +205,44 @@ def main() -> int:
     detected = ObjectFinder(encoder, service.index, detector=Detector(settings.threads))
     crop = "objects, detector box pooled from the map (first)"
     cut = "objects, detector box cut out + map boxes (SNAPFIND_OBJECT_DETECTOR)"
+    pooled = "objects, map boxes only (SNAPFIND_OBJECT_CUT_OUT=false)"
+    on = {n: " (SNAPFIND_OBJECT_CUT_OUT)" if n == CUT_OUTS else "" for n in SERVED_CUT}
+    one = f"objects, map's first box cut out (1 query forward){on[1]}"
+    best = f"objects, map's best 2 boxes cut out, the clearest first (2 forwards){on[2]}"
+    both = "objects, detector, else as SNAPFIND_OBJECT_CUT_OUT (both on)"
+    first_cut = ObjectFinder(encoder, service.index, cut_outs=1)
+    cut_outs = ObjectFinder(encoder, service.index, cut_outs=2)
+    either = ObjectFinder(encoder, service.index, detector=detected.detector, cut_outs=CUT_OUTS)
     variants: dict[str, Ranker] = {
         "whole photo": whole_photo(service),
         "whole photo from the region map": whole_from_map(default, service),
         "grid 3x3 + whole": grid(service),
-        "objects, map boxes only (default)": objects(default, service),
+        pooled: objects(default, service),
         cut: objects(detected, service),
         crop: detector_pooled(detected, service),
+        one: objects(first_cut, service),
+        best: objects(cut_outs, service),
+        both: first_only(objects(either, service)),
     }
     timed: dict[str, Callable[[bytes, int], object]] = {
-        "whole photo": service.search_bytes,
+        "whole photo": lambda data, k: service.search_bytes(data, Page(k)),
         "whole photo from the region map": variants["whole photo from the region map"],
         "grid 3x3 + whole": variants["grid 3x3 + whole"],
-        "objects, map boxes only (default)": object_step(default, service),
+        pooled: object_step(default, service),
         cut: object_step(detected, service),
         crop: variants[crop],
+        one: object_step(first_cut, service),
+        best: object_step(cut_outs, service),
+        both: object_step(either, service),
         "detector alone": lambda data, k: detected.detector.detect(service.decode(data)),
         SERVED_BEFORE: served_before(default, service),
         SERVED_MAP: served(ObjectSearch(service.extractor, detect=False), service),
         SERVED_DETECTED: served(ObjectSearch(service.extractor, detect=True), service),
     }
-    for search in (timed[SERVED_MAP], timed[SERVED_DETECTED]):  # built before the clock runs
+    for n, line in SERVED_CUT.items():
+        timed[line] = served(ObjectSearch(service.extractor, cut_outs=n), service)
+    for line in (SERVED_MAP, SERVED_DETECTED, *SERVED_CUT.values()):  # built before the clock
+        search = timed[line]
         search(next(iter(args.rooms.glob("rooms/*.jpg"))).read_bytes(), PAGE)
     with (args.rooms / "rooms.csv").open(newline="", encoding="utf-8") as handle:
         rooms = list(csv.DictReader(handle))[: args.limit]
@@ -255,11 +283,17 @@ def main() -> int:
             f"| {row} | {h5:.3f} | {h10:.3f} | {p5:.3f} | {mrr:.3f} | {ms:.0f} | "
             f"{ms / (1000 * base):.2f} | {titles[hub]} {count}/{len(rooms)} |"
         )
-    for line in ("detector alone", SERVED_BEFORE, SERVED_MAP, SERVED_DETECTED):
+    for line in (
+        "detector alone",
+        SERVED_BEFORE,
+        SERVED_MAP,
+        SERVED_DETECTED,
+        *SERVED_CUT.values(),
+    ):
         ms = 1000 * statistics.median(timing[line])
         print(f"{line}: {ms:.0f} ms median, {ms / (1000 * base):.2f} × whole")
     if args.annotate:
-        annotate(args, rooms[:3], detected, service)
+        annotate(args, rooms[:3], first_cut, service)  # as served by default
     return 0
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from retrieval.extractor import Extractor
 
-REGION_SIDE = 320  # region pass input side for Lite0 (224 px queries): a 10×10 map
+REGION_SIDE = 256  # region pass input side for Lite0 (224 px queries): an 8×8 map (docs/objects.md)
 
 
 def region_side(input_size: int) -> int:

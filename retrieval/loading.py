@@ -192,4 +192,5 @@ def load_service(settings: Settings, extractor: Embedder | None = None) -> Searc
         limits=settings.image_limits,
         opener=opener,
         detect_objects=settings.object_detector,
+        cut_out_objects=settings.object_cut_out,
     )

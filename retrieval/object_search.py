@@ -30,11 +30,14 @@ log = logging.getLogger(__name__)
 class ObjectSearch:
     """The object step of one extractor: its region encoder, and a finder per index;
     `detect`: the shipped detector (`retrieval/detector.py`) picks the first object; off by
-    default, as it costs about 1.4x a whole-photo query more (docs/objects.md)."""
+    default, as it costs about 1.4x a whole-photo query more (docs/objects.md); `cut_outs`:
+    without a detection, the map's best `cut_outs` boxes are cut out and embedded by the query
+    network, the clearest is the first object (`ObjectFinder`; 0: none)."""
 
-    def __init__(self, extractor: Embedder, detect: bool = False) -> None:
+    def __init__(self, extractor: Embedder, detect: bool = False, cut_outs: int = 0) -> None:
         self.extractor = extractor
         self.detect = detect
+        self.cut_outs = cut_outs
         self._detector: Detector | None = None
         self._lock = threading.Lock()
         self._encoder: RegionEncoder | None = None
@@ -85,7 +88,9 @@ class ObjectSearch:
                     self._encoder = region_encoder_for(self.extractor)
                     self._detector = Detector() if self.detect else None
                 if self._finder is None or self._finder.index is not index:
-                    self._finder = ObjectFinder(self._encoder, index, detector=self._detector)
+                    self._finder = ObjectFinder(
+                        self._encoder, index, detector=self._detector, cut_outs=self.cut_outs
+                    )
             # an export without its feature-map model and no TensorFlow, or a vector store
             # serving (the catalog's vectors are not in this process)
             except (ImportError, RuntimeModelError, ConfigError) as error:

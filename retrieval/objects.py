@@ -4,6 +4,8 @@
           ─▶ keep the best boxes that do not overlap (NMS) ─▶ index search per box ─▶ label
     image ─▶ detector (chairs, tables, desks) ─▶ its most probable box, cut out and embedded
           by the query network: the first object, when there is one
+    or the map's best `cut_outs` boxes, each cut out and embedded by the query network: the
+          one whose products it matches most clearly is the first object
 
 A box scores high when it matches some product far better than the catalog's hub pictures
 would explain (CSLS against the index's region hubness, `index/region_hubness.py`) and better
@@ -32,6 +34,7 @@ LABEL_VOTES = 10  # the label is the category most of this many top products sha
 WHITE = 230  # a channel value at or above this counts as the catalog's white backdrop
 WHITE_BORDER = 0.9  # share of white border pixels that marks a product-on-white photo
 MIN_CROP = 8  # a detected box's smallest side, in pixels, when it is cut out
+CUT_OUTS = 1  # map boxes cut out and embedded again (Settings.object_cut_out): a forward each
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,11 @@ class ObjectFinder:
     (`CatalogIndex.region_hubness`), and an index built without it (or zeros) corrects only
     with the photo itself. `detector`: its most probable chair, table or desk is the first
     object, searched by its own forward pass of the cut-out box (a box pooled from the map
-    found its product less often: docs/objects.md). Built once per index; blocking, like
+    found its product less often: docs/objects.md). `cut_outs`: without a detection, the
+    map's best `cut_outs` boxes are cut out of the photo and embedded by the query network
+    too (one batch, `cut_outs` query forwards); the one whose products it matches most
+    clearly (2·cos − hubness) becomes the first object, ranked by that vector as a press is;
+    0 keeps every object pooled from the map. Built once per index; blocking, like
     `SearchService`.
     """
 
@@ -78,11 +85,13 @@ class ObjectFinder:
         hubness: np.ndarray | None = None,
         max_objects: int = MAX_OBJECTS,
         detector: Detector | None = None,
+        cut_outs: int = 0,
     ) -> None:
         self.encoder = encoder
         self.index = index
         self.max_objects = max_objects
         self.detector = detector
+        self.cut_outs = cut_outs
         catalog = index.matrix()  # (V, D)
         owners = index.store.product_of_vector  # (V,)
         step = max(1, len(catalog) // SCORING_SAMPLE)
@@ -116,12 +125,22 @@ class ObjectFinder:
             order[-1] = np.inf  # detected furniture first
         chosen = non_max_suppression(regions.cells, order, NMS_IOU, self.max_objects, best)
         chosen = [i for i in chosen if order[i] > -np.inf]
+        cut: tuple[int, np.ndarray] | None = None
+        if lead is None and self.cut_outs and chosen:
+            cut = self._clearest_cut_out(image, regions, chosen[: self.cut_outs])
+            chosen.remove(cut[0])
+            chosen.insert(0, cut[0])  # the clearest cut-out is the first object
         found = []
         for i, vector in zip(chosen, regions.vectors(chosen), strict=True):
             score = float(scores[i])
             if lead is not None and i == len(order) - 1:
                 hits = self.rank(lead.vector, Page(k))  # as a press on its button re-ranks it
                 found.append(DetectedObject(lead.box, score, lead.label, lead.vector, hits))
+                continue
+            if cut is not None and i == cut[0]:
+                vector = cut[1]
+                hits = self.rank(vector, Page(max(k, LABEL_VOTES)))  # as a press ranks it
+                found.append(DetectedObject(regions.box(i), score, _label(hits), vector, hits[:k]))
                 continue
             hits = self.rank(vector, Page(max(k, LABEL_VOTES)), typical)  # the label sees 10
             found.append(DetectedObject(regions.box(i), score, _label(hits), vector, hits[:k]))
@@ -138,9 +157,40 @@ class ObjectFinder:
         x0, y0, x1, y1 = (found.boxes[0] * [width, height, width, height]).round().astype(int)
         x0, y0 = min(x0, width - MIN_CROP), min(y0, height - MIN_CROP)
         box = Box(int(x0), int(y0), int(max(x1, x0 + MIN_CROP)), int(max(y1, y0 + MIN_CROP)))
-        vector = self.encoder.embed(image[box.top : box.bottom, box.left : box.right])
+        vector = self.encoder.cut_out(image, [box])[0]
         cells = cells_of(found.boxes[:1], regions.content.shape[:2])[0]
         return _Lead(found.labels[0].lower(), cells, box, vector)
+
+    def _clearest_cut_out(
+        self, image: np.ndarray, regions: Regions, boxes: list[int]
+    ) -> tuple[int, np.ndarray]:
+        """Of the map's `boxes` (indices into `regions`), the one whose cut-out matches some
+        product most clearly (best 2·cos − hubness in its pool), and that cut-out's (D,) vector.
+
+        Cut out at 224 px a chair gets a map of its own; pooled from the 8×8 map it is 1-3
+        cells averaged with what is around it. On rooms_bench the first box cut out lifted
+        the first object's hit@10 0.233 → 0.333 and MRR 0.110 → 0.151 (8×8 map); the clearer
+        of the best two won at 320 px (hit@5 0.250) but lost at 256 (0.150), hence CUT_OUTS 1
+        (docs/objects.md, fifth pass)."""
+        vectors = self.encoder.cut_out(image, [regions.box(i) for i in boxes])  # (n, D)
+        if len(boxes) == 1:
+            return boxes[0], vectors[0]
+        margins = [self._margins(self._pool(v, Page(1)), None) for v in vectors]
+        best = int(np.argmax([m.max() if len(m) else -np.inf for m in margins]))
+        return boxes[best], vectors[best]
+
+    def _pool(self, vector: np.ndarray, page: Page) -> list[tuple[int, float]]:
+        """The (product row, cosine) pool an object's ranking re-orders: the same for every
+        page within RERANK_POOL."""
+        return self.index.nearest(
+            vector, min(len(self.index), max(RERANK_POOL, 2 * page.end)), page
+        )
+
+    def _margins(self, pool: list[tuple[int, float]], typical: np.ndarray | None) -> np.ndarray:
+        """(n,) 2·cos − hubness (− likeness to the photo, when `typical` is given) of `pool`."""
+        rows = np.array([row for row, _ in pool], dtype=np.int64)
+        margins = 2 * np.array([cosine for _, cosine in pool]) - self._product_hubness[rows]
+        return margins if typical is None else margins - typical[rows]
 
     def rank(self, vector: np.ndarray, page: Page, typical: np.ndarray | None = None) -> list[Hit]:
         """`page` of the products for an object's (D,) vector: the index's nearest,
@@ -150,14 +200,10 @@ class ObjectFinder:
         Product records are read only for what is shown; the pool does not depend on the page
         while it is within RERANK_POOL, so pages follow each other without gaps or repeats.
         """
-        wanted = min(len(self.index), max(RERANK_POOL, 2 * page.end))
-        pool = self.index.nearest(vector, wanted, page)
+        pool = self._pool(vector, page)
         if not pool:
             return []
-        rows = np.array([row for row, _ in pool], dtype=np.int64)
-        margins = 2 * np.array([cosine for _, cosine in pool]) - self._product_hubness[rows]
-        if typical is not None:
-            margins -= typical[rows]
+        margins = self._margins(pool, typical)
         ranked = [pool[i] for i in np.argsort(-margins, kind="stable")]
         shown = page.end
         while True:  # products sharing a picture merge into one slot: read a few more then

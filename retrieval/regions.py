@@ -17,7 +17,7 @@ from retrieval.errors import RuntimeModelError
 from retrieval.feature_map import region_side
 from retrieval.resize import to_square
 
-MIN_CELLS = 2  # smallest box side, in cells (64 px of a 320 px input): a lamp, a chair
+MIN_CELLS = 2  # smallest box side, in cells (64 px of a 256 px input): a lamp, a chair
 MAX_ASPECT = 2.5  # longer side / shorter side: furniture is rarely a thinner strip than this
 FLAT = 5.0  # a box whose cells average less grey-level spread (std) than this is bare wall/floor
 
@@ -99,7 +99,7 @@ class RegionEncoder:
         self.feature_map_of = feature_map
         self.side = feature_map.side
         self.preprocess = extractor.backbone.preprocess
-        self.embed = extractor.embed_one  # a part of the photo, cut out: the query's forward
+        self.embed = extractor.embed  # parts of the photo, cut out: the query's own forward
         head = extractor.head  # the tuned head is linear before its normalisation: pool, then it
         self._head = None if head is None else np.eye(len(head.residual)) + head.residual
 
@@ -119,6 +119,12 @@ class RegionEncoder:
         rows, cols = max(1, round(height * scale)), max(1, round(width * scale))
         top, left = (cells - rows) // 2, (cells - cols) // 2
         return fmap, (left, top, left + cols, top + rows), texture
+
+    def cut_out(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """(n, D) unit vectors of `boxes` cut out of the photo, each embedded by the query
+        network as a photo of its own (one batch): a chair that is 1-3 cells of the map gets a
+        7×7 map of its own, not an average with the floor around it (docs/objects.md)."""
+        return self.embed([image[b.top : b.bottom, b.left : b.right] for b in boxes])
 
     def regions(self, image: np.ndarray, min_cells: int = MIN_CELLS) -> Regions:
         """Every box of at least `min_cells` cells a side, and not too thin, in the content."""

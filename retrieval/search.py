@@ -18,6 +18,7 @@ from retrieval.index_store import CatalogIndex, ReleaseStamp, open_index, releas
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.model_input import decode_for_model
 from retrieval.object_search import ObjectSearch
+from retrieval.objects import CUT_OUTS
 from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, ObjectsResult, Page, QueryResult
 from retrieval.store_index import StoreIndex
 
@@ -44,10 +45,12 @@ class SearchService:
         limits: ImageLimits = DEFAULT_LIMITS,
         opener: Callable[[Path, Fingerprint], CatalogIndex | StoreIndex] = open_index,
         detect_objects: bool = False,
+        cut_out_objects: bool = False,
     ) -> None:
         """`opener` opens a release on reload: `open_index`, or a vector store's
         (`retrieval.store_index.store_opener`); `detect_objects`: room photos' first object
-        from the shipped detector (`Settings.object_detector`)."""
+        from the shipped detector (`Settings.object_detector`); `cut_out_objects`: the region
+        map's best boxes cut out and embedded again (`Settings.object_cut_out`)."""
         self.extractor = extractor
         self._index = index
         self.index_dir = index_dir
@@ -55,7 +58,9 @@ class SearchService:
         self._swap = threading.Lock()
         self._open = opener
         self._served: ReleaseStamp | None = release_stamp(index_dir)
-        self._objects = ObjectSearch(extractor, detect_objects)  # built at the first room photo
+        # built at the first room photo
+        cut_outs = CUT_OUTS if cut_out_objects else 0
+        self._objects = ObjectSearch(extractor, detect_objects, cut_outs)
 
     @property
     def index(self) -> CatalogIndex:

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         description="Room photos: the shipped chair/table detector picks the first object, cut "
         "out and embedded on its own (better first album, about +1.4x a query: docs/objects.md).",
     )
+    object_cut_out: bool = Field(
+        True,
+        description="Room photos without a detected chair or table: the region map's first box "
+        "is cut out and embedded on its own (better first album, one query forward more: "
+        "docs/objects.md).",
+    )
     max_image_bytes: int = Field(
         DEFAULT_LIMITS.max_bytes, ge=1024, description="Largest accepted image file in bytes."
     )

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from retrieval.objects import ObjectFinder
+from retrieval.regions import Box
 from retrieval.results import FIRST_PAGE, Hit, Page, Product
 
 DIM = 16
@@ -114,3 +115,38 @@ def test_filters_and_exclusions_reach_the_pool() -> None:
     lamps = finder.rank(query, Page(3, "lamp"))
     assert lamps and all(h.product.categories == ("lamp",) for h in lamps)
     assert "p0" not in _ids(finder.rank(query, Page(5, exclude=("p0",))))
+
+
+class CutOuts:
+    """A region encoder whose cut-outs are given: the box whose left edge is i → vectors[i]."""
+
+    def __init__(self, vectors: dict[int, np.ndarray]) -> None:
+        self.vectors = vectors
+        self.batches: list[list[Box]] = []
+
+    def cut_out(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        self.batches.append(boxes)
+        return np.stack([self.vectors[box.left] for box in boxes])
+
+
+class Boxes:
+    """Regions whose box i is one pixel wide at x = i."""
+
+    def box(self, i: int) -> Box:
+        return Box(i, 0, i + 1, 1)
+
+
+def test_the_first_object_is_the_cut_out_that_matches_a_product_most_clearly() -> None:
+    catalog = _catalog()
+    blend = catalog[5] + 0.3 * catalog[6]  # mostly p5: cosine 0.958 to it
+    cut_outs = {0: catalog[3], 1: blend / np.linalg.norm(blend)}  # box 0 is exactly p3
+    plain = _finder(np.zeros(12, np.float32))
+    plain.encoder = CutOuts(cut_outs)
+    assert plain._clearest_cut_out(None, Boxes(), [0, 1])[0] == 0  # type: ignore[arg-type]
+    hubness = np.zeros(12, np.float32)
+    hubness[3] = 0.5  # p3 is like every room: 2·1 − 0.5 < 2·0.958
+    hubbed = _finder(hubness)
+    hubbed.encoder = CutOuts(cut_outs)
+    chosen, vector = hubbed._clearest_cut_out(None, Boxes(), [0, 1])  # type: ignore[arg-type]
+    assert chosen == 1 and np.array_equal(vector, cut_outs[1])
+    assert len(hubbed.encoder.batches) == 1 and len(hubbed.encoder.batches[0]) == 2  # one batch

@@ -7,7 +7,7 @@ import pytest
 
 from index.build import BuildOptions, build_index
 from retrieval.index_store import open_index
-from retrieval.objects import ObjectFinder, looks_like_product_photo
+from retrieval.objects import CUT_OUTS, ObjectFinder, looks_like_product_photo
 from retrieval.regions import Box, _boxes, non_max_suppression, region_encoder_for
 from retrieval.results import Page
 from retrieval.search import SearchService
@@ -83,3 +83,26 @@ def test_product_photo_detection_needs_a_white_border(tmp_path: Path) -> None:
     framed[20:80, 20:80] = 40
     assert not looks_like_product_photo(grey)
     assert looks_like_product_photo(framed)
+
+
+def test_the_first_object_is_a_map_box_cut_out_and_it_finds_its_product(
+    finder: ObjectFinder, lite0_extractor
+) -> None:
+    image, truth = compose_room(("sofa", "lamp", "rug", "plant"))
+    pooled = finder.find(image, k=2)
+    cut = ObjectFinder(finder.encoder, finder.index, cut_outs=CUT_OUTS).find(image, k=2)
+
+    first = cut[0]
+    assert first.box in [o.box for o in pooled[:CUT_OUTS]]  # one of the map's best boxes
+    pixels = image[first.box.top : first.box.bottom, first.box.left : first.box.right]
+    assert np.allclose(first.vector, lite0_extractor.embed_one(pixels), atol=1e-5)
+    kind = next(kind for kind, box in truth.items() if _centre_inside(first.box, box))
+    assert first.hits[0].product.id.endswith(kind) and first.label == kind
+    assert sorted(o.box.as_tuple() for o in cut) == sorted(o.box.as_tuple() for o in pooled)
+    pooled_vectors = {o.box: o.vector for o in pooled}
+    assert all(np.array_equal(o.vector, pooled_vectors[o.box]) for o in cut[1:])  # as before
+
+    served = SearchService(lite0_extractor, finder.index, cut_out_objects=True)
+    assert np.allclose(
+        served.search_objects(image, k=2).objects[0].result.vector, first.vector, atol=1e-5
+    )

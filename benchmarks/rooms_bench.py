@@ -40,8 +40,9 @@ from retrieval.annotate import draw_objects
 from retrieval.decode import decode_image
 from retrieval.detector import Detector
 from retrieval.loading import load_service
+from retrieval.object_options import CUT_OUTS, ObjectOptions
 from retrieval.object_search import ObjectSearch
-from retrieval.objects import CUT_OUTS, ObjectFinder
+from retrieval.objects import ObjectFinder
 from retrieval.regions import cells_of, region_encoder_for
 from retrieval.results import Page
 from retrieval.search import SearchService
@@ -236,11 +237,13 @@ def main() -> int:
         both: object_step(either, service),
         "detector alone": lambda data, k: detected.detector.detect(service.decode(data)),
         SERVED_BEFORE: served_before(default, service),
-        SERVED_MAP: served(ObjectSearch(service.extractor, detect=False), service),
-        SERVED_DETECTED: served(ObjectSearch(service.extractor, detect=True), service),
+        SERVED_MAP: served(ObjectSearch(service.extractor, ObjectOptions(cut_outs=0)), service),
+        SERVED_DETECTED: served(
+            ObjectSearch(service.extractor, ObjectOptions(detect=True, cut_outs=0)), service
+        ),
     }
     for n, line in SERVED_CUT.items():
-        timed[line] = served(ObjectSearch(service.extractor, cut_outs=n), service)
+        timed[line] = served(ObjectSearch(service.extractor, ObjectOptions(cut_outs=n)), service)
     for line in (SERVED_MAP, SERVED_DETECTED, *SERVED_CUT.values()):  # built before the clock
         search = timed[line]
         search(next(iter(args.rooms.glob("rooms/*.jpg"))).read_bytes(), PAGE)

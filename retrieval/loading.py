@@ -191,6 +191,5 @@ def load_service(settings: Settings, extractor: Embedder | None = None) -> Searc
         settings.index_dir,
         limits=settings.image_limits,
         opener=opener,
-        detect_objects=settings.object_detector,
-        cut_out_objects=settings.object_cut_out,
+        objects=settings.object_options,
     )

@@ -20,6 +20,7 @@ from retrieval.detector import Detector
 from retrieval.embedder import Embedder
 from retrieval.errors import ConfigError, RuntimeModelError
 from retrieval.index_store import CatalogIndex
+from retrieval.object_options import DEFAULT_OBJECTS, ObjectOptions
 from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo
 from retrieval.regions import RegionEncoder, region_encoder_for
 from retrieval.results import FoundObject, Hit, ObjectsResult, Page, QueryResult
@@ -28,16 +29,13 @@ log = logging.getLogger(__name__)
 
 
 class ObjectSearch:
-    """The object step of one extractor: its region encoder, and a finder per index;
-    `detect`: the shipped detector (`retrieval/detector.py`) picks the first object; off by
-    default, as it costs about 1.4x a whole-photo query more (docs/objects.md); `cut_outs`:
-    without a detection, the map's best `cut_outs` boxes are cut out and embedded by the query
-    network, the clearest is the first object (`ObjectFinder`; 0: none)."""
+    """The object step of one extractor: its region encoder, and a finder per index, finding
+    the first object as `options` say (the shipped detector's box, else the map's best boxes
+    cut out: `retrieval.object_options`)."""
 
-    def __init__(self, extractor: Embedder, detect: bool = False, cut_outs: int = 0) -> None:
+    def __init__(self, extractor: Embedder, options: ObjectOptions = DEFAULT_OBJECTS) -> None:
         self.extractor = extractor
-        self.detect = detect
-        self.cut_outs = cut_outs
+        self.options = options
         self._detector: Detector | None = None
         self._lock = threading.Lock()
         self._encoder: RegionEncoder | None = None
@@ -86,10 +84,13 @@ class ObjectSearch:
             try:
                 if self._encoder is None:
                     self._encoder = region_encoder_for(self.extractor)
-                    self._detector = Detector() if self.detect else None
+                    self._detector = Detector() if self.options.detect else None
                 if self._finder is None or self._finder.index is not index:
                     self._finder = ObjectFinder(
-                        self._encoder, index, detector=self._detector, cut_outs=self.cut_outs
+                        self._encoder,
+                        index,
+                        detector=self._detector,
+                        cut_outs=self.options.cut_outs,
                     )
             # an export without its feature-map model and no TensorFlow, or a vector store
             # serving (the catalog's vectors are not in this process)

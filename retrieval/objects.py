@@ -34,7 +34,6 @@ LABEL_VOTES = 10  # the label is the category most of this many top products sha
 WHITE = 230  # a channel value at or above this counts as the catalog's white backdrop
 WHITE_BORDER = 0.9  # share of white border pixels that marks a product-on-white photo
 MIN_CROP = 8  # a detected box's smallest side, in pixels, when it is cut out
-CUT_OUTS = 1  # map boxes cut out and embedded again (Settings.object_cut_out): a forward each
 
 
 @dataclass(frozen=True)

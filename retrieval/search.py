@@ -17,8 +17,8 @@ from retrieval.extractor import Extractor, Fingerprint
 from retrieval.index_store import CatalogIndex, ReleaseStamp, open_index, release_stamp
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.model_input import decode_for_model
+from retrieval.object_options import DEFAULT_OBJECTS, ObjectOptions
 from retrieval.object_search import ObjectSearch
-from retrieval.objects import CUT_OUTS
 from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, ObjectsResult, Page, QueryResult
 from retrieval.store_index import StoreIndex
 
@@ -44,13 +44,11 @@ class SearchService:
         *,
         limits: ImageLimits = DEFAULT_LIMITS,
         opener: Callable[[Path, Fingerprint], CatalogIndex | StoreIndex] = open_index,
-        detect_objects: bool = False,
-        cut_out_objects: bool = False,
+        objects: ObjectOptions = DEFAULT_OBJECTS,
     ) -> None:
         """`opener` opens a release on reload: `open_index`, or a vector store's
-        (`retrieval.store_index.store_opener`); `detect_objects`: room photos' first object
-        from the shipped detector (`Settings.object_detector`); `cut_out_objects`: the region
-        map's best boxes cut out and embedded again (`Settings.object_cut_out`)."""
+        (`retrieval.store_index.store_opener`); `objects`: how room photos' first object is
+        found (`Settings.object_options`)."""
         self.extractor = extractor
         self._index = index
         self.index_dir = index_dir
@@ -58,9 +56,7 @@ class SearchService:
         self._swap = threading.Lock()
         self._open = opener
         self._served: ReleaseStamp | None = release_stamp(index_dir)
-        # built at the first room photo
-        cut_outs = CUT_OUTS if cut_out_objects else 0
-        self._objects = ObjectSearch(extractor, detect_objects, cut_outs)
+        self._objects = ObjectSearch(extractor, objects)  # built at the first room photo
 
     @property
     def index(self) -> CatalogIndex:

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.errors import ConfigError
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
+from retrieval.object_options import CUT_OUTS, DEFAULT_OBJECTS, ObjectOptions
 from retrieval.weights_choice import parse_weights
 
 
@@ -53,12 +54,12 @@ class Settings(BaseSettings):
         1, ge=1, le=256, description="FAISS threads per query; 1 is fastest beside the model."
     )
     object_detector: bool = Field(
-        False,
+        DEFAULT_OBJECTS.detect,
         description="Room photos: the shipped chair/table detector picks the first object, cut "
         "out and embedded on its own (better first album, about +1.4x a query: docs/objects.md).",
     )
     object_cut_out: bool = Field(
-        True,
+        DEFAULT_OBJECTS.cut_outs > 0,
         description="Room photos without a detected chair or table: the region map's first box "
         "is cut out and embedded on its own (better first album, one query forward more: "
         "docs/objects.md).",
@@ -87,6 +88,11 @@ class Settings(BaseSettings):
         return replace(
             DEFAULT_LIMITS, max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels
         )
+
+    @property
+    def object_options(self) -> ObjectOptions:
+        """How room photos' first object is found, from the two switches settings expose."""
+        return ObjectOptions(self.object_detector, CUT_OUTS if self.object_cut_out else 0)
 
     @field_validator("backbone")
     @classmethod

@@ -12,6 +12,7 @@ from PIL import Image
 from index.build import BuildOptions, build_index
 from retrieval.detector import MODEL, SIDE, Detector, _decode, anchors
 from retrieval.index_store import CatalogIndex, open_index
+from retrieval.object_options import ObjectOptions
 from retrieval.objects import ObjectFinder
 from retrieval.regions import Box, cells_of, region_encoder_for
 from retrieval.search import SearchService
@@ -119,7 +120,8 @@ def test_the_service_uses_the_detector_only_when_asked(
     chair_index: CatalogIndex, lite0_extractor
 ) -> None:
     room, truth = _room_with(_chair_photos()[CHAIRS[0]])
-    asked = SearchService(lite0_extractor, chair_index, detect_objects=True).search_objects(room)
+    service = SearchService(lite0_extractor, chair_index, objects=ObjectOptions(detect=True))
+    asked = service.search_objects(room)
     assert asked.objects[0].label == "chair" and Box(*asked.objects[0].box).iou(truth) >= 0.5
     plain = SearchService(lite0_extractor, chair_index)
     plain.search_objects(room)

@@ -7,7 +7,8 @@ import pytest
 
 from index.build import BuildOptions, build_index
 from retrieval.index_store import open_index
-from retrieval.objects import CUT_OUTS, ObjectFinder, looks_like_product_photo
+from retrieval.object_options import CUT_OUTS
+from retrieval.objects import ObjectFinder, looks_like_product_photo
 from retrieval.regions import Box, _boxes, non_max_suppression, region_encoder_for
 from retrieval.results import Page
 from retrieval.search import SearchService
@@ -102,7 +103,7 @@ def test_the_first_object_is_a_map_box_cut_out_and_it_finds_its_product(
     pooled_vectors = {o.box: o.vector for o in pooled}
     assert all(np.array_equal(o.vector, pooled_vectors[o.box]) for o in cut[1:])  # as before
 
-    served = SearchService(lite0_extractor, finder.index, cut_out_objects=True)
+    served = SearchService(lite0_extractor, finder.index)  # cut-outs on by default
     assert np.allclose(
         served.search_objects(image, k=2).objects[0].result.vector, first.vector, atol=1e-5
     )

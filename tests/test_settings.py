@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import ConfigError
+from retrieval.object_options import DEFAULT_OBJECTS, ObjectOptions
 from retrieval.settings import Settings, load_settings
 
 
@@ -16,6 +17,13 @@ def test_defaults_are_the_studied_model() -> None:
         5,
     )
     assert settings.onednn and settings.search_threads == 1  # see benchmarks/README.md
+
+
+def test_room_photo_switches_become_the_object_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).object_options == DEFAULT_OBJECTS  # one source of defaults
+    monkeypatch.setenv("SNAPFIND_OBJECT_DETECTOR", "true")
+    monkeypatch.setenv("SNAPFIND_OBJECT_CUT_OUT", "false")
+    assert load_settings().object_options == ObjectOptions(detect=True, cut_outs=0)
 
 
 def test_environment_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

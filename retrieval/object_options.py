@@ -1,0 +1,24 @@
+"""How a room photo's first object is found, stated once: Settings, SearchService and the
+object step read these.
+
+The first object's album is what a shopper sees at once, so it gets a forward pass of its own:
+its box cut out of the photo and embedded by the query network (on rooms_bench, first-object
+hit@10 0.233 → 0.333 for one forward more, docs/objects.md). The shipped detector can pick
+that box instead of the region map (a better box for chairs and tables, about 1.4x a query
+more), so it is the operator's choice.
+"""
+
+from dataclasses import dataclass
+
+CUT_OUTS = 1  # map boxes cut out when on: the clearer of 2 lost at 256 px (docs/objects.md)
+
+
+@dataclass(frozen=True)
+class ObjectOptions:
+    """The first object's source: the detector's box, else the map's best boxes cut out."""
+
+    detect: bool = False  # the shipped chair/table/desk detector picks the first object
+    cut_outs: int = CUT_OUTS  # the map's best boxes cut out and embedded again (0: pooled)
+
+
+DEFAULT_OBJECTS = ObjectOptions()

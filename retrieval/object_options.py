@@ -19,6 +19,7 @@ class ObjectOptions:
 
     detect: bool = False  # the shipped chair/table/desk detector picks the first object
     cut_outs: int = CUT_OUTS  # the map's best boxes cut out and embedded again (0: pooled)
+    threads: int = 0  # the detector's inference threads, as Settings.threads (0: all cores)
 
 
 DEFAULT_OBJECTS = ObjectOptions()

@@ -84,7 +84,7 @@ class ObjectSearch:
             try:
                 if self._encoder is None:
                     self._encoder = region_encoder_for(self.extractor)
-                    self._detector = Detector() if self.options.detect else None
+                    self._detector = Detector(self.options.threads) if self.options.detect else None
                 if self._finder is None or self._finder.index is not index:
                     self._finder = ObjectFinder(
                         self._encoder,

@@ -92,7 +92,8 @@ class Settings(BaseSettings):
     @property
     def object_options(self) -> ObjectOptions:
         """How room photos' first object is found, from the two switches settings expose."""
-        return ObjectOptions(self.object_detector, CUT_OUTS if self.object_cut_out else 0)
+        cut_outs = CUT_OUTS if self.object_cut_out else 0
+        return ObjectOptions(self.object_detector, cut_outs, self.threads)
 
     @field_validator("backbone")
     @classmethod

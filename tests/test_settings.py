@@ -23,7 +23,8 @@ def test_room_photo_switches_become_the_object_options(monkeypatch: pytest.Monke
     assert Settings(_env_file=None).object_options == DEFAULT_OBJECTS  # one source of defaults
     monkeypatch.setenv("SNAPFIND_OBJECT_DETECTOR", "true")
     monkeypatch.setenv("SNAPFIND_OBJECT_CUT_OUT", "false")
-    assert load_settings().object_options == ObjectOptions(detect=True, cut_outs=0)
+    monkeypatch.setenv("SNAPFIND_THREADS", "1")  # the detector runs on the model's threads too
+    assert load_settings().object_options == ObjectOptions(detect=True, cut_outs=0, threads=1)
 
 
 def test_environment_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ particular, so it scores low.
 A plain product photo (one object on white, like the catalog's) gets no object step at all.
 """
 
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,6 +25,8 @@ from retrieval.detector import Detector
 from retrieval.index_store import CatalogIndex, Hit
 from retrieval.regions import Box, RegionEncoder, Regions, cells_of, non_max_suppression
 from retrieval.results import Page
+
+log = logging.getLogger(__name__)
 
 MAX_OBJECTS = 5
 NMS_IOU = 0.3  # boxes overlapping a better one by more than this are the same object
@@ -100,7 +103,13 @@ class ObjectFinder:
         self._sample = sample @ self._basis  # (S, d)
         self._sample_owner = owners[::step]
         hubness = index.region_hubness(encoder.side) if hubness is None else hubness
-        hubness = np.zeros(len(catalog), np.float32) if hubness is None else hubness
+        if hubness is None:  # e.g. an index built at another region side, before an upgrade
+            log.warning(
+                "the index has no region hubness at %d px: hub pictures will crowd room "
+                "photos' objects until `snapfind index build --objects`",
+                encoder.side,
+            )
+            hubness = np.zeros(len(catalog), np.float32)
         self._sample_hubness = hubness[::step]
         self._product_hubness = np.full(len(index), np.inf, np.float32)
         np.minimum.at(self._product_hubness, owners, hubness)  # (P,) a product's best image

@@ -1,6 +1,8 @@
 """Objects in a room photo: regions, boxes, labels — synthetic rooms, real Lite0 features."""
 
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -107,3 +109,14 @@ def test_the_first_object_is_a_map_box_cut_out_and_it_finds_its_product(
     assert np.allclose(
         served.search_objects(image, k=2).objects[0].result.vector, first.vector, atol=1e-5
     )
+
+
+def test_an_index_without_region_hubness_at_this_side_says_how_to_get_it(
+    finder: ObjectFinder, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="retrieval.objects"):
+        ObjectFinder(finder.encoder, finder.index)  # built with --objects at this side
+        assert not caplog.records
+        elsewhere = SimpleNamespace(side=finder.encoder.side + 32)  # e.g. before an upgrade
+        ObjectFinder(elsewhere, finder.index)
+    assert "snapfind index build --objects" in caplog.text

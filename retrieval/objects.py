@@ -133,25 +133,26 @@ class ObjectFinder:
             order[-1] = np.inf  # detected furniture first
         chosen = non_max_suppression(regions.cells, order, NMS_IOU, self.max_objects, best)
         chosen = [i for i in chosen if order[i] > -np.inf]
-        cut: tuple[int, np.ndarray] | None = None
-        if lead is None and self.cut_outs and chosen:
-            cut = self._clearest_cut_out(image, regions, chosen[: self.cut_outs])
-            chosen.remove(cut[0])
-            chosen.insert(0, cut[0])  # the clearest cut-out is the first object
+        own = None if lead is None else (len(order) - 1, lead)  # object 1's own forward pass
+        if own is None and self.cut_outs and chosen:
+            i, vector = self._clearest_cut_out(image, regions, chosen[: self.cut_outs])
+            own = (i, _Lead("", regions.cells[i], regions.box(i), vector))
+            chosen.remove(i)
+            chosen.insert(0, i)  # the clearest cut-out is the first object
         found = []
         for i, vector in zip(chosen, regions.vectors(chosen), strict=True):
-            score = float(scores[i])
-            if lead is not None and i == len(order) - 1:
-                hits = self.rank(lead.vector, Page(k))  # as a press on its button re-ranks it
-                found.append(DetectedObject(lead.box, score, lead.label, lead.vector, hits))
-                continue
-            if cut is not None and i == cut[0]:
-                vector = cut[1]
-                hits = self.rank(vector, Page(max(k, LABEL_VOTES)))  # as a press ranks it
-                found.append(DetectedObject(regions.box(i), score, _label(hits), vector, hits[:k]))
+            if own is not None and i == own[0]:  # ranked as a press on its button ranks it
+                first = own[1]
+                hits = self.rank(first.vector, Page(max(k, LABEL_VOTES)))
+                label = first.label or _label(hits)
+                found.append(
+                    DetectedObject(first.box, float(scores[i]), label, first.vector, hits[:k])
+                )
                 continue
             hits = self.rank(vector, Page(max(k, LABEL_VOTES)), typical)  # the label sees 10
-            found.append(DetectedObject(regions.box(i), score, _label(hits), vector, hits[:k]))
+            found.append(
+                DetectedObject(regions.box(i), float(scores[i]), _label(hits), vector, hits[:k])
+            )
         return found
 
     def _lead(self, image: np.ndarray, regions: Regions) -> "_Lead | None":
@@ -235,8 +236,9 @@ class ObjectFinder:
 
 @dataclass(frozen=True)
 class _Lead:
-    """The detector's first box: its class, its content cells, its pixels, and the vector of
-    the box cut out and embedded by the query network."""
+    """Object 1's box, cut out and embedded by the query network: the detector's (with its
+    class) or the map's clearest (label "": its products' category); its content cells, its
+    pixels, and the vector."""
 
     label: str
     cells: np.ndarray  # (4,) int

@@ -121,11 +121,6 @@ def _picks(count: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(count, size, replace=False))
 
 
-def _sample(chunks: Chunks, count: int, size: int, seed: int) -> np.ndarray:
-    """`size` rows drawn uniformly without replacement, in one pass over the chunks."""
-    return rows_at(chunks, _picks(count, size, seed))
-
-
 def write_from_cache(
     path: Path,
     choice: IndexChoice,

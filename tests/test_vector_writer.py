@@ -8,6 +8,7 @@ import pytest
 
 from index import vector_writer
 from index.vector_writer import write_index
+from retrieval.vector_chunks import rows_at
 
 
 def _rows(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -39,7 +40,8 @@ def test_streamed_index_holds_every_row_in_order(tmp_path: Path, key: str) -> No
 def test_training_sample_is_drawn_from_all_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vector_writer, "TRAIN_ROWS", 50)
     rows = np.arange(1000, dtype=np.float32)[:, None].repeat(4, axis=1)  # row i = [i, i, i, i]
-    sample = vector_writer._sample(_chunks_of(rows, 64), len(rows), 50, seed=0)
+    picks = vector_writer._picks(len(rows), 50, seed=0)
+    sample = rows_at(_chunks_of(rows, 64), picks)  # as write_index draws its training sample
     assert sample.shape == (50, 4)
     assert len(set(sample[:, 0])) == 50 and sample[:, 0].max() > 500  # distinct, not a prefix
 

@@ -13,11 +13,13 @@ REFINED = "nprobe=16,k_factor_rf=4"  # SQ8 codes in memory, exact vectors (mappe
     ("n", "dim", "budget", "key", "params"),
     [
         (1, 1280, 4 * GiB, "Flat", ""),
-        (2_042, 2560, 4 * GiB, "Flat", ""),
-        (10_000, 2560, 4 * GiB, "Flat", ""),  # the exact limit counts floats, not vectors
-        (20_000, 1280, 4 * GiB, "Flat", ""),
-        (5_000, 4096, 4 * GiB, "Flat", ""),  # too few to train lists on: exact at any dim
-        (20_001, 1280, 4 * GiB, "IVF512,SQ8,RFlat", REFINED),  # 512 lists: 39 rows each
+        (2_042, 1280, 4 * GiB, "Flat", ""),  # IKEA's catalog: a 0.4 ms scan
+        (4_096, 1280, 4 * GiB, "Flat", ""),
+        (2_048, 2560, 4 * GiB, "Flat", ""),  # the exact limit counts floats, not vectors
+        (2_495, 4096, 4 * GiB, "Flat", ""),  # too few for 64 lists: exact at any dim
+        (4_097, 1280, 4 * GiB, "IVF64,SQ8,RFlat", REFINED),
+        (12_252, 1280, 4 * GiB, "IVF256,SQ8,RFlat", REFINED),  # IKEA with 5 crops a picture
+        (20_000, 1280, 4 * GiB, "IVF512,SQ8,RFlat", REFINED),  # 512 lists: 39 rows each
         (10_001, 2560, 4 * GiB, "IVF256,SQ8,RFlat", REFINED),
         (100_000, 1280, 4 * GiB, "IVF1024,SQ8,RFlat", REFINED),  # 628 MiB
         (1_000_000, 1280, 8 * GiB, "IVF2048,SQ8,RFlat", REFINED),  # 6.1 GiB
@@ -45,7 +47,8 @@ def test_impossible_budget_is_a_readable_error() -> None:
     with pytest.raises(ConfigError, match="SNAPFIND_ANN_RAM_BUDGET_MB"):
         choose_index(10_000_000, 2560, 2**20)
     with pytest.raises(ConfigError, match="SNAPFIND_ANN_RAM_BUDGET_MB"):
-        choose_index(5_000, 2560, 2**20)  # too few to train a quantiser, too many for the budget
+        choose_index(5_000, 2560, 2**20)  # too few to train PQ codebooks, too many for the budget
+        choose_index(2_000, 2560, 2**20)  # too few for lists, too many for the budget
     with pytest.raises(ValueError):
         choose_index(0, 2560, GiB)
 

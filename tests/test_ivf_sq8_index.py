@@ -92,7 +92,7 @@ def test_a_build_past_the_exact_limit_serves_the_ivf_index(
 ) -> None:
     """12 images stand in for a million: with the exact vectors in the budget they re-rank."""
     monkeypatch.setattr(choice, "EXACT_FLOATS", 0)
-    monkeypatch.setattr(choice, "MIN_TRAIN", 1)
+    monkeypatch.setattr(choice, "MIN_LISTS", 0)
     catalog = write_shapes_catalog(tmp_path / "catalog", per_category=4)
     options = BuildOptions(progress=False, ram_budget_bytes=budget)
     report = build_index(catalog, tmp_path / "idx", tiny_extractor, options)

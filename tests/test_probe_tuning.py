@@ -111,7 +111,7 @@ def test_a_build_records_the_tuned_nprobe_and_the_measured_recall(
 ) -> None:
     """12 images stand in for a million (one list): the manifest says what the writer measured."""
     monkeypatch.setattr(choice, "EXACT_FLOATS", 0)
-    monkeypatch.setattr(choice, "MIN_TRAIN", 1)
+    monkeypatch.setattr(choice, "MIN_LISTS", 0)
     catalog = write_shapes_catalog(tmp_path / "catalog", per_category=4)
     report = build_index(catalog, tmp_path / "idx", tiny_extractor, BuildOptions(progress=False))
     manifest = Manifest.read(report.release / MANIFEST)

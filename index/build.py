@@ -137,8 +137,8 @@ def _build_locked(
     )
     products = _write_products(staging / PRODUCTS, [e for e, _ in indexed])
     if options.objects:
-        matrix = cached_matrix(cache_dir, plain.fingerprint, hashes_in_order, head)  # as indexed
-        write_region_hubness(staging, extractor, [e for e, _ in indexed], matrix, options.limits)
+        matrix = cached_matrix(cache_dir, plain.fingerprint, pictures, head)  # as indexed
+        write_region_hubness(staging, extractor, kept, matrix, options.limits)  # not the crops
     (staging / UNREADABLE).write_text(
         "".join(f"{path}\t{reason}\n" for path, reason in unreadable), encoding="utf-8"
     )

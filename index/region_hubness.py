@@ -108,8 +108,9 @@ def write_region_hubness(
     matrix: np.ndarray,
     limits: ImageLimits,
 ) -> None:
-    """The release's region hubness file (named for the region side): (V,) float32 in vector
-    order, plain .npy, from the catalog's (V, D) vectors as indexed."""
+    """The release's region hubness file (named for the region side): (P,) float32 in vector
+    order, plain .npy, from the (P, D) vectors of the catalog's whole pictures as indexed (the
+    crops that may follow them take no part in rooms)."""
     rows: dict[str, int] = {}
     owners = np.array([rows.setdefault(entry.id, len(rows)) for entry in entries])  # (V,)
 

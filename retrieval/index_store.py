@@ -107,11 +107,14 @@ class CatalogIndex:
     def categories(self) -> list[str]:
         return self.store.categories()
 
+    @property
+    def pictures(self) -> int:
+        """How many stored vectors are whole pictures: ids below it (crops, if any, follow)."""
+        return self.vectors if self.crop_gate is None else self.crop_gate.first_vector
+
     def _describe(self) -> CatalogInfo:
         """The plain description front ends show (its images: pictures, not their crops)."""
-        gate = self.crop_gate
-        pictures = self.vectors if gate is None else gate.first_vector
-        return describe_release(self.release, self.manifest, self.store, pictures)
+        return describe_release(self.release, self.manifest, self.store, self.pictures)
 
     def vector_of(self, product_id: str) -> np.ndarray:
         """The stored (D,) vector of a product's first image."""
@@ -129,7 +132,7 @@ class CatalogIndex:
         return self._vectors.reconstruct_n(0, self.vectors)
 
     def region_hubness(self, side: int) -> np.ndarray | None:
-        """(V,) how much each stored vector resembles any piece of a room seen at `side` px (the
+        """(P,) how much each whole picture resembles any piece of a room seen at `side` px (the
         object finder's CSLS term), written by `index build --objects`; None for an index built
         without it, or at another region side."""
         path = self.release / region_hubness_file(side)
@@ -139,8 +142,10 @@ class CatalogIndex:
             values = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise damaged(path, str(error)) from None
-        if values.shape != (self.vectors,) or values.dtype != np.float32:
-            raise damaged(path, f"{values.dtype} {values.shape} for {self.vectors} vectors")
+        if values.shape == (self.vectors,):  # written for crops too, before they were left out
+            values = values[: self.pictures]
+        if values.shape != (self.pictures,) or values.dtype != np.float32:
+            raise damaged(path, f"{values.dtype} {values.shape} for {self.pictures} pictures")
         return values
 
     def answers(self) -> bool:

@@ -68,7 +68,8 @@ def looks_like_product_photo(image: np.ndarray) -> bool:
 class ObjectFinder:
     """Finds and searches the objects of a photo against one open index.
 
-    `hubness`: (V,) per catalog vector; None takes the one stored in the index
+    `hubness`: (P,) per whole picture (indexed crops play no part in rooms: they would match
+    boxes as parts of products); None takes the one stored in the index
     (`CatalogIndex.region_hubness`), and an index built without it (or zeros) corrects only
     with the photo itself. `detector`: its most probable chair, table or desk is the first
     object, searched by its own forward pass of the cut-out box (a box pooled from the map
@@ -94,8 +95,9 @@ class ObjectFinder:
         self.max_objects = max_objects
         self.detector = detector
         self.cut_outs = cut_outs
-        catalog = index.matrix()  # (V, D)
-        owners = index.store.product_of_vector  # (V,)
+        pictures = index.pictures
+        catalog = index.matrix()[:pictures]  # (V, D), V = the pictures
+        owners = index.store.product_of_vector[:pictures]  # (V,)
         step = max(1, len(catalog) // SCORING_SAMPLE)
         sample = catalog[::step]
         _, _, basis = np.linalg.svd(sample, full_matrices=False)  # uncentred: keeps q·c

@@ -120,3 +120,27 @@ def test_an_index_without_region_hubness_at_this_side_says_how_to_get_it(
         elsewhere = SimpleNamespace(side=finder.encoder.side + 32)  # e.g. before an upgrade
         ObjectFinder(elsewhere, finder.index)
     assert "snapfind index build --objects" in caplog.text
+
+
+def test_indexed_crops_leave_a_room_photo_as_it_is_without_them(
+    finder: ObjectFinder, lite0_extractor, tmp_path: Path
+) -> None:
+    """Crops (`index build --views`) match boxes as parts of products and shifted the
+    pseudo-rooms' draw: a views index once found other first objects (docs/objects.md)."""
+    catalog = finder.index.manifest.catalog
+    options = BuildOptions(progress=False, objects=True, views=2)
+    build_index(Path(catalog), tmp_path / "crops", lite0_extractor, options)
+    crops = open_index(tmp_path / "crops", lite0_extractor.fingerprint)
+    assert crops.vectors == 3 * crops.pictures == 3 * finder.index.vectors
+    side = finder.encoder.side
+    hubness = crops.region_hubness(side)
+    assert hubness is not None and hubness.shape == (crops.pictures,)
+    np.testing.assert_allclose(hubness, finder.index.region_hubness(side), atol=1e-5)
+
+    image, _ = compose_room(("sofa", "lamp", "rug", "plant"))
+    found = ObjectFinder(finder.encoder, crops).find(image, k=2)
+    expected = finder.find(image, k=2)
+    assert [o.box for o in found] == [o.box for o in expected]
+    assert [[h.product.id for h in o.hits] for o in found] == [
+        [h.product.id for h in o.hits] for o in expected
+    ]

@@ -52,3 +52,17 @@ def test_build_with_objects_writes_what_the_index_reads(tmp_path: Path, tiny_ext
     (report.release / name).write_bytes(b"\x93NUMPY truncated")
     with pytest.raises(IndexDamagedError, match=name):
         open_index(tmp_path / "objects").region_hubness(side)
+
+
+def test_an_index_with_crops_reads_hubness_for_its_pictures(tmp_path: Path, tiny_extractor) -> None:
+    """Written for the pictures alone; a file from before (one value per crop too) still reads."""
+    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)
+    options = BuildOptions(progress=False, objects=True, views=1)
+    report = build_index(catalog, tmp_path / "crops", tiny_extractor, options)
+    index = open_index(tmp_path / "crops")
+    side = region_side(tiny_extractor.input_size)
+    hubness = index.region_hubness(side)
+    assert index.vectors == 2 * index.pictures and hubness.shape == (index.pictures,)
+    older = np.concatenate([hubness, np.ones(index.pictures, np.float32)])  # (V,)
+    np.save(report.release / region_hubness_file(side), older, allow_pickle=False)
+    np.testing.assert_array_equal(open_index(tmp_path / "crops").region_hubness(side), hubness)

@@ -31,6 +31,10 @@ class TinyIndex:
     def __len__(self) -> int:
         return len(self.vectors)
 
+    @property
+    def pictures(self) -> int:
+        return len(self.vectors)
+
     def matrix(self) -> np.ndarray:
         return self.vectors
 

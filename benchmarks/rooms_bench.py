@@ -208,10 +208,12 @@ def main() -> int:
     cut = "objects, detector box cut out + map boxes (SNAPFIND_OBJECT_DETECTOR)"
     pooled = "objects, map boxes only (SNAPFIND_OBJECT_CUT_OUT=false)"
     on = {n: " (SNAPFIND_OBJECT_CUT_OUT)" if n == CUT_OUTS else "" for n in SERVED_CUT}
-    one = f"objects, map's first box cut out (1 query forward){on[1]}"
+    one = f"objects, map's first box cut out, mixed with it pooled (1 query forward){on[1]}"
+    alone = "objects, map's first box cut out alone, as in the fifth pass (1 query forward)"
     best = f"objects, map's best 2 boxes cut out, the clearest first (2 forwards){on[2]}"
     both = "objects, detector, else as SNAPFIND_OBJECT_CUT_OUT (both on)"
     first_cut = ObjectFinder(encoder, service.index, cut_outs=1)
+    cut_alone = ObjectFinder(encoder, service.index, cut_outs=1, cut_out_weight=1.0)
     cut_outs = ObjectFinder(encoder, service.index, cut_outs=2)
     either = ObjectFinder(encoder, service.index, detector=detected.detector, cut_outs=CUT_OUTS)
     variants: dict[str, Ranker] = {
@@ -222,6 +224,7 @@ def main() -> int:
         cut: objects(detected, service),
         crop: detector_pooled(detected, service),
         one: objects(first_cut, service),
+        alone: objects(cut_alone, service),
         best: objects(cut_outs, service),
         both: first_only(objects(either, service)),
     }
@@ -233,6 +236,7 @@ def main() -> int:
         cut: object_step(detected, service),
         crop: variants[crop],
         one: object_step(first_cut, service),
+        alone: object_step(cut_alone, service),
         best: object_step(cut_outs, service),
         both: object_step(either, service),
         "detector alone": lambda data, k: detected.detector.detect(service.decode(data)),

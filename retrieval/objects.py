@@ -5,8 +5,8 @@
     image ─▶ detector (chairs, tables, desks) ─▶ its most probable box, cut out and embedded
           by the query network: the first object, when there is one
     or the map's best `cut_outs` boxes, each cut out and embedded by the query network: the
-          one whose products it matches most clearly is the first object, its vector mixed
-          with the same box pooled from the map
+          one whose products it matches most clearly is the first object
+    the first object's vector: its cut-out mixed with the same box pooled from the map
 
 A box scores high when it matches some product far better than the catalog's hub pictures
 would explain (CSLS against the index's region hubness, `index/region_hubness.py`) and better
@@ -79,9 +79,9 @@ class ObjectFinder:
     map's best `cut_outs` boxes are cut out of the photo and embedded by the query network
     too (one batch, `cut_outs` query forwards); the one whose products it matches most
     clearly (2·cos − hubness) becomes the first object; 0 keeps every object pooled from the
-    map. `cut_out_weight`: that object's vector is this much its cut-out and the rest the same
-    box pooled from the map (1: the cut-out alone). Built once per index; blocking, like
-    `SearchService`.
+    map. `cut_out_weight`: the first object's vector (the detector's box or the map's) is
+    this much its cut-out and the rest the same box pooled from the map (1: the cut-out
+    alone). Built once per index; blocking, like `SearchService`.
     """
 
     def __init__(
@@ -142,9 +142,11 @@ class ObjectFinder:
         own = None if lead is None else (len(order) - 1, lead)  # object 1's own forward pass
         if own is None and self.cut_outs and chosen:
             i, cut = self._clearest_cut_out(image, regions, chosen[: self.cut_outs])
-            own = (i, self._mixed(regions, i, cut, typical))
+            own = (i, _Lead("", regions.cells[i], regions.box(i), cut))
             chosen.remove(i)
             chosen.insert(0, i)  # the clearest cut-out is the first object
+        if own is not None:
+            own = (own[0], self._mixed(regions, own[0], own[1], typical))
         found = []
         for i, vector in zip(chosen, regions.vectors(chosen), strict=True):
             if own is not None and i == own[0]:  # its own forward pass
@@ -194,19 +196,20 @@ class ObjectFinder:
         best = int(np.argmax([m.max() if len(m) else -np.inf for m in margins]))
         return boxes[best], vectors[best]
 
-    def _mixed(self, regions: Regions, i: int, cut: np.ndarray, typical: np.ndarray) -> "_Lead":
-        """Object 1 from the map's box `i` and its (D,) cut-out: `cut_out_weight` of the
-        cut-out, the rest the box pooled from the map, its album ranked with that rest's share
+    def _mixed(self, regions: Regions, i: int, lead: "_Lead", typical: np.ndarray) -> "_Lead":
+        """`lead` (box `i` of `regions`, cut out) with its vector `cut_out_weight` of the cut-out
+        and the rest the same box pooled from the map, its album ranked with that rest's share
         of the photo's term (a map box's album takes all of it).
 
         The cut-out sees the object sharp and alone; the pooled box sees it among what
         surrounds it, which a product photographed in a room shares. Mixed, they put a room
-        product in object 1's top 5 more often than the cut-out alone (rooms_bench, sixth pass:
-        docs/objects.md); growing the box before cutting it out lost instead."""
+        product in object 1's top 5 more often than the cut-out alone, the map's box and the
+        detector's alike (rooms_bench, sixth pass: docs/objects.md); growing the box before
+        cutting it out lost instead."""
         share = self.cut_out_weight
-        vector = share * cut + (1 - share) * regions.vectors([i])[0]
+        vector = share * lead.vector + (1 - share) * regions.vectors([i])[0]
         vector = (vector / np.linalg.norm(vector)).astype(np.float32)
-        return _Lead("", regions.cells[i], regions.box(i), vector, (1 - share) * typical)
+        return replace(lead, vector=vector, photo=(1 - share) * typical)
 
     def _pool(self, vector: np.ndarray, page: Page) -> list[tuple[int, float]]:
         """The (product row, cosine) pool an object's ranking re-orders: the same for every

@@ -204,14 +204,20 @@ def main() -> int:
         parser.error(f"{args.index} has no region hubness: build it with `index build --objects`")
     default = ObjectFinder(encoder, service.index)
     detected = ObjectFinder(encoder, service.index, detector=Detector(settings.threads))
+    detected_alone = ObjectFinder(
+        encoder, service.index, detector=detected.detector, cut_out_weight=1.0
+    )
     crop = "objects, detector box pooled from the map (first)"
-    cut = "objects, detector box cut out + map boxes (SNAPFIND_OBJECT_DETECTOR)"
+    cut = "objects, detector box cut out and mixed + map boxes (SNAPFIND_OBJECT_DETECTOR)"
+    cut_only = "objects, detector box cut out alone, as in the fifth pass (first)"
     pooled = "objects, map boxes only (SNAPFIND_OBJECT_CUT_OUT=false)"
     on = {n: " (SNAPFIND_OBJECT_CUT_OUT)" if n == CUT_OUTS else "" for n in SERVED_CUT}
-    one = f"objects, map's first box cut out (1 query forward){on[1]}"
+    one = f"objects, map's first box cut out, mixed with it pooled (1 query forward){on[1]}"
+    alone = "objects, map's first box cut out alone, as in the fifth pass (1 query forward)"
     best = f"objects, map's best 2 boxes cut out, the clearest first (2 forwards){on[2]}"
     both = "objects, detector, else as SNAPFIND_OBJECT_CUT_OUT (both on)"
     first_cut = ObjectFinder(encoder, service.index, cut_outs=1)
+    first_alone = ObjectFinder(encoder, service.index, cut_outs=1, cut_out_weight=1.0)
     cut_outs = ObjectFinder(encoder, service.index, cut_outs=2)
     either = ObjectFinder(encoder, service.index, detector=detected.detector, cut_outs=CUT_OUTS)
     variants: dict[str, Ranker] = {
@@ -220,8 +226,10 @@ def main() -> int:
         "grid 3x3 + whole": grid(service),
         pooled: objects(default, service),
         cut: objects(detected, service),
+        cut_only: first_only(objects(detected_alone, service)),
         crop: detector_pooled(detected, service),
         one: objects(first_cut, service),
+        alone: objects(first_alone, service),
         best: objects(cut_outs, service),
         both: first_only(objects(either, service)),
     }
@@ -231,8 +239,10 @@ def main() -> int:
         "grid 3x3 + whole": variants["grid 3x3 + whole"],
         pooled: object_step(default, service),
         cut: object_step(detected, service),
+        cut_only: object_step(detected_alone, service),
         crop: variants[crop],
         one: object_step(first_cut, service),
+        alone: object_step(first_alone, service),
         best: object_step(cut_outs, service),
         both: object_step(either, service),
         "detector alone": lambda data, k: detected.detector.detect(service.decode(data)),

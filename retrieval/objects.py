@@ -6,6 +6,7 @@
           by the query network: the first object, when there is one
     or the map's best `cut_outs` boxes, each cut out and embedded by the query network: the
           one whose products it matches most clearly is the first object
+    the first object's vector: its cut-out mixed with the same box pooled from the map
 
 A box scores high when it matches some product far better than the catalog's hub pictures
 would explain (CSLS against the index's region hubness, `index/region_hubness.py`) and better
@@ -37,6 +38,8 @@ LABEL_VOTES = 10  # the label is the category most of this many top products sha
 WHITE = 230  # a channel value at or above this counts as the catalog's white backdrop
 WHITE_BORDER = 0.9  # share of white border pixels that marks a product-on-white photo
 MIN_CROP = 8  # a detected box's smallest side, in pixels, when it is cut out
+CUT_OUT_WEIGHT = 0.7  # the cut-out's share of object 1's vector, the pooled box's the rest:
+# first-object hit@5 0.217 → 0.267 on rooms_bench, 0.6-0.8 all ahead (docs/objects.md)
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,10 @@ class ObjectFinder:
     found its product less often: docs/objects.md). `cut_outs`: without a detection, the
     map's best `cut_outs` boxes are cut out of the photo and embedded by the query network
     too (one batch, `cut_outs` query forwards); the one whose products it matches most
-    clearly (2·cos − hubness) becomes the first object, ranked by that vector as a press is;
-    0 keeps every object pooled from the map. Built once per index; blocking, like
-    `SearchService`.
+    clearly (2·cos − hubness) becomes the first object; 0 keeps every object pooled from the
+    map. `cut_out_weight`: the first object's vector (the detector's box or the map's) is
+    this much its cut-out and the rest the same box pooled from the map (1: the cut-out
+    alone). Built once per index; blocking, like `SearchService`.
     """
 
     def __init__(
@@ -89,12 +93,14 @@ class ObjectFinder:
         max_objects: int = MAX_OBJECTS,
         detector: Detector | None = None,
         cut_outs: int = 0,
+        cut_out_weight: float = CUT_OUT_WEIGHT,
     ) -> None:
         self.encoder = encoder
         self.index = index
         self.max_objects = max_objects
         self.detector = detector
         self.cut_outs = cut_outs
+        self.cut_out_weight = cut_out_weight
         pictures = index.pictures
         catalog = index.matrix()[:pictures]  # (V, D), V = the pictures
         owners = index.store.product_of_vector[:pictures]  # (V,)
@@ -137,15 +143,17 @@ class ObjectFinder:
         chosen = [i for i in chosen if order[i] > -np.inf]
         own = None if lead is None else (len(order) - 1, lead)  # object 1's own forward pass
         if own is None and self.cut_outs and chosen:
-            i, vector = self._clearest_cut_out(image, regions, chosen[: self.cut_outs])
-            own = (i, _Lead("", regions.cells[i], regions.box(i), vector))
+            i, cut = self._clearest_cut_out(image, regions, chosen[: self.cut_outs])
+            own = (i, _Lead("", regions.cells[i], regions.box(i), cut))
             chosen.remove(i)
             chosen.insert(0, i)  # the clearest cut-out is the first object
+        if own is not None:
+            own = (own[0], self._mixed(regions, own[0], own[1], typical))
         found = []
         for i, vector in zip(chosen, regions.vectors(chosen), strict=True):
-            if own is not None and i == own[0]:  # ranked as a press on its button ranks it
+            if own is not None and i == own[0]:  # its own forward pass
                 first = own[1]
-                hits = self.rank(first.vector, Page(max(k, LABEL_VOTES)))
+                hits = self.rank(first.vector, Page(max(k, LABEL_VOTES)), first.photo)
                 label = first.label or _label(hits)
                 found.append(
                     DetectedObject(first.box, float(scores[i]), label, first.vector, hits[:k])
@@ -189,6 +197,21 @@ class ObjectFinder:
         margins = [self._margins(self._pool(v, Page(1)), None) for v in vectors]
         best = int(np.argmax([m.max() if len(m) else -np.inf for m in margins]))
         return boxes[best], vectors[best]
+
+    def _mixed(self, regions: Regions, i: int, lead: "_Lead", typical: np.ndarray) -> "_Lead":
+        """`lead` (box `i` of `regions`, cut out) with its vector `cut_out_weight` of the cut-out
+        and the rest the same box pooled from the map, its album ranked with that rest's share
+        of the photo's term (a map box's album takes all of it).
+
+        The cut-out sees the object sharp and alone; the pooled box sees it among what
+        surrounds it, which a product photographed in a room shares. Mixed, they put a room
+        product in object 1's top 5 more often than the cut-out alone, the map's box and the
+        detector's alike (rooms_bench, sixth pass: docs/objects.md); growing the box before
+        cutting it out lost instead."""
+        share = self.cut_out_weight
+        vector = share * lead.vector + (1 - share) * regions.vectors([i])[0]
+        vector = (vector / np.linalg.norm(vector)).astype(np.float32)
+        return replace(lead, vector=vector, photo=(1 - share) * typical)
 
     def _pool(self, vector: np.ndarray, page: Page) -> list[tuple[int, float]]:
         """The (product row, cosine) pool an object's ranking re-orders: the same for every
@@ -240,12 +263,14 @@ class ObjectFinder:
 class _Lead:
     """Object 1's box, cut out and embedded by the query network: the detector's (with its
     class) or the map's clearest (label "": its products' category); its content cells, its
-    pixels, and the vector."""
+    pixels, the vector, and the photo's term its first album is ranked with (None: none, as
+    a press)."""
 
     label: str
     cells: np.ndarray  # (4,) int
     box: Box
     vector: np.ndarray  # (D,)
+    photo: np.ndarray | None = None  # (P,) the photo's term for its album; None: none
 
 
 def _label(hits: list[Hit]) -> str:

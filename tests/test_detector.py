@@ -3,6 +3,7 @@ synthetic room (skipped where ../shared is absent), real Lite0 features."""
 
 import csv
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from index.build import BuildOptions, build_index
 from retrieval.detector import MODEL, SIDE, Detector, _decode, anchors
 from retrieval.index_store import CatalogIndex, open_index
 from retrieval.object_options import ObjectOptions
-from retrieval.objects import ObjectFinder
+from retrieval.objects import CUT_OUT_WEIGHT, ObjectFinder
 from retrieval.regions import Box, cells_of, region_encoder_for
 from retrieval.search import SearchService
 from tests.synthetic import compose_room, draw_furniture
@@ -100,9 +101,8 @@ def chair_index(tmp_path_factory: pytest.TempPathFactory, lite0_extractor) -> Ca
 def test_the_detected_chair_is_the_first_object_and_finds_its_product(
     chair_index: CatalogIndex, lite0_extractor
 ) -> None:
-    finder = ObjectFinder(
-        region_encoder_for(lite0_extractor), chair_index, detector=Detector(threads=1)
-    )
+    encoder, detector = region_encoder_for(lite0_extractor), Detector(threads=1)
+    finder = ObjectFinder(encoder, chair_index, detector=detector)
     room, truth = _room_with(_chair_photos()[CHAIRS[0]])
 
     found = finder.find(room, k=3)
@@ -111,7 +111,11 @@ def test_the_detected_chair_is_the_first_object_and_finds_its_product(
     assert first.label == "chair" and first.box.iou(truth) >= 0.5
     assert first.hits[0].product.id.endswith(CHAIRS[0])
     cut = room[first.box.top : first.box.bottom, first.box.left : first.box.right]
-    assert np.allclose(first.vector, lite0_extractor.embed_one(cut), atol=1e-5)
+    regions = encoder.regions(room)  # the detected box pooled from the map: the mix's rest
+    cells = cells_of(detector.detect(room).boxes[:1], regions.content.shape[:2])
+    mixed = CUT_OUT_WEIGHT * lite0_extractor.embed_one(cut)
+    mixed += (1 - CUT_OUT_WEIGHT) * replace(regions, cells=cells).vectors()[0]
+    assert np.allclose(first.vector, mixed / np.linalg.norm(mixed), atol=1e-5)
     assert any(o.hits[0].product.id.endswith("sofa") for o in found[1:])  # the map's still
 
 

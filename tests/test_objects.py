@@ -10,7 +10,7 @@ import pytest
 from index.build import BuildOptions, build_index
 from retrieval.index_store import open_index
 from retrieval.object_options import CUT_OUTS
-from retrieval.objects import ObjectFinder, looks_like_product_photo
+from retrieval.objects import CUT_OUT_WEIGHT, ObjectFinder, looks_like_product_photo
 from retrieval.regions import Box, _boxes, non_max_suppression, region_encoder_for
 from retrieval.results import Page
 from retrieval.search import SearchService
@@ -88,7 +88,7 @@ def test_product_photo_detection_needs_a_white_border(tmp_path: Path) -> None:
     assert looks_like_product_photo(framed)
 
 
-def test_the_first_object_is_a_map_box_cut_out_and_it_finds_its_product(
+def test_the_first_object_is_a_map_box_cut_out_mixed_with_it_pooled_and_finds_its_product(
     finder: ObjectFinder, lite0_extractor
 ) -> None:
     image, truth = compose_room(("sofa", "lamp", "rug", "plant"))
@@ -98,12 +98,16 @@ def test_the_first_object_is_a_map_box_cut_out_and_it_finds_its_product(
     first = cut[0]
     assert first.box in [o.box for o in pooled[:CUT_OUTS]]  # one of the map's best boxes
     pixels = image[first.box.top : first.box.bottom, first.box.left : first.box.right]
-    assert np.allclose(first.vector, lite0_extractor.embed_one(pixels), atol=1e-5)
+    alone = lite0_extractor.embed_one(pixels)
+    pooled_vectors = {o.box: o.vector for o in pooled}
+    mixed = CUT_OUT_WEIGHT * alone + (1 - CUT_OUT_WEIGHT) * pooled_vectors[first.box]
+    assert np.allclose(first.vector, mixed / np.linalg.norm(mixed), atol=1e-5)
     kind = next(kind for kind, box in truth.items() if _centre_inside(first.box, box))
     assert first.hits[0].product.id.endswith(kind) and first.label == kind
     assert sorted(o.box.as_tuple() for o in cut) == sorted(o.box.as_tuple() for o in pooled)
-    pooled_vectors = {o.box: o.vector for o in pooled}
     assert all(np.array_equal(o.vector, pooled_vectors[o.box]) for o in cut[1:])  # as before
+    only_cut = ObjectFinder(finder.encoder, finder.index, cut_outs=CUT_OUTS, cut_out_weight=1.0)
+    assert np.allclose(only_cut.find(image, k=2)[0].vector, alone, atol=1e-5)  # fifth pass's
 
     served = SearchService(lite0_extractor, finder.index)  # cut-outs on by default
     assert np.allclose(

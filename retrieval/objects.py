@@ -101,8 +101,9 @@ class ObjectFinder:
         self.detector = detector
         self.cut_outs = cut_outs
         self.cut_out_weight = cut_out_weight
+        catalog = index.matrix()  # a vector store has none here: its ConfigError says so
         pictures = index.pictures
-        catalog = index.matrix()[:pictures]  # (V, D), V = the pictures
+        catalog = catalog[:pictures]  # (V, D), V = the pictures
         owners = index.store.product_of_vector[:pictures]  # (V,)
         step = max(1, len(catalog) // SCORING_SAMPLE)
         sample = catalog[::step]

@@ -20,11 +20,14 @@ small perturbations, queries from held-out products (docs/scale.md has the figur
    round's choice: 0.967). At 200k: 0.969 without the re-rank (the SQ8 codes' own ceiling),
    1.000 at 1.28 ms with it; 1M × 1280 without it (the 2 GB budget): 0.962 in 1,238 MiB
    (nprobe 8: 0.953); 1M × 2560 (4 GB): 0.984 in 2,469 MiB, 2.7 ms.
-3. Not even SQ8: `IVF{nlist},PQ{m}` — m-byte codes, the largest m dividing the dimension that
-   fits. A last resort: recall@5 was only ~0.17 at 1M × 1280 (synthetic), 0.157 at
-   1M × 2560 (IKEA). Nothing measured there within 2 GB reaches 0.95 (sixth round): the codes
-   that fit hold ~6 bits a dimension — SQ6 0.906, SQ8 after a PCA to 1,792 dimensions
-   0.873, SQ4 0.669; the 4 GiB default budget holds SQ8 (0.984).
+3. Not even SQ8: coarser scalar codes, the finest that fits — `IVF{nlist},SQ6`, then `SQ4`
+   (sixth round, 1M × 2560 IKEA under 2 GB: SQ6 0.906 in 1,859 MiB, SQ4 0.669; both short of
+   0.95, which needs the 4 GiB default budget's SQ8: 0.984). Nothing measured within 2 GB
+   reached 0.95: SQ8 after a PCA to 1,792 dimensions 0.873, PQ640 0.695 at 100k.
+4. Not even SQ4: `IVF{nlist},PQ{m}np` — m-byte codes, the largest m dividing the dimension
+   that fits, without the polysemous training faiss adds by default (search never uses it; it
+   took most of a 1,244 s build). A last resort: ~0.17 at 1M × 1280 (synthetic), 0.157 at
+   1M × 2560 (IKEA).
 nprobe is where the search starts: the writer (`index.probe_tuning`) measures recall@5 of 200
 catalog vectors against exact search on the index it wrote and doubles nprobe until 0.95, half
 the lists, or no gain — the only part of the rule that looks at the data, because the two
@@ -48,6 +51,7 @@ SQ8_NPROBE = 16  # lists scanned per query (the writer may raise it): IKEA 1M 0.
 REFINE_K_FACTOR = 4  # the SQ8 scan's best 4·k re-ranked by the exact vectors: 1.000 at 200k
 GRAPH_QUANTIZER_FROM = 16_384  # lists; below, queries scan every centroid (2,048 × 1280: ~0.3 ms)
 ID_BYTES = 8  # an inverted list stores each vector's id beside its code
+SQ_BITS = (8, 6, 4)  # scalar codes a dimension, finest first: 1M × 2560 0.984 / 0.906 / 0.669
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)
 MIN_TRAIN = 39 * 256  # FAISS wants 39 training points per centroid; PQ codebooks have 256
 MIN_LISTS = 64  # fewer, and nprobe 16 scans a quarter of the vectors: exact instead
@@ -91,23 +95,30 @@ def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
     nlist = _nlist(n)
     ivf = f"IVF{nlist}_HNSW32" if nlist >= GRAPH_QUANTIZER_FROM else f"IVF{nlist}"
     centroids = nlist * dim * 4
-    sq8 = int(n * (dim + ID_BYTES) * OVERHEAD) + centroids
     nprobe = min(SQ8_NPROBE, nlist)
+    sq8 = _codes_bytes(n, dim) + centroids
     if sq8 + raw <= budget_bytes:
         key = f"{ivf},SQ8,RFlat"
         return IndexChoice(key, nprobe, sq8 + raw, k_factor=REFINE_K_FACTOR)
-    if sq8 <= budget_bytes:
-        return IndexChoice(f"{ivf},SQ8", nprobe, sq8)
+    for bits in SQ_BITS:
+        size = _codes_bytes(n, -(-dim * bits // 8)) + centroids
+        if size <= budget_bytes:
+            return IndexChoice(f"{ivf},SQ{bits}", nprobe, size)
     if n < MIN_TRAIN:
         raise _too_small(n, dim, budget_bytes)
     nprobe = max(8, min(1024, nlist // 4))
     for m in PQ_CODE_SIZES:
         if dim % m:
             continue
-        size = int(n * (m + ID_BYTES) * OVERHEAD) + centroids
+        size = _codes_bytes(n, m) + centroids
         if size <= budget_bytes:
-            return IndexChoice(f"IVF{nlist},PQ{m}", nprobe, size)
+            return IndexChoice(f"IVF{nlist},PQ{m}np", nprobe, size)
     raise _too_small(n, dim, budget_bytes)
+
+
+def _codes_bytes(n: int, code_size: int) -> int:
+    """Memory of `n` codes of `code_size` bytes in inverted lists, with their ids."""
+    return int(n * (code_size + ID_BYTES) * OVERHEAD)
 
 
 def _too_small(n: int, dim: int, budget_bytes: int) -> ConfigError:

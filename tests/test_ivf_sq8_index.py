@@ -82,21 +82,24 @@ def test_a_far_category_returns_k_in_its_best_order(
         np.testing.assert_allclose(scores[0], vectors[ids[0]] @ vectors[0], atol=0.02)
 
 
-@pytest.mark.parametrize(("budget", "refined"), [(40_000, False), (400_000, True)])
+@pytest.mark.parametrize(
+    ("budget", "key"), [(20_000, "IVF1,SQ6"), (40_000, "IVF1,SQ8"), (400_000, "IVF1,SQ8,RFlat")]
+)
 def test_a_build_past_the_exact_limit_serves_the_ivf_index(
     tmp_path: Path,
     tiny_extractor: Extractor,
     monkeypatch: pytest.MonkeyPatch,
     budget: int,
-    refined: bool,
+    key: str,
 ) -> None:
-    """12 images stand in for a million: with the exact vectors in the budget they re-rank."""
+    """12 images stand in for a million: with the exact vectors in the budget they re-rank;
+    short of SQ8's bytes, coarser codes serve the same calls."""
     monkeypatch.setattr(choice, "EXACT_FLOATS", 0)
     monkeypatch.setattr(choice, "MIN_LISTS", 0)
     catalog = write_shapes_catalog(tmp_path / "catalog", per_category=4)
     options = BuildOptions(progress=False, ram_budget_bytes=budget)
     report = build_index(catalog, tmp_path / "idx", tiny_extractor, options)
-    assert report.index_key == "IVF1,SQ8" + (",RFlat" if refined else "")
+    assert report.index_key == key
     index = open_index(tmp_path / "idx", tiny_extractor.fingerprint)
     query = index.vector_of("shop/circles/circles-2")
     hits = index.search(query, Page(3))

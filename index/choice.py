@@ -101,7 +101,7 @@ def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
         key = f"{ivf},SQ8,RFlat"
         return IndexChoice(key, nprobe, sq8 + raw, k_factor=REFINE_K_FACTOR)
     for bits in SQ_BITS:
-        size = _codes_bytes(n, -(-dim * bits // 8)) + centroids
+        size = _codes_bytes(n, (dim * bits + 7) // 8) + centroids
         if size <= budget_bytes:
             return IndexChoice(f"{ivf},SQ{bits}", nprobe, size)
     if n < MIN_TRAIN:

@@ -39,7 +39,8 @@ WHITE = 230  # a channel value at or above this counts as the catalog's white ba
 WHITE_BORDER = 0.9  # share of white border pixels that marks a product-on-white photo
 MIN_CROP = 8  # a detected box's smallest side, in pixels, when it is cut out
 CUT_OUT_WEIGHT = 0.7  # the cut-out's share of object 1's vector, the pooled box's the rest:
-# first-object hit@5 0.217 → 0.267 on rooms_bench, 0.6-0.8 all ahead (docs/objects.md)
+# first-object hit@5 0.184 → 0.198 over 7 pseudo-room draws, 0.217 → 0.267 on the shipped one
+# (rooms_bench, docs/objects.md sixth pass)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@ object step read these.
 
 The first object's album is what a shopper sees at once, so it gets a forward pass of its own:
 its box cut out of the photo and embedded by the query network, mixed with the box pooled from
-the map (on rooms_bench, first-object hit@5 0.183 → 0.267 for one forward more,
-docs/objects.md). The shipped detector can pick that box instead of the region map (a better
-box for chairs and tables, about 1.4x a query more), so it is the operator's choice.
+the map (on rooms_bench, first-object hit@5 0.164 → 0.198 over 7 pseudo-room draws for one
+forward more, docs/objects.md). The shipped detector can pick that box instead of the region
+map (a better box for chairs and tables, about 1.4x a query more), so it is the operator's
+choice.
 """
 
 from dataclasses import dataclass

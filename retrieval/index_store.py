@@ -127,9 +127,10 @@ class CatalogIndex:
         """Whether nothing in an answer is similar enough to call it a match."""
         return is_no_match(max((h.score for h in hits), default=None), self.no_match_below)
 
-    def matrix(self) -> np.ndarray:
-        """Every stored vector, (V, D) float32 in vector-id order: for re-scoring and statistics."""
-        return self._vectors.reconstruct_n(0, self.vectors)
+    def picture_vectors(self) -> np.ndarray:
+        """(P, D) float32: the whole pictures' stored vectors in vector-id order, without the
+        crops that may follow them (what room photos' boxes are scored against)."""
+        return self._vectors.reconstruct_n(0, self.pictures)
 
     def region_hubness(self, side: int) -> np.ndarray | None:
         """(P,) how much each whole picture resembles any piece of a room seen at `side` px (the

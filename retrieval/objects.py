@@ -102,10 +102,8 @@ class ObjectFinder:
         self.detector = detector
         self.cut_outs = cut_outs
         self.cut_out_weight = cut_out_weight
-        catalog = index.matrix()  # a vector store has none here: its ConfigError says so
-        pictures = index.pictures
-        catalog = catalog[:pictures]  # (V, D), V = the pictures
-        owners = index.store.product_of_vector[:pictures]  # (V,)
+        catalog = index.picture_vectors()  # (V, D); a vector store's ConfigError says why not
+        owners = index.store.product_of_vector[: len(catalog)]  # (V,)
         step = max(1, len(catalog) // SCORING_SAMPLE)
         sample = catalog[::step]
         _, _, basis = np.linalg.svd(sample, full_matrices=False)  # uncentred: keeps q·c

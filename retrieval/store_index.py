@@ -66,7 +66,7 @@ class StoreIndex:
     def categories(self) -> list[str]:
         return self.store.categories()
 
-    def matrix(self) -> np.ndarray:
+    def picture_vectors(self) -> np.ndarray:
         """Not served: every vector lives in the store (`search --objects` needs them here)."""
         raise ConfigError(
             "this needs the index's own vectors, not a vector store: unset SNAPFIND_STORE"

@@ -35,7 +35,7 @@ def test_a_new_head_is_applied_to_cached_vectors_without_embedding_again(
     index = open_index(index_dir, tuned.fingerprint)
     plain = open_index(first.release)
     assert index.manifest.fingerprint.head == head.head_id
-    assert np.allclose(index.matrix(), head.apply(plain.matrix()), atol=1e-6)
+    assert np.allclose(index.picture_vectors(), head.apply(plain.picture_vectors()), atol=1e-6)
     # the "no good match" threshold is calibrated on the vectors the index holds
     assert index.no_match_below != plain.no_match_below
     # and a query embedded with the head finds its own picture first

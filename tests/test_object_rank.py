@@ -31,11 +31,7 @@ class TinyIndex:
     def __len__(self) -> int:
         return len(self.vectors)
 
-    @property
-    def pictures(self) -> int:
-        return len(self.vectors)
-
-    def matrix(self) -> np.ndarray:
+    def picture_vectors(self) -> np.ndarray:
         return self.vectors
 
     def nearest(self, vector, k, where=FIRST_PAGE) -> list[tuple[int, float]]:
@@ -72,7 +68,7 @@ def _ids(hits: list[Hit]) -> list[str]:
 
 def test_a_hub_picture_sinks_below_what_the_object_matches_almost_as_well() -> None:
     finder = _finder(np.zeros(12, np.float32))
-    query = finder.index.matrix()[3] + 0.9 * finder.index.matrix()[7]
+    query = finder.index.picture_vectors()[3] + 0.9 * finder.index.picture_vectors()[7]
     query /= np.linalg.norm(query)
     plain = _ids(finder.rank(query, Page(2)))
     assert plain[0] == "p3"  # the nearer of the two, nothing to correct for
@@ -81,12 +77,12 @@ def test_a_hub_picture_sinks_below_what_the_object_matches_almost_as_well() -> N
     corrected = _finder(hubness)
     assert _ids(corrected.rank(query, Page(2)))[0] == "p7"
     scores = [h.score for h in corrected.rank(query, Page(12))]
-    assert max(scores) == pytest.approx(float(finder.index.matrix()[3] @ query), abs=1e-6)
+    assert max(scores) == pytest.approx(float(finder.index.picture_vectors()[3] @ query), abs=1e-6)
 
 
 def test_the_photo_term_sinks_products_that_look_like_the_whole_room() -> None:
     finder = _finder(np.zeros(12, np.float32))
-    query = finder.index.matrix()[3] + 0.9 * finder.index.matrix()[7]
+    query = finder.index.picture_vectors()[3] + 0.9 * finder.index.picture_vectors()[7]
     query /= np.linalg.norm(query)
     typical = np.zeros(12, np.float32)
     typical[3] = 0.5
@@ -97,7 +93,7 @@ def test_the_photo_term_sinks_products_that_look_like_the_whole_room() -> None:
 def test_pages_follow_each_other_without_gaps_or_repeats() -> None:
     hubness = np.linspace(0.0, 0.4, 12).astype(np.float32)[::-1].copy()
     finder = _finder(hubness)
-    query = finder.index.matrix()[0]
+    query = finder.index.picture_vectors()[0]
     whole = _ids(finder.rank(query, Page(9)))
     pages = [
         pid for offset in (0, 3, 6) for pid in _ids(finder.rank(query, Page(3, offset=offset)))
@@ -108,14 +104,14 @@ def test_pages_follow_each_other_without_gaps_or_repeats() -> None:
 def test_only_the_shown_products_are_read() -> None:
     finder = _finder(np.zeros(12, np.float32))
     finder.index.records_read = 0
-    finder.rank(finder.index.matrix()[0], Page(2))
+    finder.rank(finder.index.picture_vectors()[0], Page(2))
     assert finder.index.records_read == 2  # the pool of 12 is ranked without its records
 
 
 def test_filters_and_exclusions_reach_the_pool() -> None:
     categories = ["sofa", "lamp"] * 6
     finder = _finder(np.zeros(12, np.float32), categories)
-    query = finder.index.matrix()[0]
+    query = finder.index.picture_vectors()[0]
     lamps = finder.rank(query, Page(3, "lamp"))
     assert lamps and all(h.product.categories == ("lamp",) for h in lamps)
     assert "p0" not in _ids(finder.rank(query, Page(5, exclude=("p0",))))

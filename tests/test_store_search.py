@@ -80,7 +80,7 @@ def test_category_filter_similar_and_probe_go_through_the_store(
     assert service.probe()
     assert "squares" in service.index.categories() and len(service.index) == 9
     with pytest.raises(ConfigError, match="SNAPFIND_STORE"):
-        service.index.matrix()  # `search --objects` says why instead of failing
+        service.index.picture_vectors()  # `search --objects` says why instead of failing
     room = np.random.default_rng(0).integers(0, 200, (96, 128, 3), dtype=np.uint8)  # not on white
     found = service.search_objects(room, k=2)  # the bot's room photos: whole, not an error
     assert found.objects == [] and found.whole.hits == service.search_image(room, Page(2)).hits

@@ -81,7 +81,7 @@ def test_the_built_threshold_equals_the_in_memory_calibration(
     with sqlite3.connect(index.release / "products.sqlite") as db:
         pictures = [h for (h,) in db.execute("SELECT content_hash FROM images ORDER BY vector_id")]
     db.close()
-    expected = calibrate(index.matrix(), pictures)
+    expected = calibrate(index.picture_vectors(), pictures)
     assert expected is not None
     assert index.manifest.extra[MANIFEST_KEY] == pytest.approx(expected, abs=1e-4)
     assert (tmp_path / "idx" / CACHE).is_dir()

@@ -53,7 +53,8 @@ GRAPH_QUANTIZER_FROM = 16_384  # lists; below, queries scan every centroid (2,04
 ID_BYTES = 8  # an inverted list stores each vector's id beside its code
 SQ_BITS = (8, 6, 4)  # scalar codes a dimension, finest first: 1M × 2560 0.984 / 0.906 / 0.669
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)
-MIN_TRAIN = 39 * 256  # FAISS wants 39 training points per centroid; PQ codebooks have 256
+PER_CENTROID = 39  # training points FAISS wants for each centroid it learns
+MIN_TRAIN = PER_CENTROID * 256  # PQ codebooks have 256 centroids
 MIN_LISTS = 64  # fewer, and nprobe 16 scans a quarter of the vectors: exact instead
 OVERHEAD = 1.1  # ids, inverted lists and centroids on top of the codes
 
@@ -78,8 +79,8 @@ class IndexChoice:
 
 
 def _nlist(n: int) -> int:
-    """A power of two near 4·√n, with at least 39 training points per list."""
-    target = max(1, min(65536, int(4 * n**0.5), n // 39))
+    """A power of two near 4·√n, with at least `PER_CENTROID` training points per list."""
+    target = max(1, min(65536, int(4 * n**0.5), n // PER_CENTROID))
     return 1 << (target.bit_length() - 1)
 
 
@@ -88,9 +89,10 @@ def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
     if n < 1 or dim < 1:
         raise ValueError("an index needs at least one vector of at least one dimension")
     raw = n * dim * 4
-    if (n * dim <= EXACT_FLOATS or n < MIN_LISTS * 39) and raw <= budget_bytes:
-        return IndexChoice("Flat", 0, raw)  # (too few vectors for lists: exact at any dim)
-    if n < MIN_LISTS * 39:
+    few = n < MIN_LISTS * PER_CENTROID  # too few vectors to train lists on
+    if (n * dim <= EXACT_FLOATS or few) and raw <= budget_bytes:
+        return IndexChoice("Flat", 0, raw)  # (too few for lists: exact at any dim)
+    if few:
         raise _too_small(n, dim, budget_bytes)
     nlist = _nlist(n)
     ivf = f"IVF{nlist}_HNSW32" if nlist >= GRAPH_QUANTIZER_FROM else f"IVF{nlist}"

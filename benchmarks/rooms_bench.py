@@ -30,12 +30,14 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from index.region_hubness import Draw, picture_reader, region_hubness
 from retrieval.annotate import draw_objects
 from retrieval.decode import decode_image
 from retrieval.detector import Detector
@@ -175,6 +177,57 @@ def served(search: ObjectSearch, service: SearchService) -> Callable[[bytes, int
 
 FIRST, PLAIN, INTERLEAVED = "first object", "first object, plain search", "interleaved"
 PRESS = "first object, press (hubness re-rank)"
+POOLED = "objects, map boxes only (SNAPFIND_OBJECT_CUT_OUT=false)"
+DETECTED = "objects, detector box cut out and mixed + map boxes (SNAPFIND_OBJECT_DETECTOR)"
+DETECTED_ALONE = "objects, detector box cut out alone, as in the fifth pass (first)"
+DETECTED_POOLED = "objects, detector box pooled from the map (first)"
+_ON = {n: " (SNAPFIND_OBJECT_CUT_OUT)" if n == CUT_OUTS else "" for n in SERVED_CUT}
+CUT = f"objects, map's first box cut out, mixed with it pooled (1 query forward){_ON[1]}"
+CUT_ALONE = "objects, map's first box cut out alone, as in the fifth pass (1 query forward)"
+BEST_TWO = f"objects, map's best 2 boxes cut out, the clearest first (2 forwards){_ON[2]}"
+EITHER = "objects, detector, else as SNAPFIND_OBJECT_CUT_OUT (both on)"
+
+
+def object_finders(
+    service: SearchService, detector: Detector, hubness: np.ndarray | None
+) -> dict[str, ObjectFinder]:
+    """Each object variant's finder, all against one region hubness (None: the index's)."""
+    make = partial(ObjectFinder, region_encoder_for(service.extractor), service.index, hubness)
+    detected = make(detector=detector)
+    return {
+        POOLED: make(),
+        DETECTED: detected,
+        DETECTED_ALONE: make(detector=detector, cut_out_weight=1.0),
+        DETECTED_POOLED: detected,
+        CUT: make(cut_outs=1),
+        CUT_ALONE: make(cut_outs=1, cut_out_weight=1.0),
+        BEST_TWO: make(cut_outs=2),
+        EITHER: make(detector=detector, cut_outs=CUT_OUTS),
+    }
+
+
+def object_rankers(finders: dict[str, ObjectFinder], service: SearchService) -> dict[str, Ranker]:
+    """The object variants' rankings; bench-only variants give their first object alone."""
+    rankers = {name: objects(finder, service) for name, finder in finders.items()}
+    rankers[DETECTED_POOLED] = detector_pooled(finders[DETECTED_POOLED], service)
+    for name in (DETECTED_ALONE, EITHER):
+        rankers[name] = first_only(rankers[name])
+    return rankers
+
+
+def drawn_hubness(service: SearchService, draw: Draw) -> np.ndarray:
+    """The region hubness `index build --objects` would compute with another pseudo-room draw."""
+    index = service.index
+    catalog = index.picture_vectors()
+    owners = index.store.product_of_vector[: len(catalog)]
+    pictures = picture_reader(index.store.image_paths(), service.limits)
+    encoder = region_encoder_for(service.extractor)
+    return region_hubness(encoder, catalog, owners, pictures, draw)
+
+
+def parse_draws(text: str) -> list[Draw]:
+    """SEED:ROOMS pairs, comma-separated ("1:150,2:600"), as draws."""
+    return [Draw(*map(int, item.split(":"))) for item in text.split(",") if item]
 
 
 def scores(ranking: list[str], truth: set[str]) -> tuple[float, float, float, float]:
@@ -194,59 +247,36 @@ def main() -> int:
     parser.add_argument("--runtime-dir", type=Path, default=Path("data/runtime"))
     parser.add_argument("--limit", type=int, help="only the first N rooms")
     parser.add_argument("--annotate", type=Path, help="draw the objects of 3 rooms here")
+    parser.add_argument(
+        "--draws",
+        type=parse_draws,
+        default=[],
+        help="more pseudo-room draws for the object variants, as SEED:ROOMS,... (the index's "
+        "own hubness is always the first): their first objects are scored on each",
+    )
     args = parser.parse_args()
 
     settings = Settings(backbone=args.backbone, index_dir=args.index, runtime_dir=args.runtime_dir)
     service = load_service(settings)
     encoder = region_encoder_for(service.extractor)
-    hubness = service.index.region_hubness(encoder.side)
-    if hubness is None:
+    if service.index.region_hubness(encoder.side) is None:
         parser.error(f"{args.index} has no region hubness: build it with `index build --objects`")
-    default = ObjectFinder(encoder, service.index)
-    detected = ObjectFinder(encoder, service.index, detector=Detector(settings.threads))
-    detected_alone = ObjectFinder(
-        encoder, service.index, detector=detected.detector, cut_out_weight=1.0
-    )
-    crop = "objects, detector box pooled from the map (first)"
-    cut = "objects, detector box cut out and mixed + map boxes (SNAPFIND_OBJECT_DETECTOR)"
-    cut_only = "objects, detector box cut out alone, as in the fifth pass (first)"
-    pooled = "objects, map boxes only (SNAPFIND_OBJECT_CUT_OUT=false)"
-    on = {n: " (SNAPFIND_OBJECT_CUT_OUT)" if n == CUT_OUTS else "" for n in SERVED_CUT}
-    one = f"objects, map's first box cut out, mixed with it pooled (1 query forward){on[1]}"
-    alone = "objects, map's first box cut out alone, as in the fifth pass (1 query forward)"
-    best = f"objects, map's best 2 boxes cut out, the clearest first (2 forwards){on[2]}"
-    both = "objects, detector, else as SNAPFIND_OBJECT_CUT_OUT (both on)"
-    first_cut = ObjectFinder(encoder, service.index, cut_outs=1)
-    first_alone = ObjectFinder(encoder, service.index, cut_outs=1, cut_out_weight=1.0)
-    cut_outs = ObjectFinder(encoder, service.index, cut_outs=2)
-    either = ObjectFinder(encoder, service.index, detector=detected.detector, cut_outs=CUT_OUTS)
+    detector = Detector(settings.threads)
+    finders = object_finders(service, detector, None)
     variants: dict[str, Ranker] = {
         "whole photo": whole_photo(service),
-        "whole photo from the region map": whole_from_map(default, service),
+        "whole photo from the region map": whole_from_map(finders[POOLED], service),
         "grid 3x3 + whole": grid(service),
-        pooled: objects(default, service),
-        cut: objects(detected, service),
-        cut_only: first_only(objects(detected_alone, service)),
-        crop: detector_pooled(detected, service),
-        one: objects(first_cut, service),
-        alone: objects(first_alone, service),
-        best: objects(cut_outs, service),
-        both: first_only(objects(either, service)),
+        **object_rankers(finders, service),
     }
     timed: dict[str, Callable[[bytes, int], object]] = {
         "whole photo": lambda data, k: service.search_bytes(data, Page(k)),
         "whole photo from the region map": variants["whole photo from the region map"],
         "grid 3x3 + whole": variants["grid 3x3 + whole"],
-        pooled: object_step(default, service),
-        cut: object_step(detected, service),
-        cut_only: object_step(detected_alone, service),
-        crop: variants[crop],
-        one: object_step(first_cut, service),
-        alone: object_step(first_alone, service),
-        best: object_step(cut_outs, service),
-        both: object_step(either, service),
-        "detector alone": lambda data, k: detected.detector.detect(service.decode(data)),
-        SERVED_BEFORE: served_before(default, service),
+        **{name: object_step(finder, service) for name, finder in finders.items()},
+        DETECTED_POOLED: variants[DETECTED_POOLED],
+        "detector alone": lambda data, k: detector.detect(service.decode(data)),
+        SERVED_BEFORE: served_before(finders[POOLED], service),
         SERVED_MAP: served(ObjectSearch(service.extractor, ObjectOptions(cut_outs=0)), service),
         SERVED_DETECTED: served(
             ObjectSearch(service.extractor, ObjectOptions(detect=True, cut_outs=0)), service
@@ -257,10 +287,19 @@ def main() -> int:
     for line in (SERVED_MAP, SERVED_DETECTED, *SERVED_CUT.values()):  # built before the clock
         search = timed[line]
         search(next(iter(args.rooms.glob("rooms/*.jpg"))).read_bytes(), PAGE)
+    drawn: dict[str, dict[str, Ranker]] = {}  # the other draws' object variants
+    for draw in args.draws:
+        started = time.perf_counter()
+        hubness = drawn_hubness(service, draw)
+        drawn[f"{draw.seed}:{draw.rooms}"] = object_rankers(
+            object_finders(service, detector, hubness), service
+        )
+        print(f"draw {draw}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     with (args.rooms / "rooms.csv").open(newline="", encoding="utf-8") as handle:
         rooms = list(csv.DictReader(handle))[: args.limit]
     everything = len(service.index)
     quality: dict[str, list[tuple[float, ...]]] = defaultdict(list)
+    by_draw: dict[tuple[str, str], list[tuple[float, ...]]] = defaultdict(list)
     timing: dict[str, list[float]] = {name: [] for name in timed}
     hubs: dict[str, Counter[str]] = defaultdict(Counter)
     for n, room in enumerate(rooms, 1):
@@ -275,6 +314,11 @@ def main() -> int:
                 row = f"{name}: {way}" if way else name
                 quality[row].append(scores(ranking, truth))
                 hubs[row].update(ranking[:5])
+                if way == FIRST:
+                    by_draw[name, "index"].append(quality[row][-1])
+        for label, rankers in drawn.items():
+            for name, rank in rankers.items():
+                by_draw[name, label].append(scores(rank(data, everything)[FIRST], truth))
         print(f"\r{n}/{len(rooms)} rooms", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 
@@ -305,9 +349,25 @@ def main() -> int:
     ):
         ms = 1000 * statistics.median(timing[line])
         print(f"{line}: {ms:.0f} ms median, {ms / (1000 * base):.2f} × whole")
+    if drawn:
+        print_draws(by_draw, ["index", *drawn])
     if args.annotate:
-        annotate(args, rooms[:3], first_cut, service)  # as served by default
+        annotate(args, rooms[:3], finders[CUT], service)  # as served by default
     return 0
+
+
+def print_draws(by_draw: dict[tuple[str, str], list[tuple[float, ...]]], labels: list[str]) -> None:
+    """First object's hit@5 per pseudo-room draw (seed:rooms), and the means over draws."""
+    print()
+    print("First object's hit@5 by pseudo-room draw (seed:rooms), and means over the draws")
+    print()
+    print(f"| variant | {' | '.join(labels)} | mean hit@5 | mean hit@10 | mean MRR |")
+    print("|---|" + "---|" * (len(labels) + 3))
+    for name in dict.fromkeys(name for name, _ in by_draw):
+        means = [np.mean(by_draw[name, label], axis=0) for label in labels]
+        cells = " | ".join(f"{m[0]:.3f}" for m in means)
+        h5, h10, _, mrr = np.mean(means, axis=0)
+        print(f"| {name} | {cells} | {h5:.3f} | {h10:.3f} | {mrr:.3f} |")
 
 
 def annotate(

@@ -15,6 +15,7 @@ this reference beats boxes of plain catalog photos and no reference at all.
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,15 +31,23 @@ from retrieval.regions import RegionEncoder, region_encoder_for
 
 log = logging.getLogger(__name__)
 
-ROOMS = 150  # pseudo-rooms composed per build (≈ 10 s of region passes with Lite0)
 PIECES = (3, 7)  # catalog photos pasted per pseudo-room: at least, at most (exclusive)
 REGIONS_PER_ROOM = 100  # boxes sampled from each pseudo-room
 HUBNESS_K = 20  # nearest reference regions averaged per catalog vector
 ROOM_SIZE = (640, 480)  # (width, height) of a pseudo-room
 CUTOUT = 235  # a pixel with every channel at or above this is the catalog's white backdrop
 PICTURE_SIDE = 256  # catalog photos are decoded at least this large, then pasted smaller
-SEED = 12
 BLOCK = 2048  # catalog vectors scored against the reference at a time
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Which pseudo-rooms are composed. The reference is random and the rooms' figures move
+    with it (first object's hit@5 0.15–0.27 over seven draws, docs/objects.md), so
+    rooms_bench averages over several; a build uses the default."""
+
+    seed: int = 12
+    rooms: int = 150  # ≈ 10 s of region passes with Lite0; 600 did not steady the figures
 
 
 def compose_room(pictures: Sequence[np.ndarray], rng: np.random.Generator) -> np.ndarray:
@@ -63,6 +72,7 @@ def region_hubness(
     catalog: np.ndarray,
     owners: np.ndarray,
     picture: Callable[[int], np.ndarray],
+    draw: Draw = Draw(),
 ) -> np.ndarray:
     """(V,) float32 hubness of each catalog vector against boxes of pseudo-rooms.
 
@@ -70,9 +80,9 @@ def region_hubness(
     decoded image of vector `v`.
     """
     started = time.perf_counter()
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(draw.seed)
     regions, pasted = [], []  # (n, D) per room; the products pasted into it
-    for _ in range(min(ROOMS, max(1, len(catalog) // 2))):
+    for _ in range(min(draw.rooms, max(1, len(catalog) // 2))):
         chosen = rng.choice(len(catalog), min(len(catalog), rng.integers(*PIECES)), replace=False)
         found = encoder.regions(compose_room([picture(int(v)) for v in chosen], rng))
         count = min(REGIONS_PER_ROOM, len(found.cells))
@@ -113,12 +123,19 @@ def write_region_hubness(
     crops that may follow them take no part in rooms)."""
     rows: dict[str, int] = {}
     owners = np.array([rows.setdefault(entry.id, len(rows)) for entry in entries])  # (V,)
-
-    def picture(v: int) -> np.ndarray:
-        data = read_image_file(entries[v].image, limits.max_bytes)
-        return decode_image(data, limits=limits, min_side=PICTURE_SIDE)
-
     encoder = region_encoder_for(extractor)
-    hubness = region_hubness(encoder, matrix, owners, picture)
+    pictures = picture_reader([entry.image for entry in entries], limits)
+    hubness = region_hubness(encoder, matrix, owners, pictures)
     with (release / region_hubness_file(encoder.side)).open("wb") as handle:
         np.save(handle, hubness, allow_pickle=False)
+
+
+def picture_reader(paths: Sequence[Path | str], limits: ImageLimits) -> Callable[[int], np.ndarray]:
+    """`picture(v)` for `region_hubness`: vector v's catalog picture, decoded large enough to
+    paste."""
+
+    def picture(v: int) -> np.ndarray:
+        data = read_image_file(Path(paths[v]), limits.max_bytes)
+        return decode_image(data, limits=limits, min_side=PICTURE_SIDE)
+
+    return picture

@@ -59,6 +59,10 @@ class ProductStore:
     def categories_of(self, row: int) -> tuple[str, ...]:
         return self._categories[row]
 
+    def image_paths(self) -> list[str]:
+        """Each vector's image file, in vector order (an indexed crop names its picture's)."""
+        return [path for (path,) in self._db.execute("SELECT image FROM images ORDER BY vector_id")]
+
     def categories(self) -> list[str]:
         """Every category label, sorted."""
         return sorted({c for labels in self._categories for c in labels})

@@ -6,11 +6,20 @@ import numpy as np
 import pytest
 
 from index.build import BuildOptions, build_index
-from index.region_hubness import ROOM_SIZE, _hubness, compose_room
+from index.region_hubness import (
+    ROOM_SIZE,
+    Draw,
+    _hubness,
+    compose_room,
+    picture_reader,
+    region_hubness,
+)
 from retrieval.errors import IndexDamagedError
 from retrieval.feature_map import region_side
 from retrieval.index_store import open_index
+from retrieval.limits import DEFAULT_LIMITS
 from retrieval.manifest import region_hubness_file
+from retrieval.regions import region_encoder_for
 from tests.synthetic import write_shapes_catalog
 
 
@@ -66,3 +75,24 @@ def test_an_index_with_crops_reads_hubness_for_its_pictures(tmp_path: Path, tiny
     older = np.concatenate([hubness, np.ones(index.pictures, np.float32)])  # (V,)
     np.save(report.release / region_hubness_file(side), older, allow_pickle=False)
     np.testing.assert_array_equal(open_index(tmp_path / "crops").region_hubness(side), hubness)
+
+
+def test_another_draw_is_computed_as_the_build_computes_its_own(
+    tmp_path: Path, tiny_extractor
+) -> None:
+    """rooms_bench scores other pseudo-room draws from an index's own pictures: the default
+    draw must reproduce the file the build wrote, another seed must differ."""
+    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)
+    build_index(
+        catalog, tmp_path / "idx", tiny_extractor, BuildOptions(progress=False, objects=True)
+    )
+    index = open_index(tmp_path / "idx")
+    encoder = region_encoder_for(tiny_extractor)
+    pictures = picture_reader(index.store.image_paths(), DEFAULT_LIMITS)
+    vectors, owners = index.picture_vectors(), index.store.product_of_vector[: index.pictures]
+
+    def drawn(draw: Draw) -> np.ndarray:
+        return region_hubness(encoder, vectors, owners, pictures, draw)
+
+    np.testing.assert_allclose(drawn(Draw()), index.region_hubness(encoder.side), atol=1e-6)
+    assert np.abs(drawn(Draw(seed=Draw().seed + 1)) - drawn(Draw())).max() > 1e-3

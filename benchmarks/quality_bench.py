@@ -10,7 +10,9 @@ One run, per backbone, against the published IKEA index (built by `snapfind inde
   photos: the own product (or one sharing its picture) must come first;
 - *no match*: how often the index's "no good match" flag fires on wild furniture and on
   non-furniture photos (scikit-image's samples plus synthetic pictures);
-- ms per query through `SearchService.search_bytes` (decode → extract → search), per variant.
+- ms per query through `SearchService.search_bytes` (decode → extract → search), per variant;
+- *served*: the album the bot sends first for each wild photo (`search_objects`, objects on):
+  the first object's for a photo the index's room probe calls a room, else the whole photo's.
 
 Two catalogs: `ikea`, all 2,042 products (lamps, rugs, ... and 1,086 `other` among them), and
 `ikea5`, the 317 products of the wild photos' five classes (the issue's figures and goals are on
@@ -45,6 +47,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bot.conversation import MIN_OBJECTS
 from index.evaluation.augment import augment_for_index, augment_for_query, variant_rng
 from index.evaluation.metrics import macro_f1
 from index.tune import held_out
@@ -325,6 +328,7 @@ def run_backbone(backbone: str, args: argparse.Namespace) -> None:
             print(f"manifest rerank: {index.rerank}, no-match below {index.no_match_below}")
             score_variants(index, wild, augs, args.only)
             report_no_match(index, wild, other)
+            report_served(SearchService(extractor, index), wild_csv)
         if number == 0:
             timed["baseline"] = (SearchService(plain, full), RerankParams())
         timed[f"{root.name} manifest"] = (service, full.rerank)
@@ -368,6 +372,26 @@ def score_variants(
 def in_index(index: CatalogIndex, aug: Queries) -> Queries:
     keep = [i for i, pid in enumerate(aug.labels) if index.store.row_of(pid) is not None]
     return Queries([aug.names[i] for i in keep], aug.vectors[keep], [aug.labels[i] for i in keep])
+
+
+def report_served(service: SearchService, wild_csv: Path) -> None:
+    """The album the bot sends first for each wild photo, through `search_objects` as the bot
+    calls it (objects on, its default): the first object's where the photo shows a room with
+    MIN_OBJECTS objects or more, else the whole photo's. The tables above score the whole photo
+    only."""
+    p5: dict[str, list[float]] = {c: [] for c in WILD_CLASSES}
+    boxed = 0
+    for _, data, label in wild_items(wild_csv):
+        found = service.search_objects(service.decode(data()), 5)
+        if len(found.objects) >= MIN_OBJECTS:
+            boxed += 1
+        first = found.objects[0].result if len(found.objects) >= MIN_OBJECTS else found.whole
+        p5[label].append(sum(c == label for c in page_categories(first.hits)) / 5)
+    by_class = " / ".join(f"{np.mean(p5[c]):.3f}" for c in WILD_CLASSES)
+    print(
+        f"first album as served (search_objects): wild P@5 {mean_of(p5):.3f}, "
+        f"{' / '.join(WILD_CLASSES)} {by_class}; boxes for {boxed} of {sum(map(len, p5.values()))}"
+    )
 
 
 def report_no_match(index: CatalogIndex, wild: Queries, other: Queries) -> None:

@@ -37,14 +37,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index.region_hubness import Draw, picture_reader, region_hubness
+from bot.conversation import MIN_OBJECTS
+from index.pseudo_rooms import CatalogPictures, Draw, pseudo_rooms
+from index.region_hubness import region_hubness
 from retrieval.annotate import draw_objects
 from retrieval.decode import decode_image
 from retrieval.detector import Detector
 from retrieval.loading import load_service
 from retrieval.object_options import CUT_OUTS, ObjectOptions
 from retrieval.object_search import ObjectSearch
-from retrieval.objects import ObjectFinder
+from retrieval.objects import ObjectFinder, looks_like_product_photo
 from retrieval.regions import cells_of, region_encoder_for
 from retrieval.results import Page
 from retrieval.search import SearchService
@@ -123,6 +125,39 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
     return rank
 
 
+def first_album(search: ObjectSearch, service: SearchService) -> Ranker:
+    """What the bot sends first, through the product's own `ObjectSearch.search`: the first
+    object's album where the room probe sees a room with MIN_OBJECTS objects or more, else the
+    whole photo's."""
+
+    def rank(data: bytes, k: int) -> dict[str, list[str]]:
+        image = service.decode(data)
+        found = search.search(image, service.index, k, lambda: service.search_image(image, Page(k)))
+        first = found.objects[0].result if len(found.objects) >= MIN_OBJECTS else found.whole
+        return {"": [h.product.id for h in first.hits]}
+
+    return rank
+
+
+def first_album_of(finder: ObjectFinder, service: SearchService) -> Ranker:
+    """The same decision over another draw's finder (`ObjectSearch` builds its own from the
+    index's draw): the index's room probe, then the finder's objects."""
+    probe = service.index.room_probe(finder.encoder.side)
+
+    def rank(data: bytes, k: int) -> dict[str, list[str]]:
+        image = service.decode(data)
+        if looks_like_product_photo(image):
+            return {FIRST: [h.product.id for h in service.search_image(image, Page(k)).hits]}
+        regions = finder.encoder.regions(image)
+        if probe is None or probe.shows_room(regions.whole):
+            found = finder.find(image, k, regions)
+            if len(found) >= MIN_OBJECTS:
+                return {FIRST: [h.product.id for h in found[0].hits]}
+        return {FIRST: [h.product.id for h in service.index.search(regions.whole, Page(k))]}
+
+    return rank
+
+
 def first_only(rank: Ranker) -> Ranker:
     """Only the first object's list of an object variant (a row of its own, not four)."""
     return lambda data, k: {FIRST: rank(data, k)[FIRST]}
@@ -186,6 +221,7 @@ CUT = f"objects, map's first box cut out, mixed with it pooled (1 query forward)
 CUT_ALONE = "objects, map's first box cut out alone, as in the fifth pass (1 query forward)"
 BEST_TWO = f"objects, map's best 2 boxes cut out, the clearest first (2 forwards){_ON[2]}"
 EITHER = "objects, detector, else as SNAPFIND_OBJECT_CUT_OUT (both on)"
+SERVED_FIRST = "first album as served: the room probe, then the default's first object or the photo"
 
 
 def object_finders(
@@ -212,17 +248,17 @@ def object_rankers(finders: dict[str, ObjectFinder], service: SearchService) -> 
     rankers[DETECTED_POOLED] = detector_pooled(finders[DETECTED_POOLED], service)
     for name in (DETECTED_ALONE, EITHER):
         rankers[name] = first_only(rankers[name])
+    rankers[SERVED_FIRST] = first_album_of(finders[CUT], service)
     return rankers
 
 
 def drawn_hubness(service: SearchService, draw: Draw) -> np.ndarray:
     """The region hubness `index build --objects` would compute with another pseudo-room draw."""
     index = service.index
-    catalog = index.picture_vectors()
-    owners = index.store.product_of_vector[: len(catalog)]
-    pictures = picture_reader(index.store.image_paths(), service.limits)
-    encoder = region_encoder_for(service.extractor)
-    return region_hubness(encoder, catalog, owners, pictures, draw)
+    owners = index.store.product_of_vector[: index.pictures]
+    pictures = CatalogPictures.from_files(owners, index.store.image_paths(), service.limits)
+    rooms = pseudo_rooms(region_encoder_for(service.extractor), pictures, draw)
+    return region_hubness(index.picture_vectors(), owners, rooms)
 
 
 def parse_draws(text: str) -> list[Draw]:
@@ -268,6 +304,7 @@ def main() -> int:
         "whole photo from the region map": whole_from_map(finders[POOLED], service),
         "grid 3x3 + whole": grid(service),
         **object_rankers(finders, service),
+        f"{SERVED_FIRST} (ObjectSearch)": first_album(ObjectSearch(service.extractor), service),
     }
     timed: dict[str, Callable[[bytes, int], object]] = {
         "whole photo": lambda data, k: service.search_bytes(data, Page(k)),
@@ -275,6 +312,8 @@ def main() -> int:
         "grid 3x3 + whole": variants["grid 3x3 + whole"],
         **{name: object_step(finder, service) for name, finder in finders.items()},
         DETECTED_POOLED: variants[DETECTED_POOLED],
+        SERVED_FIRST: variants[SERVED_FIRST],
+        f"{SERVED_FIRST} (ObjectSearch)": variants[f"{SERVED_FIRST} (ObjectSearch)"],
         "detector alone": lambda data, k: detector.detect(service.decode(data)),
         SERVED_BEFORE: served_before(finders[POOLED], service),
         SERVED_MAP: served(ObjectSearch(service.extractor, ObjectOptions(cut_outs=0)), service),

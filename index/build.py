@@ -26,7 +26,7 @@ from index.choice import choose_index
 from index.embedding import EmbedOptions, ImageJob, cache_missing
 from index.indexed_views import crop, view_key, with_views
 from index.publish import publish, staging_dir
-from index.region_hubness import write_region_hubness
+from index.room_references import write_room_references
 from index.vector_cache import VectorCache
 from index.vector_writer import cached_matrix, write_from_cache
 from retrieval.bounded_read import read_image_file
@@ -138,7 +138,7 @@ def _build_locked(
     products = _write_products(staging / PRODUCTS, [e for e, _ in indexed])
     if options.objects:
         matrix = cached_matrix(cache_dir, plain.fingerprint, pictures, head)  # as indexed
-        write_region_hubness(staging, extractor, kept, matrix, options.limits)  # not the crops
+        write_room_references(staging, extractor, kept, matrix, options.limits)  # not the crops
     (staging / UNREADABLE).write_text(
         "".join(f"{path}\t{reason}\n" for path, reason in unreadable), encoding="utf-8"
     )

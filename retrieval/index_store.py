@@ -17,12 +17,14 @@ from retrieval.manifest import (
     Manifest,
     damaged,
     region_hubness_file,
+    room_probe_file,
 )
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
 from retrieval.products import ProductStore
 from retrieval.rerank import RerankParams, expand_query, vote_order
 from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, Page
+from retrieval.room_probe import RoomProbe
 from retrieval.shared_pictures import merge_shared_pictures
 
 CURRENT = "current"
@@ -137,17 +139,26 @@ class CatalogIndex:
         object finder's CSLS term), written by `index build --objects`; None for an index built
         without it, or at another region side."""
         path = self.release / region_hubness_file(side)
-        if not path.is_file():
+        values = _optional_array(path)
+        if values is None:
             return None
-        try:
-            values = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise damaged(path, str(error)) from None
         if values.shape == (self.vectors,):  # written for crops too, before they were left out
             values = values[: self.pictures]
         if values.shape != (self.pictures,) or values.dtype != np.float32:
             raise damaged(path, f"{values.dtype} {values.shape} for {self.pictures} pictures")
         return values
+
+    def room_probe(self, side: int) -> RoomProbe | None:
+        """Which photos show a room, for region vectors at `side` px, written by `index build
+        --objects`; None for an index built without it (before it existed), or at another side."""
+        path = self.release / room_probe_file(side)
+        values = _optional_array(path)
+        if values is None:
+            return None
+        dim = self._vectors.d
+        if values.shape != (dim + 1,) or values.dtype != np.float32:
+            raise damaged(path, f"{values.dtype} {values.shape} for dimension {dim}")
+        return RoomProbe.from_array(values)
 
     def answers(self) -> bool:
         """Whether a search from a stored vector finds a product: the cheap health probe."""
@@ -319,3 +330,13 @@ def _best_per_product(
 def open_index(index_dir: Path, fingerprint: Fingerprint | None = None) -> CatalogIndex:
     """Open the published index under `index_dir`, refusing one made by another extractor."""
     return CatalogIndex(resolve_release(Path(index_dir)), fingerprint, Path(index_dir))
+
+
+def _optional_array(path: Path) -> np.ndarray | None:
+    """A plain .npy file an index may lack (None); one that does not read is damaged."""
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise damaged(path, str(error)) from None

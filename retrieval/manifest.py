@@ -19,6 +19,11 @@ def region_hubness_file(side: int) -> str:
     return f"region_hubness_{side}.npy"
 
 
+def room_probe_file(side: int) -> str:
+    """The other file `index build --objects` writes, named for its region side alike."""
+    return f"room_probe_{side}.npy"
+
+
 def damaged(path: Path, why: str) -> IndexDamagedError:
     """The one-line error for an index file that cannot be read as what it should be."""
     return IndexDamagedError(

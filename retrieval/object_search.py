@@ -3,9 +3,11 @@
 The region network and the `ObjectFinder` are heavy (a second compiled forward pass, a PCA
 of the catalog), so they are built on the first photo that needs them, not at start, and the
 finder is rebuilt once per served release: a hot reload swaps the catalog it scores against.
-A plain product photo never builds either. Where the object step cannot run (a runtime
-exported before its feature-map model existed, served without TensorFlow; or a vector store
-serving, which keeps the catalog's vectors out of this process), photos are searched whole, as
+A plain product photo never builds either, and a photo the index's room probe calls one piece
+(retrieval/room_probe.py) stops after the region pass, with its whole-photo album. Where the
+object step cannot run (a runtime exported before its feature-map model existed, served without
+TensorFlow; a vector store serving, which keeps the catalog's vectors out of this process; an
+index built without `--objects`, which has no room references), photos are searched whole, as
 before object search, and the log says why once.
 """
 
@@ -24,6 +26,7 @@ from retrieval.object_options import DEFAULT_OBJECTS, ObjectOptions
 from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo
 from retrieval.regions import RegionEncoder, region_encoder_for
 from retrieval.results import FoundObject, Hit, ObjectsResult, Page, QueryResult
+from retrieval.room_probe import RoomProbe
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,9 @@ class ObjectSearch:
         self._detector: Detector | None = None
         self._lock = threading.Lock()
         self._encoder: RegionEncoder | None = None
+        self._served: CatalogIndex | None = None  # the index the finder and probe are of
         self._finder: ObjectFinder | None = None
+        self._probe: RoomProbe | None = None
         self._unavailable = False  # the object step cannot run here: said once, not retried
 
     def search(
@@ -49,18 +54,22 @@ class ObjectSearch:
         k: int,
         search_whole: Callable[[], QueryResult],
     ) -> ObjectsResult:
-        """The photo searched whole and object by object in `index`. A plain product photo, or
-        one where the object step cannot run, is searched whole by `search_whole` (the query
-        forward); a room photo takes its whole-photo vector from the region pass's own map
-        (its mean, as the query's pooling is), so it costs one forward, not two."""
-        finder = None if looks_like_product_photo(image) else self.finder(index)
-        if finder is None:
+        """The photo searched whole and, if it shows a room, object by object in `index`. A
+        plain product photo, or one where the object step cannot run, is searched whole by
+        `search_whole` (the query forward); any other photo takes its whole-photo vector from
+        the region pass's own map (its mean, as the query's pooling is), so it costs one
+        forward, not two; a photo of one piece (the index's room probe) stops there."""
+        prepared = None if looks_like_product_photo(image) else self._prepared(index)
+        if prepared is None:
             whole = search_whole()
             return ObjectsResult(whole, [], whole.timings | {"objects": 0.0})
+        finder, probe = prepared
         started = time.perf_counter()
         regions = finder.encoder.regions(image)
         timings = {"extract": time.perf_counter() - started}
         whole = _searched(regions.whole, index, k, timings)
+        if not probe.shows_room(regions.whole):
+            return ObjectsResult(whole, [], timings | {"objects": 0.0})
         started = time.perf_counter()
         found = finder.find(image, k, regions)
         timings["objects"] = time.perf_counter() - started
@@ -78,6 +87,12 @@ class ObjectSearch:
     def finder(self, index: CatalogIndex) -> ObjectFinder | None:
         """The finder over `index`, built at its first use (thread-safe); None where the object
         step cannot run here."""
+        prepared = self._prepared(index)
+        return None if prepared is None else prepared[0]
+
+    def _prepared(self, index: CatalogIndex) -> tuple[ObjectFinder, RoomProbe] | None:
+        """The finder over `index` and its room probe, built at their first use; None where
+        the object step cannot run here or the index has no room references."""
         with self._lock:
             if self._unavailable:
                 return None
@@ -85,20 +100,30 @@ class ObjectSearch:
                 if self._encoder is None:
                     self._encoder = region_encoder_for(self.extractor)
                     self._detector = Detector(self.options.threads) if self.options.detect else None
-                if self._finder is None or self._finder.index is not index:
+                if self._served is not index:  # a new release: its finder and probe
+                    self._served, self._probe = index, None
                     self._finder = ObjectFinder(
                         self._encoder,
                         index,
                         detector=self._detector,
                         cut_outs=self.options.cut_outs,
                     )
+                    self._probe = index.room_probe(self._encoder.side)
+                    if self._probe is None:
+                        log.warning(
+                            "the index has no room references at %d px: photos are searched "
+                            "whole until `snapfind index build --objects`",
+                            self._encoder.side,
+                        )
             # an export without its feature-map model and no TensorFlow, or a vector store
             # serving (the catalog's vectors are not in this process)
             except (ImportError, RuntimeModelError, ConfigError) as error:
                 log.warning("object search is off (%s); photos are searched whole", error)
                 self._unavailable = True
                 return None
-            return self._finder
+            if self._finder is None or self._probe is None:
+                return None
+            return self._finder, self._probe
 
 
 def _searched(

@@ -92,8 +92,8 @@ def chair_index(tmp_path_factory: pytest.TempPathFactory, lite0_extractor) -> Ca
     (root / "catalog" / "chair").mkdir()
     for pid, photo in _chair_photos().items():
         photo.save(root / "catalog" / "chair" / f"{pid}.jpg", quality=95)
-    quiet = BuildOptions(progress=False)
-    build_index(root / "catalog", root / "index", lite0_extractor, quiet)
+    options = BuildOptions(progress=False, objects=True)  # the room references
+    build_index(root / "catalog", root / "index", lite0_extractor, options)
     return open_index(root / "index", lite0_extractor.fingerprint)
 
 

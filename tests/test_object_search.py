@@ -31,7 +31,8 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory, lite0_extractor) -> Path
         folder = root / "catalog" / kind
         folder.mkdir(parents=True)
         draw_furniture(kind).save(folder / f"{kind}.jpg", quality=95)
-    build_index(root / "catalog", root / "index", lite0_extractor, BuildOptions(progress=False))
+    options = BuildOptions(progress=False, objects=True)  # the room references
+    build_index(root / "catalog", root / "index", lite0_extractor, options)
     return root / "index"
 
 

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 
 from index.build import BuildOptions, build_index
-from index.region_hubness import (
+from index.pseudo_rooms import (
     ROOM_SIZE,
+    CatalogPictures,
     Draw,
-    _hubness,
+    PseudoRooms,
     compose_room,
-    picture_reader,
-    region_hubness,
+    pseudo_rooms,
 )
+from index.region_hubness import region_hubness
 from retrieval.errors import IndexDamagedError
 from retrieval.feature_map import region_side
 from retrieval.index_store import open_index
@@ -24,13 +25,15 @@ from tests.synthetic import write_shapes_catalog
 
 
 def test_a_vector_like_pieces_of_rooms_is_a_hub_unless_it_is_in_them() -> None:
-    catalog = np.eye(3, 8, dtype=np.float32)  # three orthogonal unit vectors
+    catalog = np.eye(4, 8, dtype=np.float32)  # four orthogonal unit vectors: two rooms are used
     regions = [np.repeat(catalog[:1], 25, axis=0), -np.repeat(catalog[1:2], 25, axis=0)]
-    owners = np.array([0, 1, 2])
-    hubness = _hubness(catalog, owners, regions, pasted=[set(), set()])
-    np.testing.assert_allclose(hubness, [1.0, 0.0, 0.0], atol=1e-6)  # 0 is like room 0's boxes
-    ignored = _hubness(catalog, owners, regions, pasted=[{0}, set()])  # 0 was pasted into room 0
-    np.testing.assert_allclose(ignored, [0.0, 0.0, 0.0], atol=1e-6)
+    owners = np.array([0, 1, 2, 3])
+    wholes = np.zeros((2, 8), np.float32)
+    hubness = region_hubness(catalog, owners, PseudoRooms(regions, [set(), set()], wholes))
+    np.testing.assert_allclose(hubness, [1.0, 0.0, 0.0, 0.0], atol=1e-6)  # 0 is like room 0's boxes
+    pasted = [{0}, set()]  # 0 was pasted into room 0
+    ignored = region_hubness(catalog, owners, PseudoRooms(regions, pasted, wholes))
+    np.testing.assert_allclose(ignored, [0.0, 0.0, 0.0, 0.0], atol=1e-6)
 
 
 def test_pseudo_room_pastes_only_what_is_not_white() -> None:
@@ -88,11 +91,12 @@ def test_another_draw_is_computed_as_the_build_computes_its_own(
     )
     index = open_index(tmp_path / "idx")
     encoder = region_encoder_for(tiny_extractor)
-    pictures = picture_reader(index.store.image_paths(), DEFAULT_LIMITS)
-    vectors, owners = index.picture_vectors(), index.store.product_of_vector[: index.pictures]
+    owners = index.store.product_of_vector[: index.pictures]
+    pictures = CatalogPictures.from_files(owners, index.store.image_paths(), DEFAULT_LIMITS)
 
     def drawn(draw: Draw) -> np.ndarray:
-        return region_hubness(encoder, vectors, owners, pictures, draw)
+        rooms = pseudo_rooms(encoder, pictures, draw)
+        return region_hubness(index.picture_vectors(), owners, rooms)
 
     np.testing.assert_allclose(drawn(Draw()), index.region_hubness(encoder.side), atol=1e-6)
     assert np.abs(drawn(Draw(seed=Draw().seed + 1)) - drawn(Draw())).max() > 1e-3

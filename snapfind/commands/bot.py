@@ -29,7 +29,8 @@ NOT_A_PRODUCT_PHOTO = np.full((240, 320, 3), 128, np.uint8)  # grey: no white bo
 def load_or_build(settings: BotSettings) -> SearchService:
     """The search service over `settings.index_dir`, building the index first if need be.
 
-    An existing index brings its own extractor; the settings choose one only to build.
+    An existing index brings its own extractor; the settings choose one only to build. A bot
+    that looks for objects builds the room references with it (`index build --objects`).
     """
     try:
         return load_service(settings)
@@ -44,7 +45,7 @@ def load_or_build(settings: BotSettings) -> SearchService:
     source = describe_source(catalog_source(settings.catalog))
     log.info("no index at %s yet: building it from the %s", settings.index_dir, source)
     extractor = load_extractor_to_build(settings)
-    report = build_from_settings(settings, extractor)
+    report = build_from_settings(settings, extractor, objects=settings.objects)
     log.info(
         "index built: %d products, %d images, %d unreadable, %.1f s",
         report.products,

@@ -89,8 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--objects",
         action="store_true",
-        help="also measure which catalog pictures look like any piece of a room (about 10 s "
-        "with Lite0), so objects in room photos are found without them",
+        help="also write what the bot's object step needs: which photos show a room and which "
+        "catalog pictures look like any piece of one (about 20 s with Lite0); without them "
+        "every photo is answered whole",
     )
     build.add_argument(
         "--views",

@@ -1,0 +1,26 @@
+"""A photo's whole vector → does it show a room, or one piece? Which album a photo gets first.
+
+A photo not on white goes through the region pass either way (its whole-photo vector is the
+map's mean). A room gets numbered boxes and its first object's album; a shopper's photo of one
+sofa is answered better by the photo itself (docs/objects.md, seventh pass). The probe is a
+linear function the index build learns from the catalog (index/room_probe_training.py).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RoomProbe:
+    weights: np.ndarray  # (D,) float32
+    bias: float
+
+    @classmethod
+    def from_array(cls, values: np.ndarray) -> "RoomProbe":
+        """(D + 1,): the weights, then the bias, as the build writes them."""
+        return cls(values[:-1], float(values[-1]))
+
+    def shows_room(self, whole: np.ndarray) -> bool:
+        """`whole`: the (D,) whole-photo vector of the region pass."""
+        return float(whole @ self.weights) + self.bias > 0

@@ -221,7 +221,7 @@ CUT = f"objects, map's first box cut out, mixed with it pooled (1 query forward)
 CUT_ALONE = "objects, map's first box cut out alone, as in the fifth pass (1 query forward)"
 BEST_TWO = f"objects, map's best 2 boxes cut out, the clearest first (2 forwards){_ON[2]}"
 EITHER = "objects, detector, else as SNAPFIND_OBJECT_CUT_OUT (both on)"
-SERVED_FIRST = "first album as served: the room probe, then the default's first object or the photo"
+SERVED_FIRST = "first album as served (room probe, then the default's first object, or the photo)"
 
 
 def object_finders(

@@ -9,8 +9,14 @@ the bot sends the most prominent object's album at once), the same object search
 its vector, the same vector re-ranked against the hub pictures as a press on its button does
 (`search_object_vector`: no photo needed), and the objects' lists interleaved (first of object
 1, first of object 2, ...: a tap on every button); bench-only variants by their first object
-alone. Photos are decoded as the product decodes them (`SearchService.decode`). An object
-variant's time is its object step alone (decode + `ObjectFinder.find`); the lines under the
+alone. The first album as served is the bot's decision on top: the index's room probe, then
+the default's first object where the photo shows a room with two objects or more, else the
+whole photo's album (through `ObjectSearch.search` itself, and replayed for other draws).
+`--draws` scores every object variant's first object again over other pseudo-room draws
+(the region hubness recomputed as the build would, with other seeds), since one draw moves
+these figures by ±0.05. Photos are decoded as the product decodes them
+(`SearchService.decode`). An object variant's time is its object step alone (decode +
+`ObjectFinder.find`); the lines under the
 table are the detector alone and a room photo as the bot serves it (`ObjectSearch.search`:
 map boxes only, with the detector, with the map's first box cut out (the default) or its
 best two — the region pass, the whole-photo search from its map and the object step), and
@@ -19,7 +25,7 @@ step).
 
     .venv/bin/snapfind index build --catalog ../shared/data/ikea/catalog.csv --out IDX --objects
     .venv/bin/python benchmarks/rooms_bench.py --index IDX --rooms ../shared/data/ikea-rooms \\
-        --annotate benchmarks/out
+        --annotate benchmarks/out --draws 1:150,2:150,3:150
 """
 
 import argparse

@@ -17,7 +17,7 @@ from index.pseudo_rooms import CatalogPictures, PseudoRooms
 from index.shopper_augment import shopper_view
 from retrieval.regions import RegionEncoder
 
-L2 = 0.03  # on standardised features; the fit separates the two kinds at any setting
+L2 = 0.03  # on standardised features (screened: 0.01–0.1 alike, 1.0 lost; docs/objects.md)
 STEPS = 2000
 LEARNING_RATE = 0.5
 

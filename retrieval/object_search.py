@@ -86,7 +86,7 @@ class ObjectSearch:
 
     def finder(self, index: CatalogIndex) -> ObjectFinder | None:
         """The finder over `index`, built at its first use (thread-safe); None where the object
-        step cannot run here."""
+        step cannot run here, or the index has no room references."""
         prepared = self._prepared(index)
         return None if prepared is None else prepared[0]
 

@@ -13,6 +13,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class RoomProbe:
+    """A linear score of the whole-photo vector: above 0, a room."""
+
     weights: np.ndarray  # (D,) float32
     bias: float
 

@@ -9,7 +9,9 @@ would show them. Everything drawn is synthetic, so the picture may be committed.
     .venv/bin/python benchmarks/bot_reply_picture.py --out docs/bot-objects.png
 
 With `--index DIR --room PHOTO` it sends a real room against a real Lite0 index instead; such
-pictures show catalog photos and stay out of the repository (benchmarks/out/ is ignored):
+pictures show catalog photos and stay out of the repository (benchmarks/out/ is ignored). The
+index must be built with `--objects`, and the photo must be one its room probe calls a room
+(a photo of one piece gets its album without boxes, which this script would wait for):
 
     .venv/bin/python benchmarks/bot_reply_picture.py --index IKEA_INDEX \
         --room ../shared/data/ikea-rooms/rooms/ROOM.jpg --out benchmarks/out/bot-room.png
@@ -150,7 +152,9 @@ def _drawings(root: Path, extractor: Extractor) -> tuple[Path, bytes]:
     for kind in FURNITURE:
         (root / "catalog" / kind).mkdir(parents=True)
         draw_furniture(kind).save(root / "catalog" / kind / f"{kind}.jpg", quality=95)
-    build_index(root / "catalog", root / "index", extractor, BuildOptions(progress=False))
+    build_index(
+        root / "catalog", root / "index", extractor, BuildOptions(progress=False, objects=True)
+    )
     image, _ = compose_room(FURNITURE)
     return root / "index", jpeg_bytes(Image.fromarray(image))
 

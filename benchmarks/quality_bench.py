@@ -383,9 +383,9 @@ def report_served(service: SearchService, wild_csv: Path) -> None:
     boxed = 0
     for _, data, label in wild_items(wild_csv):
         found = service.search_objects(service.decode(data()), 5)
-        if len(found.objects) >= MIN_OBJECTS:
-            boxed += 1
-        first = found.objects[0].result if len(found.objects) >= MIN_OBJECTS else found.whole
+        shown = len(found.objects) >= MIN_OBJECTS  # the photo with numbered boxes
+        boxed += shown
+        first = found.objects[0].result if shown else found.whole
         p5[label].append(sum(c == label for c in page_categories(first.hits)) / 5)
     by_class = " / ".join(f"{np.mean(p5[c]):.3f}" for c in WILD_CLASSES)
     print(

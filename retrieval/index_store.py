@@ -194,11 +194,12 @@ class CatalogIndex:
             )
             if stage.expands:
                 best = self._rescored(query, best)
-            if stage.votes:
-                labels = [self.store.categories_of(row) for row, _ in best]
+            if stage.votes:  # the first `depth` only, so a deeper page keeps the first's order
+                head, tail = best[: stage.depth], best[stage.depth :]
+                labels = [self.store.categories_of(row) for row, _ in head]
                 weight, voters = stage.category_weight, stage.voters
-                order = vote_order([s for _, s in best], labels, weight, voters)
-                best = [best[i] for i in order]
+                order = vote_order([s for _, s in head], labels, weight, voters)
+                best = [head[i] for i in order] + tail
             hits = self.hits(best)
             if len(hits) >= page.end or len(best) < want:
                 return page.of(hits)

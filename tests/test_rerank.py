@@ -88,3 +88,22 @@ def test_build_writes_the_default_stage_and_search_applies_it(
     assert [h.score for h in expanded] == pytest.approx(
         [float(index.vector_of(h.product.id) @ vector) for h in expanded], abs=1e-5
     )
+
+
+def test_a_deeper_page_keeps_the_order_of_the_first(
+    shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    """The vote reorders the first `depth` neighbours only: "More" past the depth continues the
+    ranking the first pages showed instead of re-voting over more products."""
+    build_index(shapes_catalog, tmp_path / "idx", tiny_extractor, BuildOptions(progress=False))
+    index = open_index(tmp_path / "idx", tiny_extractor.fingerprint)
+    stage = RerankParams(depth=3, category_weight=1.0, voters=1)
+    everything = len(index)
+    for product in ("shop/circles/circles-1", "shop/squares/squares-0"):
+        vector = index.vector_of(product)
+        ranking = [h.product.id for h in index.search(vector, Page(everything), rerank=stage)]
+        for k in range(1, everything):
+            first = [h.product.id for h in index.search(vector, Page(k), rerank=stage)]
+            assert first == ranking[:k], (product, k)
+            deeper = index.search(vector, Page(1, offset=k), rerank=stage)
+            assert [h.product.id for h in deeper] == ranking[k : k + 1], (product, k)

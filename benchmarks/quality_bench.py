@@ -47,7 +47,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bot.conversation import MIN_OBJECTS
 from index.evaluation.augment import augment_for_index, augment_for_query, variant_rng
 from index.evaluation.metrics import macro_f1
 from index.tune import held_out
@@ -377,16 +376,14 @@ def in_index(index: CatalogIndex, aug: Queries) -> Queries:
 def report_served(service: SearchService, wild_csv: Path) -> None:
     """The album the bot sends first for each wild photo, through `search_objects` as the bot
     calls it (objects on, its default): the first object's where the photo shows a room with
-    MIN_OBJECTS objects or more, else the whole photo's. The tables above score the whole photo
-    only."""
+    two objects or more, else the whole photo's (`ObjectsResult.first`). The tables above
+    score the whole photo only."""
     p5: dict[str, list[float]] = {c: [] for c in WILD_CLASSES}
     boxed = 0
     for _, data, label in wild_items(wild_csv):
         found = service.search_objects(service.decode(data()), 5)
-        shown = len(found.objects) >= MIN_OBJECTS  # the photo with numbered boxes
-        boxed += shown
-        first = found.objects[0].result if shown else found.whole
-        p5[label].append(sum(c == label for c in page_categories(first.hits)) / 5)
+        boxed += bool(found.shown)  # the photo with numbered boxes
+        p5[label].append(sum(c == label for c in page_categories(found.first.hits)) / 5)
     by_class = " / ".join(f"{np.mean(p5[c]):.3f}" for c in WILD_CLASSES)
     print(
         f"first album as served (search_objects): wild P@5 {mean_of(p5):.3f}, "

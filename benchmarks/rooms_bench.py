@@ -43,7 +43,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.conversation import MIN_OBJECTS
 from index.pseudo_rooms import CatalogPictures, Draw, pseudo_rooms
 from index.region_hubness import region_hubness
 from retrieval.annotate import draw_objects
@@ -54,7 +53,7 @@ from retrieval.object_options import CUT_OUTS, ObjectOptions
 from retrieval.object_search import ObjectSearch
 from retrieval.objects import ObjectFinder, looks_like_product_photo
 from retrieval.regions import cells_of, region_encoder_for
-from retrieval.results import Page
+from retrieval.results import MIN_OBJECTS, Page
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 
@@ -134,13 +133,12 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
 def first_album(search: ObjectSearch, service: SearchService) -> Ranker:
     """What the bot sends first, through the product's own `ObjectSearch.search`: the first
     object's album where the room probe sees a room with MIN_OBJECTS objects or more, else the
-    whole photo's."""
+    whole photo's (`ObjectsResult.first`)."""
 
     def rank(data: bytes, k: int) -> dict[str, list[str]]:
         image = service.decode(data)
         found = search.search(image, service.index, k, lambda: service.search_image(image, Page(k)))
-        first = found.objects[0].result if len(found.objects) >= MIN_OBJECTS else found.whole
-        return {"": [h.product.id for h in first.hits]}
+        return {"": [h.product.id for h in found.first.hits]}
 
     return rank
 

@@ -45,7 +45,6 @@ from retrieval.query_api import Retrieval
 from retrieval.results import FoundObject, Hit, Page, QueryResult
 
 GETFILE_LIMIT = 20 * 1024 * 1024  # the largest file Telegram lets a bot download
-MIN_OBJECTS = 2  # fewer objects found: the whole photo's album, as for any photo
 
 
 @dataclass(frozen=True)
@@ -244,7 +243,7 @@ class Conversation:
             return await res.worker.run(res.service.search_image, image, Page(res.page_size)), []
         found = await res.worker.run(res.service.search_objects, image, res.page_size)
         found.whole.timings = found.timings
-        return found.whole, found.objects if len(found.objects) >= MIN_OBJECTS else []
+        return found.whole, found.shown
 
     async def _remember(
         self,

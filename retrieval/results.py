@@ -96,6 +96,9 @@ class FoundObject:
     result: QueryResult  # its own vector (for "more" without a forward pass) and hits
 
 
+MIN_OBJECTS = 2  # fewer objects found: the whole photo's album, as for any photo
+
+
 @dataclass
 class ObjectsResult:
     """A photo searched whole and object by object, from one index."""
@@ -103,3 +106,14 @@ class ObjectsResult:
     whole: QueryResult  # the photo searched whole (a room photo: its vector from the region map)
     objects: list[FoundObject]  # most prominent first; [] for a plain product photo
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, all of them
+
+    @property
+    def shown(self) -> list[FoundObject]:
+        """The objects a reply boxes and offers: all of them from MIN_OBJECTS on, else none."""
+        return self.objects if len(self.objects) >= MIN_OBJECTS else []
+
+    @property
+    def first(self) -> QueryResult:
+        """The album sent at once: object 1's where objects are shown, else the whole photo's."""
+        shown = self.shown
+        return shown[0].result if shown else self.whole

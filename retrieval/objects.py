@@ -231,14 +231,17 @@ class ObjectFinder:
         re-ranked by 2·cos − hubness − likeness to the photo (`typical`, (P,); None when the
         photo is gone, as for a press on the object's button: hubness alone needs no photo).
 
-        Product records are read only for what is shown; the pool does not depend on the page
-        while it is within RERANK_POOL, so pages follow each other without gaps or repeats.
+        Product records are read only for what is shown. Only the RERANK_POOL nearest are
+        re-ranked, those past them follow in the index's order: every page, however deep, is a
+        slice of one ranking, so pages follow each other without gaps or repeats (re-ranking a
+        deeper pool let a far picture with little hubness jump ahead of the first page's).
         """
         pool = self._pool(vector, page)
         if not pool:
             return []
-        margins = self._margins(pool, typical)
-        ranked = [pool[i] for i in np.argsort(-margins, kind="stable")]
+        head = pool[:RERANK_POOL]
+        margins = self._margins(head, typical)
+        ranked = [head[i] for i in np.argsort(-margins, kind="stable")] + pool[RERANK_POOL:]
         shown = page.end
         while True:  # products sharing a picture merge into one slot: read a few more then
             hits = self.index.hits(ranked[:shown])

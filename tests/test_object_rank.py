@@ -8,6 +8,7 @@ in-memory index here (no network, no FAISS) so each ranking can be worked out by
 import numpy as np
 import pytest
 
+from retrieval import objects
 from retrieval.objects import ObjectFinder
 from retrieval.regions import Box
 from retrieval.results import FIRST_PAGE, Hit, Page, Product
@@ -99,6 +100,23 @@ def test_pages_follow_each_other_without_gaps_or_repeats() -> None:
         pid for offset in (0, 3, 6) for pid in _ids(finder.rank(query, Page(3, offset=offset)))
     ]
     assert pages == whole and len(set(whole)) == 9
+
+
+def test_a_deep_page_keeps_the_first_pages_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the nearest RERANK_POOL are re-ranked: a far picture with no hubness (p11) does not
+    jump ahead of them when a page reaches past the pool (a press on More, or a bench ranking
+    the whole catalog), so the deep ranking starts with the first page."""
+    monkeypatch.setattr(objects, "RERANK_POOL", 4)
+    hubness = np.full(12, 0.9, np.float32)
+    hubness[11] = 0.0
+    finder = _finder(hubness)
+    catalog = finder.index.picture_vectors()
+    query = 0.5 * catalog[:4].sum(axis=0) + 0.1 * catalog[11]  # p11: cosine 0.1, margin 0.2
+    query /= np.linalg.norm(query)
+    first = _ids(finder.rank(query, Page(2)))
+    deep = _ids(finder.rank(query, Page(12)))
+    assert deep[:2] == first and deep.index("p11") >= 4
+    assert [p for o in range(0, 12, 2) for p in _ids(finder.rank(query, Page(2, offset=o)))] == deep
 
 
 def test_only_the_shown_products_are_read() -> None:

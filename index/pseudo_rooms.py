@@ -43,16 +43,21 @@ class CatalogPictures:
 
     owners: np.ndarray  # (P,) the product of each picture
     read: Callable[[int], np.ndarray]  # picture v decoded, at least PICTURE_SIDE
+    kinds: tuple[str, ...] = ()  # each picture's product's first category ("": none); () unknown
 
     @classmethod
     def from_files(
-        cls, owners: np.ndarray, paths: Sequence[Path | str], limits: ImageLimits
+        cls,
+        owners: np.ndarray,
+        paths: Sequence[Path | str],
+        limits: ImageLimits,
+        kinds: Sequence[str] = (),
     ) -> "CatalogPictures":
         def read(v: int) -> np.ndarray:
             data = read_image_file(Path(paths[v]), limits.max_bytes)
             return decode_image(data, limits=limits, min_side=PICTURE_SIDE)
 
-        return cls(owners, read)
+        return cls(owners, read, tuple(kinds))
 
     def __len__(self) -> int:
         return len(self.owners)

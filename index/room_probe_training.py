@@ -7,19 +7,24 @@ the first album's precision@5 was 0.70 for the whole photo against 0.34 for the 
 first object, and 190 of those photos got five objects (docs/objects.md, seventh pass). No
 photos of either kind ship with a catalog, so the probe learns from the catalog's own: the
 pseudo-rooms' whole-photo vectors against one shopper view (index/shopper_augment.py) of as
-many catalog pictures; a logistic regression on the same vectors the query gets (the map's
-mean).
+many catalog pictures and, where the catalog's categories have a scene, furnished views of one
+piece (a table among chairs, a bed between nightstands: what most shoppers' photos the probe
+first called rooms showed); a logistic regression on the same vectors the query gets (the
+map's mean).
 """
+
+from collections.abc import Iterator
 
 import numpy as np
 
 from index.pseudo_rooms import CatalogPictures, PseudoRooms
-from index.shopper_augment import shopper_view
+from index.shopper_augment import SCENES, furnished_view, shopper_view
 from retrieval.regions import RegionEncoder
 
 L2 = 0.03  # on standardised features (screened: 0.01–0.1 alike, 1.0 lost; docs/objects.md)
 STEPS = 2000
 LEARNING_RATE = 0.5
+FURNISHED_PER_SCENE = 40  # furnished views of one piece per scene the catalog has
 
 
 def train_room_probe(
@@ -27,16 +32,38 @@ def train_room_probe(
 ) -> np.ndarray:
     """(D + 1,) float32: the weights, then the bias; a whole-photo vector scoring above 0 shows
     a room. The pieces: one shopper view of each of as many random pictures as there are
-    rooms, drawn with `seed`."""
+    rooms, then the furnished views, drawn with `seed`."""
     rng = np.random.default_rng(seed)
     chosen = rng.integers(0, len(pictures), len(rooms.wholes))
     pieces = [
         encoder.regions(shopper_view(pictures.read(int(v)), seed, str(v), view)).whole
         for view, v in enumerate(chosen)
     ]
+    pieces += [encoder.regions(view).whole for view in furnished_pieces(pictures, rng, seed)]
     features = np.concatenate([np.array(pieces, np.float32), rooms.wholes])
     labels = np.repeat([0.0, 1.0], [len(pieces), len(rooms.wholes)])
     return fit_logistic(features, labels)
+
+
+def furnished_pieces(
+    pictures: CatalogPictures, rng: np.random.Generator, seed: int
+) -> Iterator[np.ndarray]:
+    """FURNISHED_PER_SCENE furnished views for each scene (shopper_augment.SCENES) whose
+    product and companion categories the catalog has; none for a catalog without them.
+
+    Without them the probe called 61 of the 192 in-the-wild photos not on white rooms (29 beds
+    beside nightstands, 19 dining sets) and sent their first object's album instead of the
+    photo's; with them, over six training draws, 32 (docs/objects.md, eighth pass)."""
+    kinds = np.array(pictures.kinds or [""] * len(pictures))
+    for category, scene in SCENES.items():
+        products = np.flatnonzero(kinds == category)
+        companions = np.flatnonzero(kinds == scene.companion)
+        if not products.size or not companions.size:
+            continue
+        for view, v in enumerate(rng.choice(products, FURNISHED_PER_SCENE)):
+            count = min(companions.size, int(rng.integers(scene.fewest, scene.most + 1)))
+            company = [pictures.read(int(c)) for c in rng.choice(companions, count, replace=False)]
+            yield furnished_view(pictures.read(int(v)), company, scene, (seed, str(v), view))
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -33,7 +33,9 @@ def write_room_references(
     started = time.perf_counter()
     rows: dict[str, int] = {}
     owners = np.array([rows.setdefault(entry.id, len(rows)) for entry in entries])  # (P,)
-    pictures = CatalogPictures.from_files(owners, [entry.image for entry in entries], limits)
+    kinds = [entry.categories[0] if entry.categories else "" for entry in entries]
+    images = [entry.image for entry in entries]
+    pictures = CatalogPictures.from_files(owners, images, limits, kinds)
     encoder = region_encoder_for(extractor)
     draw = Draw()
     rooms = pseudo_rooms(encoder, pictures, draw)

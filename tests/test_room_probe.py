@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from index.build import BuildOptions, build_index
-from index.room_probe_training import fit_logistic
+from index.pseudo_rooms import CatalogPictures
+from index.room_probe_training import FURNISHED_PER_SCENE, fit_logistic, furnished_pieces
 from retrieval.errors import IndexDamagedError
 from retrieval.index_store import open_index
 from retrieval.manifest import room_probe_file
@@ -34,6 +35,28 @@ def test_the_fit_separates_two_kinds_of_vectors_it_has_not_seen() -> None:
     unseen, truth = drawn(400)
     called = np.array([probe.shows_room(v) for v in unseen])
     assert (called == truth.astype(bool)).mean() > 0.95
+
+
+def test_a_catalog_with_tables_and_chairs_teaches_a_table_among_chairs_as_one_piece() -> None:
+    """The furnished views join the probe's one-piece class for each scene whose categories the
+    catalog has (a table among its chairs; no bed here has nightstands), drawn reproducibly;
+    a catalog without those categories gets none."""
+    kinds = ("table", "chair", "chair", "bed", "sofa")
+    drawings = [
+        np.asarray(draw_furniture(kind)) for kind in ("sofa", "lamp", "rug", "plant", "sofa")
+    ]
+    pictures = CatalogPictures(np.arange(5), drawings.__getitem__, kinds)
+
+    def views(pictures: CatalogPictures) -> list[np.ndarray]:
+        return list(furnished_pieces(pictures, np.random.default_rng(4), seed=4))
+
+    drawn = views(pictures)
+    assert len(drawn) == FURNISHED_PER_SCENE  # the table's scene only
+    first = drawn[0]
+    assert first.ndim == 3 and first.shape[1] > first.shape[0]  # the product with company beside
+    assert all(np.array_equal(a, b) for a, b in zip(drawn, views(pictures), strict=True))
+    assert views(CatalogPictures(np.arange(5), drawings.__getitem__, ("sofa",) * 5)) == []
+    assert views(CatalogPictures(np.arange(5), drawings.__getitem__)) == []  # kinds unknown
 
 
 @pytest.fixture(scope="module")

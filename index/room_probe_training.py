@@ -24,7 +24,9 @@ from retrieval.regions import RegionEncoder
 L2 = 0.03  # on standardised features (screened: 0.01–0.1 alike, 1.0 lost; docs/objects.md)
 STEPS = 2000
 LEARNING_RATE = 0.5
-FURNISHED_PER_SCENE = 40  # furnished views of one piece per scene the catalog has
+# furnished views of one piece per scene the catalog has, per pseudo-room (40 for the default
+# draw's 150: the screened setting), so a small catalog's few rooms are not outweighed
+FURNISHED_PER_ROOM = 0.27
 
 
 def train_room_probe(
@@ -39,17 +41,19 @@ def train_room_probe(
         encoder.regions(shopper_view(pictures.read(int(v)), seed, str(v), view)).whole
         for view, v in enumerate(chosen)
     ]
-    pieces += [encoder.regions(view).whole for view in furnished_pieces(pictures, rng, seed)]
+    count = int(len(rooms.wholes) * FURNISHED_PER_ROOM)
+    furnished = furnished_pieces(pictures, count, rng, seed)
+    pieces += [encoder.regions(view).whole for view in furnished]
     features = np.concatenate([np.array(pieces, np.float32), rooms.wholes])
     labels = np.repeat([0.0, 1.0], [len(pieces), len(rooms.wholes)])
     return fit_logistic(features, labels)
 
 
 def furnished_pieces(
-    pictures: CatalogPictures, rng: np.random.Generator, seed: int
+    pictures: CatalogPictures, count: int, rng: np.random.Generator, seed: int
 ) -> Iterator[np.ndarray]:
-    """FURNISHED_PER_SCENE furnished views for each scene (shopper_augment.SCENES) whose
-    product and companion categories the catalog has; none for a catalog without them.
+    """`count` furnished views for each scene (shopper_augment.SCENES) whose product and
+    companion categories the catalog has; none for a catalog without them.
 
     Without them the probe called 61 of the 192 in-the-wild photos not on white rooms (29 beds
     beside nightstands, 19 dining sets) and sent their first object's album instead of the
@@ -60,7 +64,7 @@ def furnished_pieces(
         companions = np.flatnonzero(kinds == scene.companion)
         if not products.size or not companions.size:
             continue
-        for view, v in enumerate(rng.choice(products, FURNISHED_PER_SCENE)):
+        for view, v in enumerate(rng.choice(products, count)):
             count = min(companions.size, int(rng.integers(scene.fewest, scene.most + 1)))
             company = [pictures.read(int(c)) for c in rng.choice(companions, count, replace=False)]
             yield furnished_view(pictures.read(int(v)), company, scene, (seed, str(v), view))

@@ -9,7 +9,7 @@ import pytest
 
 from index.build import BuildOptions, build_index
 from index.pseudo_rooms import CatalogPictures
-from index.room_probe_training import FURNISHED_PER_SCENE, fit_logistic, furnished_pieces
+from index.room_probe_training import fit_logistic, furnished_pieces
 from retrieval.errors import IndexDamagedError
 from retrieval.index_store import open_index
 from retrieval.manifest import room_probe_file
@@ -48,10 +48,10 @@ def test_a_catalog_with_tables_and_chairs_teaches_a_table_among_chairs_as_one_pi
     pictures = CatalogPictures(np.arange(5), drawings.__getitem__, kinds)
 
     def views(pictures: CatalogPictures) -> list[np.ndarray]:
-        return list(furnished_pieces(pictures, np.random.default_rng(4), seed=4))
+        return list(furnished_pieces(pictures, 6, np.random.default_rng(4), seed=4))
 
     drawn = views(pictures)
-    assert len(drawn) == FURNISHED_PER_SCENE  # the table's scene only
+    assert len(drawn) == 6  # the table's scene only
     first = drawn[0]
     assert first.ndim == 3 and first.shape[1] > first.shape[0]  # the product with company beside
     assert all(np.array_equal(a, b) for a, b in zip(drawn, views(pictures), strict=True))

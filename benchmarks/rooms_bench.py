@@ -262,7 +262,7 @@ def drawn_hubness(service: SearchService, draw: Draw) -> np.ndarray:
     owners = index.store.product_of_vector[: index.pictures]
     pictures = CatalogPictures.from_files(owners, index.store.image_paths(), service.limits)
     rooms = pseudo_rooms(region_encoder_for(service.extractor), pictures, draw)
-    return region_hubness(index.picture_vectors(), owners, rooms)
+    return region_hubness([index.picture_vectors()], owners, rooms)
 
 
 def parse_draws(text: str) -> list[Draw]:

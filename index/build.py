@@ -28,7 +28,7 @@ from index.indexed_views import crop, view_key, with_views
 from index.publish import publish, staging_dir
 from index.room_references import write_room_references
 from index.vector_cache import VectorCache
-from index.vector_writer import cached_matrix, write_from_cache
+from index.vector_writer import cached_vectors, write_from_cache
 from retrieval.bounded_read import read_image_file
 from retrieval.crop_gate import CropGate
 from retrieval.embedder import Embedder
@@ -137,8 +137,8 @@ def _build_locked(
     )
     products = _write_products(staging / PRODUCTS, [e for e, _ in indexed])
     if options.objects:
-        matrix = cached_matrix(cache_dir, plain.fingerprint, pictures, head)  # as indexed
-        write_room_references(staging, extractor, kept, matrix, options.limits)  # not the crops
+        vectors = cached_vectors(cache_dir, plain.fingerprint, pictures, head)  # as indexed
+        write_room_references(staging, extractor, kept, vectors, options.limits)  # not the crops
     (staging / UNREADABLE).write_text(
         "".join(f"{path}\t{reason}\n" for path, reason in unreadable), encoding="utf-8"
     )

@@ -11,6 +11,8 @@ photo never counts for it. rooms_bench (docs/objects.md): this reference beats b
 catalog photos and no reference at all.
 """
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from index.pseudo_rooms import PseudoRooms
@@ -19,21 +21,29 @@ HUBNESS_K = 20  # nearest reference regions averaged per catalog vector
 BLOCK = 2048  # catalog vectors scored against the reference at a time
 
 
-def region_hubness(catalog: np.ndarray, owners: np.ndarray, rooms: PseudoRooms) -> np.ndarray:
+def region_hubness(
+    chunks: Iterable[np.ndarray], owners: np.ndarray, rooms: PseudoRooms
+) -> np.ndarray:
     """(P,) float32: each catalog vector's mean cosine to its K nearest regions of the rooms its
-    product is not in. `catalog`: (P, D) the whole pictures' vectors; `owners`: (P,) their
-    products."""
-    used = max(1, len(catalog) // 2)  # a small catalog's product stays out of most rooms
+    product is not in. `chunks`: the whole pictures' (c, D) vectors in order, a chunk at a time
+    (a million pictures' vectors are never all in memory; a matrix at hand is `[matrix]`);
+    `owners`: (P,) their products."""
+    used = max(1, len(owners) // 2)  # a small catalog's product stays out of most rooms
     regions, pasted = rooms.regions[:used], rooms.pasted[:used]
     reference = np.concatenate(regions)  # (M, D)
     room_of = np.repeat(np.arange(len(regions)), [len(r) for r in regions])  # (M,)
     k = min(HUBNESS_K, len(reference))
-    hubness = np.empty(len(catalog), dtype=np.float32)
-    for start in range(0, len(catalog), BLOCK):
-        block = catalog[start : start + BLOCK] @ reference.T  # (c, M)
-        block_owners = owners[start : start + BLOCK]
-        for room, products in enumerate(pasted):
-            inside = np.isin(block_owners, list(products))  # (c,) its products are in it
-            block[np.ix_(inside, room_of == room)] = -1.0
-        hubness[start : start + BLOCK] = np.sort(block, axis=1)[:, -k:].mean(axis=1)
+    hubness = np.empty(len(owners), dtype=np.float32)
+    done = 0
+    for chunk in chunks:
+        for start in range(0, len(chunk), BLOCK):
+            block = chunk[start : start + BLOCK] @ reference.T  # (c, M)
+            rows = slice(done, done + len(block))
+            for room, products in enumerate(pasted):
+                inside = np.isin(owners[rows], list(products))  # (c,) its products are in it
+                block[np.ix_(inside, room_of == room)] = -1.0
+            hubness[rows] = np.sort(block, axis=1)[:, -k:].mean(axis=1)
+            done += len(block)
+    if done != len(owners):
+        raise ValueError(f"{done} vectors for {len(owners)} pictures")
     return hubness

@@ -4,7 +4,7 @@ photos show a room at all). Plain .npy files in the release, named for the regio
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +25,11 @@ def write_room_references(
     release: Path,
     extractor: Embedder,
     entries: Sequence[CatalogEntry],
-    matrix: np.ndarray,
+    vectors: Iterable[np.ndarray],
     limits: ImageLimits,
 ) -> None:
-    """`entries`, `matrix`: the catalog's whole pictures and their (P, D) vectors as indexed
-    (the crops that may follow them take no part in rooms)."""
+    """`entries`, `vectors`: the catalog's whole pictures and their vectors as indexed, in
+    chunks (the crops that may follow them take no part in rooms)."""
     started = time.perf_counter()
     rows: dict[str, int] = {}
     owners = np.array([rows.setdefault(entry.id, len(rows)) for entry in entries])  # (P,)
@@ -39,7 +39,7 @@ def write_room_references(
     encoder = region_encoder_for(extractor)
     draw = Draw()
     rooms = pseudo_rooms(encoder, pictures, draw)
-    _save(release / region_hubness_file(encoder.side), region_hubness(matrix, owners, rooms))
+    _save(release / region_hubness_file(encoder.side), region_hubness(vectors, owners, rooms))
     probe = train_room_probe(encoder, rooms, pictures, draw.seed)
     _save(release / room_probe_file(encoder.side), probe)
     log.info(

@@ -139,17 +139,17 @@ def write_from_cache(
         cache.close()
 
 
-def cached_matrix(
+def cached_vectors(
     cache_dir: Path,
     fingerprint: Fingerprint,
     hashes: list[str],
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> np.ndarray:
-    """(V, D) the cached vectors of `hashes`, all at once: only for a pass that needs the whole
-    matrix (the opt-in region hubness), unlike the streamed writers."""
+) -> Iterator[np.ndarray]:
+    """The cached vectors of `hashes` in that order, transformed, a chunk at a time: for a pass
+    over every picture besides the writers (the region hubness), which must not hold them all."""
     cache = VectorCache(cache_dir, fingerprint)
     try:
-        return np.concatenate(list(cached_chunks(cache.get_many, hashes, transform)()))
+        yield from cached_chunks(cache.get_many, hashes, transform)()
     finally:
         cache.close()
 

@@ -129,10 +129,11 @@ class CatalogIndex:
         """Whether nothing in an answer is similar enough to call it a match."""
         return is_no_match(max((h.score for h in hits), default=None), self.no_match_below)
 
-    def picture_vectors(self) -> np.ndarray:
-        """(P, D) float32: the whole pictures' stored vectors in vector-id order, without the
-        crops that may follow them (what room photos' boxes are scored against)."""
-        return self._vectors.reconstruct_n(0, self.pictures)
+    def picture_vectors(self, every: int = 1) -> np.ndarray:
+        """(⌈P / every⌉, D) float32: every `every`-th whole picture's stored vector, in vector-id
+        order, without the crops that may follow them (what room photos' boxes are scored
+        against); a sample of a large catalog reads only its own rows."""
+        return self._vectors.reconstruct_batch(np.arange(0, self.pictures, every))
 
     def region_hubness(self, side: int) -> np.ndarray | None:
         """(P,) how much each whole picture resembles any piece of a room seen at `side` px (the

@@ -102,10 +102,10 @@ class ObjectFinder:
         self.detector = detector
         self.cut_outs = cut_outs
         self.cut_out_weight = cut_out_weight
-        catalog = index.picture_vectors()  # (V, D); a vector store's ConfigError says why not
-        owners = index.store.product_of_vector[: len(catalog)]  # (V,)
-        step = max(1, len(catalog) // SCORING_SAMPLE)
-        sample = catalog[::step]
+        pictures = index.pictures
+        owners = index.store.product_of_vector[:pictures]  # (P,)
+        step = max(1, pictures // SCORING_SAMPLE)
+        sample = index.picture_vectors(step)  # a vector store's ConfigError says why not
         _, _, basis = np.linalg.svd(sample, full_matrices=False)  # uncentred: keeps q·c
         self._basis = basis[:SCORING_DIMS].T.copy()  # (D, d)
         self._sample = sample @ self._basis  # (S, d)
@@ -117,7 +117,7 @@ class ObjectFinder:
                 "photos' objects until `snapfind index build --objects`",
                 encoder.side,
             )
-            hubness = np.zeros(len(catalog), np.float32)
+            hubness = np.zeros(pictures, np.float32)
         self._sample_hubness = hubness[::step]
         self._product_hubness = np.full(len(index), np.inf, np.float32)
         np.minimum.at(self._product_hubness, owners, hubness)  # (P,) a product's best image

@@ -66,11 +66,14 @@ class StoreIndex:
     def categories(self) -> list[str]:
         return self.store.categories()
 
-    def picture_vectors(self) -> np.ndarray:
+    @property
+    def pictures(self) -> int:
+        """Not served, as `picture_vectors`: the object step needs the vectors here."""
+        raise _vectors_elsewhere()
+
+    def picture_vectors(self, every: int = 1) -> np.ndarray:
         """Not served: every vector lives in the store (`search --objects` needs them here)."""
-        raise ConfigError(
-            "this needs the index's own vectors, not a vector store: unset SNAPFIND_STORE"
-        )
+        raise _vectors_elsewhere()
 
     def vector_of(self, product_id: str) -> np.ndarray:
         """The stored (D,) vector of a product the release knows; KeyError otherwise."""
@@ -108,3 +111,9 @@ def store_opener(store: str, fingerprint: Fingerprint):
         return StoreIndex(resolve_release(Path(index_dir)), connection, running)
 
     return open_release
+
+
+def _vectors_elsewhere() -> ConfigError:
+    return ConfigError(
+        "this needs the index's own vectors, not a vector store: unset SNAPFIND_STORE"
+    )

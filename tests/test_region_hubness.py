@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from index import region_hubness as region_hubness_module
 from index.build import BuildOptions, build_index
 from index.pseudo_rooms import (
     ROOM_SIZE,
@@ -29,11 +30,29 @@ def test_a_vector_like_pieces_of_rooms_is_a_hub_unless_it_is_in_them() -> None:
     regions = [np.repeat(catalog[:1], 25, axis=0), -np.repeat(catalog[1:2], 25, axis=0)]
     owners = np.array([0, 1, 2, 3])
     wholes = np.zeros((2, 8), np.float32)
-    hubness = region_hubness(catalog, owners, PseudoRooms(regions, [set(), set()], wholes))
+    hubness = region_hubness([catalog], owners, PseudoRooms(regions, [set(), set()], wholes))
     np.testing.assert_allclose(hubness, [1.0, 0.0, 0.0, 0.0], atol=1e-6)  # 0 is like room 0's boxes
     pasted = [{0}, set()]  # 0 was pasted into room 0
-    ignored = region_hubness(catalog, owners, PseudoRooms(regions, pasted, wholes))
+    ignored = region_hubness([catalog], owners, PseudoRooms(regions, pasted, wholes))
     np.testing.assert_allclose(ignored, [0.0, 0.0, 0.0, 0.0], atol=1e-6)
+
+
+def test_the_hubness_of_a_catalog_read_in_chunks_is_that_of_the_whole_matrix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The build streams the pictures' vectors from its cache: chunks of any size, across
+    blocks, give the same hubness as one matrix, each vector with its own product's rooms."""
+    monkeypatch.setattr(region_hubness_module, "BLOCK", 3)
+    rng = np.random.default_rng(2)
+    catalog = rng.normal(size=(11, 8)).astype(np.float32)
+    owners = np.arange(11) // 2  # two pictures a product
+    regions = [rng.normal(size=(7, 8)).astype(np.float32) for _ in range(4)]
+    rooms = PseudoRooms(regions, [{0, 3}, {1}, set(), {4, 5}], np.zeros((4, 8), np.float32))
+    whole = region_hubness([catalog], owners, rooms)
+    chunked = region_hubness(iter([catalog[:4], catalog[4:5], catalog[5:]]), owners, rooms)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6)  # BLAS rounds by block shape
+    with pytest.raises(ValueError, match="10 vectors for 11 pictures"):
+        region_hubness([catalog[:10]], owners, rooms)
 
 
 def test_pseudo_room_pastes_only_what_is_not_white() -> None:
@@ -96,7 +115,7 @@ def test_another_draw_is_computed_as_the_build_computes_its_own(
 
     def drawn(draw: Draw) -> np.ndarray:
         rooms = pseudo_rooms(encoder, pictures, draw)
-        return region_hubness(index.picture_vectors(), owners, rooms)
+        return region_hubness([index.picture_vectors()], owners, rooms)
 
     np.testing.assert_allclose(drawn(Draw()), index.region_hubness(encoder.side), atol=1e-6)
     assert np.abs(drawn(Draw(seed=Draw().seed + 1)) - drawn(Draw())).max() > 1e-3

@@ -70,8 +70,8 @@ def furnished_pieces(
         if not products.size or not companions.size:
             continue
         for view, v in enumerate(rng.choice(products, count)):
-            count = min(companions.size, int(rng.integers(scene.fewest, scene.most + 1)))
-            company = [pictures.read(int(c)) for c in rng.choice(companions, count, replace=False)]
+            size = min(companions.size, int(rng.integers(scene.fewest, scene.most + 1)))
+            company = [pictures.read(int(c)) for c in rng.choice(companions, size, replace=False)]
             yield furnished_view(pictures.read(int(v)), company, scene, (seed, str(v), view))
 
 

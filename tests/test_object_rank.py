@@ -126,7 +126,7 @@ def test_a_deep_page_keeps_the_first_pages_order(monkeypatch: pytest.MonkeyPatch
 
 def test_a_large_catalog_is_sampled_not_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """The finder scores boxes against SCORING_SAMPLE pictures: of a million products it reads
-    every step-th vector only (reading them all took 4.9 GB at 1M × 1280), and still has each
+    every step-th vector only (all of them are 4.9 GB at 1M × 1280), and still has each
     product's hubness for ranking."""
     monkeypatch.setattr(objects, "SCORING_SAMPLE", 4)
     hubness = np.linspace(0.0, 0.1, 12).astype(np.float32)

@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     object_detector: bool = Field(
         DEFAULT_OBJECTS.detect,
         description="Room photos: the shipped chair/table detector picks the first object, cut "
-        "out and embedded on its own (better first album, about +1.4x a query: docs/objects.md).",
+        "out and embedded on its own (better first album for rooms, about +1.4x a query; worse "
+        "for shoppers' photos of one bed or sofa that look like rooms: docs/objects.md).",
     )
     object_cut_out: bool = Field(
         DEFAULT_OBJECTS.cut_outs > 0,

@@ -99,19 +99,26 @@ class RegionEncoder:
         self.feature_map_of = feature_map
         self.side = feature_map.side
         self.preprocess = extractor.backbone.preprocess
-        self.embed = extractor.embed  # parts of the photo, cut out: the query's own forward
-        head = extractor.head  # the tuned head is linear before its normalisation: pool, then it
-        self._head = None if head is None else np.eye(len(head.residual)) + head.residual
+        self.embed = extractor.without_head().embed  # parts cut out: the query's own forward
+        # A tuned head (`snapfind tune`) is linear before its normalisation: the whole photo
+        # takes it, as a query does; boxes take the transpose of its inverse, so that their
+        # inner product with the headed catalog is the backbone's own. The kind head pulls
+        # pictures of one category together, and boxes searched through it found a room's own
+        # products less often (first object hit@5 0.158 -> 0.204 over four pseudo-room draws,
+        # 0.208 without a head: docs/objects.md, eighth pass).
+        head = extractor.head
+        self._head = self._box_head = None
+        if head is not None:
+            self._head = (np.eye(len(head.residual)) + head.residual).astype(np.float32)
+            self._box_head = np.linalg.pinv(self._head).T.astype(np.float32)
 
     def feature_map(
         self, image: np.ndarray
     ) -> tuple[np.ndarray, tuple[int, int, int, int], np.ndarray]:
-        """(g, g, D) float32 map of the white-padded square photo, the content's cells, and
-        (g, g) the grey-level std of the pixels under each cell."""
+        """(g, g, D) float32 map of the white-padded square photo (the network's, no head), the
+        content's cells, and (g, g) the grey-level std of the pixels under each cell."""
         square = to_square(image, self.side)[None].astype(np.float32)  # (1, S, S, 3)
         fmap = self.feature_map_of(self.preprocess(square))
-        if self._head is not None:
-            fmap = (fmap @ self._head).astype(np.float32)
         height, width = image.shape[:2]
         cells = fmap.shape[0]
         texture = _texture(square[0], (height, width), cells)
@@ -124,15 +131,19 @@ class RegionEncoder:
         """(n, D) unit vectors of `boxes` cut out of the photo, each embedded by the query
         network as a photo of its own (one batch): a chair that is 1-3 cells of the map gets a
         7×7 map of its own, not an average with the floor around it (docs/objects.md)."""
-        return self.embed([image[b.top : b.bottom, b.left : b.right] for b in boxes])
+        vectors = self.embed([image[b.top : b.bottom, b.left : b.right] for b in boxes])
+        return vectors if self._box_head is None else _unit(vectors @ self._box_head)
 
     def regions(self, image: np.ndarray, min_cells: int = MIN_CELLS) -> Regions:
         """Every box of at least `min_cells` cells a side, and not too thin, in the content."""
         fmap, (left, top, right, bottom), texture = self.feature_map(image)
         content = fmap[top:bottom, left:right]  # (h, w, D)
+        mean = fmap.reshape(-1, fmap.shape[-1]).mean(axis=0, keepdims=True)  # pooling is linear
+        if self._head is not None:
+            content, mean = (content @ self._box_head).astype(np.float32), mean @ self._head
         h, w = content.shape[:2]
         cells = _boxes(h, w, min(min_cells, h, w))  # (R, 4) in content cells
-        whole = _unit(fmap.reshape(-1, fmap.shape[-1]).mean(axis=0, keepdims=True))[0]
+        whole = _unit(mean)[0]
         return Regions(cells, content, image.shape[:2], texture[top:bottom, left:right], whole)
 
 

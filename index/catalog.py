@@ -39,6 +39,11 @@ class CatalogEntry:
     price: str | None = None
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
+    @property
+    def kind(self) -> str:
+        """Its first category, the one that names what it is ("" for none)."""
+        return self.categories[0] if self.categories else ""
+
 
 @dataclass(frozen=True)
 class CatalogAccess:

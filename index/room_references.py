@@ -33,7 +33,7 @@ def write_room_references(
     started = time.perf_counter()
     rows: dict[str, int] = {}
     owners = np.array([rows.setdefault(entry.id, len(rows)) for entry in entries])  # (P,)
-    kinds = [entry.categories[0] if entry.categories else "" for entry in entries]
+    kinds = [entry.kind for entry in entries]
     images = [entry.image for entry in entries]
     pictures = CatalogPictures.from_files(owners, images, limits, kinds)
     encoder = region_encoder_for(extractor)

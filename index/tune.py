@@ -184,7 +184,7 @@ def _kind_residual(
 ) -> np.ndarray:
     """The kind head's residual, learnt from the trained pictures' clean vectors, their
     shopper views and their furnished views (rows, vectors)."""
-    names = np.array([_category(e) for e in entries])
+    names = np.array([e.kind for e in entries])
     rows = [np.flatnonzero(trained)] * (1 + len(views)) + [r for r, _ in furnished]
     features = [clean[trained]] + [v[trained] for v in views] + [f for _, f in furnished]
     every = np.concatenate(rows)
@@ -213,13 +213,9 @@ def _held_out(entries: list[CatalogEntry], share: float) -> np.ndarray:
     return np.array([held_out(e.content_hash, share) for e in entries])
 
 
-def _category(entry: CatalogEntry) -> str:
-    return entry.categories[0] if entry.categories else ""
-
-
 def _category_ids(entries: list[CatalogEntry]) -> np.ndarray:
-    names = sorted({_category(e) for e in entries})
-    return np.array([names.index(_category(e)) for e in entries])
+    names = sorted({e.kind for e in entries})
+    return np.array([names.index(e.kind) for e in entries])
 
 
 def _clean_features(
@@ -294,11 +290,11 @@ def _furnished_features(
     by_hash = {e.content_hash: e for e in entries}
     for entry, keep in zip(entries, trained, strict=True):
         if keep:
-            pools.setdefault(_category(entry), []).append(entry.content_hash)
+            pools.setdefault(entry.kind, []).append(entry.content_hash)
     rows = [
         i
         for i, e in enumerate(entries)
-        if trained[i] and _category(e) in SCENES and pools.get(SCENES[_category(e)].companion)
+        if trained[i] and e.kind in SCENES and pools.get(SCENES[e.kind].companion)
     ]
     hashes = [entries[i].content_hash for i in rows]
     stem = index_dir / CACHE / f"tune-{extractor.fingerprint.key()}-s{options.seed}-f{view}"
@@ -313,7 +309,7 @@ def _furnished_features(
         images = []
         for row in rows[start : start + 16]:
             entry = entries[row]
-            scene = SCENES[_category(entry)]
+            scene = SCENES[entry.kind]
             key = (options.seed, entry.content_hash, view)
             company = pick_companions(pools[scene.companion], scene, key)
             others = [_decoded(by_hash[h], extractor) for h in company]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-CATCH_ALL = ("other", "textile", "")  # catch-all bins, not kinds (IKEA's, or no category)
+from retrieval.rerank import CATCH_ALL
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from retrieval.manifest import (
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
 from retrieval.products import ProductStore
-from retrieval.rerank import RerankParams, expand_query, vote_order
+from retrieval.rerank import RerankParams, expand_query, staged
 from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, Page
 from retrieval.room_probe import RoomProbe
 from retrieval.shared_pictures import merge_shared_pictures
@@ -195,13 +195,7 @@ class CatalogIndex:
             )
             if stage.expands:
                 best = self._rescored(query, best)
-            if stage.votes:  # the first `depth` only, so a deeper page keeps the first's order
-                head, tail = best[: stage.depth], best[stage.depth :]
-                labels = [self.store.categories_of(row) for row, _ in head]
-                weight, voters = stage.category_weight, stage.voters
-                order = vote_order([s for _, s in head], labels, weight, voters)
-                best = [head[i] for i in order] + tail
-            hits = self.hits(best)
+            hits = self.hits(staged(best, self.store.categories_of, stage))
             if len(hits) >= page.end or len(best) < want:
                 return page.of(hits)
             want *= 2

@@ -7,7 +7,10 @@ The first neighbours, taken together, are a steadier witness than any one of the
 - *category votes*: each of the first `voters` products (all `depth` when 0) votes for its
   categories with its similarity; each of the first `depth` products gains `category_weight`
   times the share of votes its own categories won, so the kind the nearest neighbours agree on
-  comes first. With one voter, the nearest product's kind comes first and it stays first;
+  comes first. With one voter, the nearest product's kind comes first and it stays first.
+  A catch-all bin (`CATCH_ALL`: IKEA's `other`, half its catalog) is no kind: with `kinds_only`
+  it neither votes nor gains, so a page whose nearest product is in it keeps the similarity
+  order instead of filling up with unrelated members of the bin;
 - *alpha query expansion* (alpha-QE, Radenović et al.): the query vector is moved towards its
   `qe_top` nearest catalog vectors, weighted by similarity ** `qe_alpha`, and searched again.
 
@@ -16,12 +19,13 @@ carries (`RerankParams`), so an index that says nothing is searched as before.
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 MANIFEST_PREFIX = "rerank."  # Manifest.extra keys: rerank.depth, rerank.category_weight, ...
+CATCH_ALL = frozenset({"other", "textile", ""})  # catalog bins that name no kind (IKEA's; none)
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class RerankParams:
     qe_top: int = 0  # catalog vectors averaged into the query; 0 = no expansion
     qe_alpha: float = 3.0  # weight of a neighbour = similarity ** alpha
     voters: int = 0  # the first products whose categories are voted for; 0 = all `depth`
+    kinds_only: int = 0  # 1: catch-all bins (CATCH_ALL) neither vote nor gain
 
     @property
     def votes(self) -> bool:
@@ -41,6 +46,12 @@ class RerankParams:
     @property
     def expands(self) -> bool:
         return self.qe_top > 0
+
+    def kinds(self, categories: Sequence[str]) -> tuple[str, ...]:
+        """The categories of a product that take part in the vote."""
+        if not self.kinds_only:
+            return tuple(categories)
+        return tuple(c for c in categories if c not in CATCH_ALL)
 
     def candidates(self, k: int) -> int:
         """How many first-stage products the second stage needs to rank `k`."""
@@ -93,6 +104,21 @@ def vote_order(
     return sorted(range(len(combined)), key=lambda i: (-combined[i], i))
 
 
+def staged(
+    best: list[tuple[int, float]],
+    categories_of: Callable[[int], Sequence[str]],
+    stage: RerankParams,
+) -> list[tuple[int, float]]:
+    """(product row, score) pairs, best first, after the category vote over the first `depth`
+    only: a deeper page keeps the order the first pages showed."""
+    if not stage.votes:
+        return best
+    head, tail = best[: stage.depth], best[stage.depth :]
+    labels = [stage.kinds(categories_of(row)) for row, _ in head]
+    order = vote_order([s for _, s in head], labels, stage.category_weight, stage.voters)
+    return [head[i] for i in order] + tail
+
+
 def expand_query(
     query: np.ndarray, neighbours: np.ndarray, similarities: np.ndarray, alpha: float
 ) -> np.ndarray:
@@ -106,5 +132,6 @@ def expand_query(
 # What `snapfind index build` writes into new manifests: the nearest product's kind first among
 # the first 30 (benchmarks/quality_bench.py, docs/quality.md, second pass: IKEA leave-one-out
 # P@5 0.612 → 0.723 and wild P@5 0.718 → 0.786 at equal P@1 with efficientnet-lite0; votes of
-# several neighbours, alpha-QE, d50 and a category classifier lost or tied there).
-DEFAULT = RerankParams(depth=30, category_weight=1.0, voters=1)
+# several neighbours, alpha-QE, d50 and a category classifier lost or tied there), catch-all
+# bins left out of the vote (eighth pass there).
+DEFAULT = RerankParams(depth=30, category_weight=1.0, voters=1, kinds_only=1)

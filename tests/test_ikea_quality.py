@@ -1,10 +1,11 @@
 """Retrieval quality on real furniture: Lite0 with its packaged ImageNet weights, IKEA catalog.
 
 Goes through the product path (catalog reader → Extractor → build_index → open_index →
-search). Leave-one-out: every product of a real furniture category queries the index with its
-stored vector, itself excluded; a hit is relevant when it shares the query's category. `other`
-and `textile` (catch-alls) stay in the index as distractors but never query and never count as
-relevant. The catalog lives in ../shared, outside the repository; without it the test skips.
+search, with the second stage the build writes into the manifest). Leave-one-out: every
+product of a real furniture category queries the index with its stored vector, itself
+excluded; a hit is relevant when it shares the query's category. `other` and `textile`
+(catch-alls) stay in the index as distractors but never query and never count as relevant.
+The catalog lives in ../shared, outside the repository; without it the test skips.
 """
 
 from dataclasses import dataclass
@@ -22,9 +23,11 @@ from retrieval.results import Page
 CATALOG = Path(__file__).parents[1].parent / "shared/data/ikea/catalog.csv"
 CATCH_ALL = frozenset({"other", "textile"})
 K = 5
-# measured with efficientnet-lite0 @ 224: P@1 0.751, P@5 0.622 over 921 queries
+# efficientnet-lite0 @ 224, 921 queries: P@1 0.754, P@5 0.618 in similarity order; the second
+# stage a build ships (the nearest product's kind first, catch-all bins out) keeps P@1 and lifts
+# P@5 to 0.765 (docs/quality.md, eighth pass): issue 13's goal is 0.75
 MIN_P_AT_1 = 0.73
-MIN_P_AT_5 = 0.60
+MIN_P_AT_5 = 0.75
 
 pytestmark = [
     pytest.mark.slow,

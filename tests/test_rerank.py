@@ -40,6 +40,24 @@ def test_one_voter_puts_the_nearest_kind_first_and_keeps_it_first() -> None:
     assert vote_order(SCORES, LABELS, weight=1.0, voters=1) == [0, 3, 1, 2, 4]
 
 
+def test_a_catch_all_bin_is_no_kind_the_page_keeps_the_similarity_order() -> None:
+    """IKEA files half its catalog under `other`: a page whose nearest product is in that bin
+    would otherwise fill up with whatever else the bin holds."""
+    labels = [("other",), ("chair",), ("table",), ("other",), ("chair",)]
+    binned = RerankParams(depth=5, category_weight=1.0, voters=1)
+    kinds = RerankParams(depth=5, category_weight=1.0, voters=1, kinds_only=1)
+    assert vote_order(SCORES, [binned.kinds(c) for c in labels], 1.0, 1) == [0, 3, 1, 2, 4]
+    assert vote_order(SCORES, [kinds.kinds(c) for c in labels], 1.0, 1) == [0, 1, 2, 3, 4]
+
+
+def test_with_kinds_only_a_real_kind_still_comes_first_and_the_bin_gains_nothing() -> None:
+    stage = RerankParams(depth=5, category_weight=1.0, voters=1, kinds_only=1)
+    labels = [("chair",), ("other",), ("textile",), ("chair", "other"), ("",)]
+    assert [stage.kinds(c) for c in labels] == [("chair",), (), (), ("chair",), ()]
+    assert vote_order(SCORES, [stage.kinds(c) for c in labels], 1.0, 1) == [0, 3, 1, 2, 4]
+    assert DEFAULT.kinds_only == 1  # new indexes leave the bins out; old manifests do not
+
+
 def test_a_product_in_several_categories_takes_its_best_vote() -> None:
     labels = [("table",), ("chair", "table"), ("chair",)]
     combined = category_vote_scores([0.9, 0.5, 0.4], labels, weight=1.0)
@@ -62,7 +80,9 @@ def test_expansion_moves_the_query_towards_close_neighbours_only() -> None:
 
 
 def test_manifest_round_trip_and_an_old_manifest_searches_as_before() -> None:
-    stage = RerankParams(depth=30, category_weight=1.0, voters=1, qe_top=2, qe_alpha=2.5)
+    stage = RerankParams(
+        depth=30, category_weight=1.0, voters=1, qe_top=2, qe_alpha=2.5, kinds_only=1
+    )
     extra = {"embedded": 3} | stage.to_manifest()
     assert all(isinstance(v, int | float) for v in extra.values())  # Manifest.extra's types
     assert RerankParams.from_manifest(extra) == stage

@@ -9,9 +9,10 @@ so a changed product's new vector is what the very next query searches — no re
 restart. A product the store has but the served release does not yet know (added by a build
 whose release is not loaded yet) is left out until the bot reloads that release.
 
-Ranking here is the store's cosine order, one hit per product: the FAISS release's second
-stage (query expansion, category votes, shared-picture merging) needs the neighbours'
-vectors in process and is not applied.
+Ranking is the store's cosine order, one hit per product, then what the release's manifest
+asks of a FAISS release too: the category vote over the first neighbours and one slot per
+picture, which need only the products' records. Query expansion (off in the shipped stage)
+needs the neighbours' vectors in process and is not applied.
 """
 
 from pathlib import Path
@@ -25,7 +26,9 @@ from retrieval.manifest import MANIFEST, PRODUCTS, Manifest
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
 from retrieval.products import ProductStore
+from retrieval.rerank import RerankParams, staged
 from retrieval.results import FIRST_PAGE, Hit, Page
+from retrieval.shared_pictures import merge_shared_pictures
 from retrieval.store_target import milvus_target
 from retrieval.vector_store import VectorStore
 
@@ -40,13 +43,14 @@ class StoreIndex:
         self.manifest.check_compatible(fingerprint, release)
         self.store = ProductStore(release / PRODUCTS)
         self._vectors = store
+        self.rerank = RerankParams.from_manifest(self.manifest.extra)
         threshold = self.manifest.extra.get(NO_MATCH_KEY)
         self.no_match_below = float(threshold) if threshold is not None else None
         self.info = describe_release(release, self.manifest, self.store, self.manifest.vectors)
 
     def search(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
-        """`page` of the products ranked by the store, best first."""
-        want = page.end
+        """`page` of the products ranked by the store, best first, after the manifest's vote."""
+        want = self.rerank.candidates(page.end)
         while True:
             found = self._vectors.search(vector, want, page.category, page.exclude)
             known = [
@@ -54,11 +58,17 @@ class StoreIndex:
                 for f in found
                 if (row := self.store.row_of(f.product_id)) is not None
             ]
-            products = self.store.get([row for row, _ in known])
-            hits = [Hit(p, score) for p, (_, score) in zip(products, known, strict=True)]
+            best = staged(known, self.store.categories_of, self.rerank)
+            products = self.store.get([row for row, _ in best])
+            hits = [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
+            hits = merge_shared_pictures(hits, self._picture_of)
             if len(hits) >= page.end or len(found) < want:
                 return page.of(hits)
-            want *= 2  # some were products this release does not know yet
+            want *= 2  # some were products this release does not know yet, or shared a picture
+
+    def _picture_of(self, product_id: str) -> str | None:
+        row = self.store.row_of(product_id)
+        return None if row is None else self.store.picture_of(row)
 
     def __len__(self) -> int:
         return len(self.store)

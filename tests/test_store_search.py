@@ -11,12 +11,14 @@ from index.build import BuildOptions, build_index
 from index.store_sync import sync_after_build
 from retrieval.errors import ConfigError, IndexMismatchError, IndexNotFoundError
 from retrieval.extractor import Extractor, Fingerprint
+from retrieval.index_store import open_index
 from retrieval.loading import load_service
-from retrieval.results import Page
+from retrieval.rerank import DEFAULT
+from retrieval.results import Hit, Page
 from retrieval.settings import Settings
 from retrieval.store_index import StoreIndex
 from retrieval.vector_store import StoredVector
-from tests.synthetic import draw_item, write_shapes_catalog
+from tests.synthetic import SHAPES, draw_item, write_shapes_catalog
 
 QUIET = BuildOptions(progress=False, batch_size=4)
 CHANGED = "shop/squares/squares-1"
@@ -88,6 +90,41 @@ def test_category_filter_similar_and_probe_go_through_the_store(
     assert [h.product.id for h in page] == [
         h.product.id for h in service.search_vector(query, Page(4))[2:]
     ]
+
+
+def test_the_store_ranks_as_the_release_kind_first_and_one_slot_per_picture(
+    tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    """Moving the vectors to Milvus keeps what a page shows: the manifest's category vote and
+    one slot for the products that share a picture."""
+    pytest.importorskip("retrieval.milvus_store", reason="pymilvus not installed")
+    rows = ["id,title,categories,image"]
+    for n in range(9):
+        draw_item(SHAPES[n % 3], seed=n).save(tmp_path / f"{n}.jpg")
+        rows.append(f"p{n},Item {n},{SHAPES[n % 3]},{n}.jpg")
+    rows.append("p0-oak,Item 0 in oak,circles,0.jpg")  # a second product, the same picture
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out, store = tmp_path / "idx", f"milvus://{tmp_path / 'm.db'}"
+    try:
+        build_and_sync(catalog, out, store, tiny_extractor)
+    except Exception as error:  # milvus-lite is a native server; some machines cannot run it
+        pytest.skip(f"Milvus Lite cannot start here: {error}")
+    served = load_service(Settings(index_dir=out, store=store), tiny_extractor).index
+    release = open_index(out, tiny_extractor.fingerprint)
+    assert served.rerank == release.rerank == DEFAULT
+
+    def slots(hits: list[Hit]) -> list[frozenset[str]]:
+        return [frozenset({h.product.id, *(p.id for p in h.also_as)}) for h in hits]
+
+    for n in range(9):
+        vector = release.vector_of(f"p{n}")
+        page = served.search(vector, Page(6))
+        assert slots(page) == slots(release.search(vector, Page(6))), n
+        kinds = [SHAPES[n % 3] in h.product.categories for h in page]
+        assert kinds == sorted(kinds, reverse=True)  # the nearest product's kind first
+    first = served.search(release.vector_of("p0"), Page(3))[0]
+    assert {first.product.id, *(p.id for p in first.also_as)} == {"p0", "p0-oak"}
 
 
 def test_a_missing_collection_or_another_extractors_store_is_refused(

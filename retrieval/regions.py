@@ -66,6 +66,10 @@ class Regions:
     # (D,) unit mean of the whole square map, padding included, as the query's own pooling
     # sees the photo: a room photo's whole-photo vector without a forward at the query side
     whole: np.ndarray | None = None
+    # (D, D) what a pooled box is multiplied by before it is searched (a tuned head's inverse,
+    # transposed: RegionEncoder.box_map); None: nothing. Applied to the few boxes pooled at
+    # full size, not to the map: pooling is linear, and the map has up to 64 cells
+    box_map: np.ndarray | None = None
 
     def box(self, i: int) -> Box:
         """Box `i` in the photo's pixels."""
@@ -74,7 +78,8 @@ class Regions:
     def vectors(self, which: np.ndarray | list[int] | None = None) -> np.ndarray:
         """(n, D) unit vectors of the boxes `which` (default: all)."""
         cells = self.cells if which is None else self.cells[np.asarray(which, dtype=np.int64)]
-        return _unit(_box_means(self.content, cells))
+        means = _box_means(self.content, cells)
+        return _unit(means if self.box_map is None else means @ self.box_map)
 
     def flat(self) -> np.ndarray:
         """(R,) bool: boxes of bare wall, floor or ceiling (almost no texture under them).
@@ -84,7 +89,8 @@ class Regions:
         return _box_means(self.texture[:, :, None], self.cells)[:, 0] < FLAT
 
     def projected(self, basis: np.ndarray) -> np.ndarray:
-        """(R, d) unit vectors of every box in the subspace `basis` (D, d) spans.
+        """(R, d) unit vectors of every box in the subspace `basis` (D, d) spans; with a
+        `box_map`, the caller folds it into the basis once (RegionEncoder.scoring_basis).
 
         Pooling is linear, so the map is projected once and boxes are pooled in d dimensions:
         ranking a thousand boxes costs less than pooling ten at full size.
@@ -107,10 +113,15 @@ class RegionEncoder:
         # products less often (first object hit@5 0.158 -> 0.204 over four pseudo-room draws,
         # 0.208 without a head: docs/objects.md, eighth pass).
         head = extractor.head
-        self._head = self._box_head = None
+        self._head = self.box_map = None
         if head is not None:
             self._head = (np.eye(len(head.residual)) + head.residual).astype(np.float32)
-            self._box_head = np.linalg.pinv(self._head).T.astype(np.float32)
+            self.box_map = np.linalg.pinv(self._head).T.astype(np.float32)
+
+    def scoring_basis(self, basis: np.ndarray) -> np.ndarray:
+        """(D, d) the basis a caller projects this encoder's regions with, `box_map` folded in:
+        one (D, D) × (D, d) product per index instead of a (D, D) product per photo."""
+        return basis if self.box_map is None else (self.box_map @ basis).astype(np.float32)
 
     def feature_map(
         self, image: np.ndarray
@@ -132,7 +143,7 @@ class RegionEncoder:
         network as a photo of its own (one batch): a chair that is 1-3 cells of the map gets a
         7×7 map of its own, not an average with the floor around it (docs/objects.md)."""
         vectors = self.embed([image[b.top : b.bottom, b.left : b.right] for b in boxes])
-        return vectors if self._box_head is None else _unit(vectors @ self._box_head)
+        return vectors if self.box_map is None else _unit(vectors @ self.box_map)
 
     def regions(self, image: np.ndarray, min_cells: int = MIN_CELLS) -> Regions:
         """Every box of at least `min_cells` cells a side, and not too thin, in the content."""
@@ -140,11 +151,12 @@ class RegionEncoder:
         content = fmap[top:bottom, left:right]  # (h, w, D)
         mean = fmap.reshape(-1, fmap.shape[-1]).mean(axis=0, keepdims=True)  # pooling is linear
         if self._head is not None:
-            content, mean = (content @ self._box_head).astype(np.float32), mean @ self._head
+            mean = mean @ self._head
         h, w = content.shape[:2]
         cells = _boxes(h, w, min(min_cells, h, w))  # (R, 4) in content cells
         whole = _unit(mean)[0]
-        return Regions(cells, content, image.shape[:2], texture[top:bottom, left:right], whole)
+        texture = texture[top:bottom, left:right]
+        return Regions(cells, content, image.shape[:2], texture, whole, self.box_map)
 
 
 def region_encoder_for(extractor: Embedder) -> RegionEncoder:

@@ -61,11 +61,18 @@ def _catalog(count: int = 12) -> np.ndarray:
     return basis[:count].astype(np.float32)
 
 
+class RankOnly:
+    """The encoder side of a finder that only ranks vectors: no photo is ever encoded."""
+
+    def scoring_basis(self, basis: np.ndarray) -> np.ndarray:
+        return basis
+
+
 def _finder(hubness: np.ndarray, categories: list[str] | None = None) -> ObjectFinder:
     vectors = _catalog(len(hubness))
     categories = categories or ["sofa"] * len(hubness)
     index = TinyIndex(vectors, categories)
-    return ObjectFinder(None, index, hubness)  # type: ignore[arg-type]
+    return ObjectFinder(RankOnly(), index, hubness)  # type: ignore[arg-type]
 
 
 def _ids(hits: list[Hit]) -> list[str]:

@@ -121,7 +121,9 @@ def test_an_index_without_region_hubness_at_this_side_says_how_to_get_it(
     with caplog.at_level(logging.WARNING, logger="retrieval.objects"):
         ObjectFinder(finder.encoder, finder.index)  # built with --objects at this side
         assert not caplog.records
-        elsewhere = SimpleNamespace(side=finder.encoder.side + 32)  # e.g. before an upgrade
+        elsewhere = SimpleNamespace(  # e.g. before an upgrade
+            side=finder.encoder.side + 32, scoring_basis=finder.encoder.scoring_basis
+        )
         ObjectFinder(elsewhere, finder.index)
     assert "snapfind index build --objects" in caplog.text
 

@@ -28,6 +28,12 @@ def test_boxes_rank_the_headed_catalog_as_the_backbone_does_and_the_whole_photo_
 
     matrix = np.eye(dim, dtype=np.float32) + residual
     np.testing.assert_allclose(seen.whole, _unit(plain.whole @ matrix), atol=1e-5)
+    # the object finder ranks every box in a small basis: the box map folded into it once
+    basis = np.linalg.qr(np.random.default_rng(7).normal(size=(dim, 16)))[0].astype(np.float32)
+    assert plain_pass.scoring_basis(basis) is basis
+    np.testing.assert_allclose(
+        seen.projected(tuned_pass.scoring_basis(basis)), _unit(seen.vectors() @ basis), atol=1e-5
+    )
 
     catalog = _unit(np.random.default_rng(6).normal(size=(40, dim)).astype(np.float32))
     headed = head.apply(catalog)  # what the index holds

@@ -153,7 +153,7 @@ def first_album_of(finder: ObjectFinder, service: SearchService) -> Ranker:
         if looks_like_product_photo(image):
             return {FIRST: [h.product.id for h in service.search_image(image, Page(k)).hits]}
         regions = finder.encoder.regions(image)
-        if probe is None or probe.shows_room(regions.whole):
+        if probe is None or probe.shows_room(regions.scene):
             found = finder.find(image, k, regions)
             if len(found) >= MIN_OBJECTS:
                 return {FIRST: [h.product.id for h in found[0].hits]}

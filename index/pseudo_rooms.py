@@ -69,7 +69,7 @@ class PseudoRooms:
 
     regions: list[np.ndarray]  # (n, D) boxes sampled from each room
     pasted: list[set[int]]  # the products pasted into each room
-    wholes: np.ndarray  # (R, D) each room's whole-photo vector (its map's mean)
+    scenes: np.ndarray  # (R, D) each room's map mean, before any head (`Regions.scene`)
 
 
 def pseudo_rooms(
@@ -78,15 +78,15 @@ def pseudo_rooms(
     """The draw's rooms, each of 3–6 of the catalog's pictures: up to one per two pictures (a
     small catalog's products then stay out of most rooms), at least MIN_ROOMS."""
     rng = np.random.default_rng(draw.seed)
-    regions, pasted, wholes = [], [], []
+    regions, pasted, scenes = [], [], []
     for _ in range(min(draw.rooms, max(MIN_ROOMS, len(pictures) // 2))):
         chosen = rng.choice(len(pictures), min(len(pictures), rng.integers(*PIECES)), replace=False)
         found = encoder.regions(compose_room([pictures.read(int(v)) for v in chosen], rng))
         count = min(REGIONS_PER_ROOM, len(found.cells))
         regions.append(found.vectors(rng.choice(len(found.cells), count, replace=False)))
         pasted.append(set(pictures.owners[chosen].tolist()))
-        wholes.append(found.whole)
-    return PseudoRooms(regions, pasted, np.array(wholes, np.float32))
+        scenes.append(found.scene)
+    return PseudoRooms(regions, pasted, np.array(scenes, np.float32))
 
 
 def compose_room(pictures: Sequence[np.ndarray], rng: np.random.Generator) -> np.ndarray:

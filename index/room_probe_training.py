@@ -6,10 +6,10 @@ better by the photo itself. On the 246 in-the-wild photos (one piece each, most 
 the first album's precision@5 was 0.70 for the whole photo against 0.34 for the object finder's
 first object, and 190 of those photos got five objects (docs/objects.md, seventh pass). No
 photos of either kind ship with a catalog, so the probe learns from the catalog's own: the
-pseudo-rooms' whole-photo vectors against one shopper view (index/shopper_augment.py) of as
+pseudo-rooms' scene vectors against one shopper view (index/shopper_augment.py) of as
 many catalog pictures and, where the catalog has beds and nightstands, furnished views of a bed
 between its nightstands (what most shoppers' photos the probe first called rooms showed); a
-logistic regression on the same vectors the query gets (the map's mean).
+logistic regression on the vectors the query's probe gets (the map's mean, before any head).
 """
 
 from collections.abc import Iterator
@@ -36,20 +36,20 @@ ONE_PIECE_SCENES = ("bed",)
 def train_room_probe(
     encoder: RegionEncoder, rooms: PseudoRooms, pictures: CatalogPictures, seed: int
 ) -> np.ndarray:
-    """(D + 1,) float32: the weights, then the bias; a whole-photo vector scoring above 0 shows
+    """(D + 1,) float32: the weights, then the bias; a scene vector scoring above 0 shows
     a room. The pieces: one shopper view of each of as many random pictures as there are
     rooms, then the furnished views, drawn with `seed`."""
     rng = np.random.default_rng(seed)
-    chosen = rng.integers(0, len(pictures), len(rooms.wholes))
+    chosen = rng.integers(0, len(pictures), len(rooms.scenes))
     pieces = [
-        encoder.regions(shopper_view(pictures.read(int(v)), seed, str(v), view)).whole
+        encoder.regions(shopper_view(pictures.read(int(v)), seed, str(v), view)).scene
         for view, v in enumerate(chosen)
     ]
-    count = int(len(rooms.wholes) * FURNISHED_PER_ROOM)
+    count = int(len(rooms.scenes) * FURNISHED_PER_ROOM)
     furnished = furnished_pieces(pictures, count, rng, seed)
-    pieces += [encoder.regions(view).whole for view in furnished]
-    features = np.concatenate([np.array(pieces, np.float32), rooms.wholes])
-    labels = np.repeat([0.0, 1.0], [len(pieces), len(rooms.wholes)])
+    pieces += [encoder.regions(view).scene for view in furnished]
+    features = np.concatenate([np.array(pieces, np.float32), rooms.scenes])
+    labels = np.repeat([0.0, 1.0], [len(pieces), len(rooms.scenes)])
     return fit_logistic(features, labels)
 
 

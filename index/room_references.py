@@ -45,7 +45,7 @@ def write_room_references(
     log.info(
         "room references of %d pictures (%d pseudo-rooms): %.1f s",
         len(owners),
-        len(rooms.wholes),
+        len(rooms.scenes),
         time.perf_counter() - started,
     )
 

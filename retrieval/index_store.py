@@ -18,6 +18,7 @@ from retrieval.manifest import (
     damaged,
     region_hubness_file,
     room_probe_file,
+    whole_probe_file,
 )
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
@@ -151,8 +152,11 @@ class CatalogIndex:
 
     def room_probe(self, side: int) -> RoomProbe | None:
         """Which photos show a room, for region vectors at `side` px, written by `index build
-        --objects`; None for an index built without it (before it existed), or at another side."""
+        --objects`; None for an index built without it (before it existed), at another side, or
+        with a tuned head before the probe judged the backbone's own vectors."""
         path = self.release / room_probe_file(side)
+        if not path.exists() and not self.manifest.fingerprint.head:
+            path = self.release / whole_probe_file(side)  # the same vectors without a head
         values = _optional_array(path)
         if values is None:
             return None

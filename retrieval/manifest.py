@@ -20,7 +20,14 @@ def region_hubness_file(side: int) -> str:
 
 
 def room_probe_file(side: int) -> str:
-    """The other file `index build --objects` writes, named for its region side alike."""
+    """The other file `index build --objects` writes, named for its region side alike: the room
+    probe over the backbone's own view of a photo (`Regions.scene`)."""
+    return f"scene_probe_{side}.npy"
+
+
+def whole_probe_file(side: int) -> str:
+    """The room probe an index built before 2026-12-02 holds, learnt on the whole-photo vector:
+    the same space as `room_probe_file`'s where the index has no tuned head, another with one."""
     return f"room_probe_{side}.npy"
 
 

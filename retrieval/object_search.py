@@ -68,7 +68,7 @@ class ObjectSearch:
         regions = finder.encoder.regions(image)
         timings = {"extract": time.perf_counter() - started}
         whole = _searched(regions.whole, index, k, timings)
-        if not probe.shows_room(regions.whole):
+        if not probe.shows_room(regions.scene):
             return ObjectsResult(whole, [], timings | {"objects": 0.0})
         started = time.perf_counter()
         found = finder.find(image, k, regions)

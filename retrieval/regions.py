@@ -66,6 +66,9 @@ class Regions:
     # (D,) unit mean of the whole square map, padding included, as the query's own pooling
     # sees the photo: a room photo's whole-photo vector without a forward at the query side
     whole: np.ndarray | None = None
+    # (D,) the same mean as the backbone gives it, before a tuned head: what the room probe
+    # judges (a room or one piece is a question of layout, not of the head's kinds)
+    scene: np.ndarray | None = None
     # (D, D) what a pooled box is multiplied by before it is searched (a tuned head's inverse,
     # transposed: RegionEncoder.box_map); None: nothing. Applied to the few boxes pooled at
     # full size, not to the map: pooling is linear, and the map has up to 64 cells
@@ -150,13 +153,14 @@ class RegionEncoder:
         fmap, (left, top, right, bottom), texture = self.feature_map(image)
         content = fmap[top:bottom, left:right]  # (h, w, D)
         mean = fmap.reshape(-1, fmap.shape[-1]).mean(axis=0, keepdims=True)  # pooling is linear
-        if self._head is not None:
-            mean = mean @ self._head
+        scene = _unit(mean)[0]
+        whole = scene if self._head is None else _unit(mean @ self._head)[0]
         h, w = content.shape[:2]
         cells = _boxes(h, w, min(min_cells, h, w))  # (R, 4) in content cells
-        whole = _unit(mean)[0]
         texture = texture[top:bottom, left:right]
-        return Regions(cells, content, image.shape[:2], texture, whole, self.box_map)
+        return Regions(
+            cells, content, image.shape[:2], texture, whole, box_map=self.box_map, scene=scene
+        )
 
 
 def region_encoder_for(extractor: Embedder) -> RegionEncoder:

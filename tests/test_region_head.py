@@ -28,6 +28,8 @@ def test_boxes_rank_the_headed_catalog_as_the_backbone_does_and_the_whole_photo_
 
     matrix = np.eye(dim, dtype=np.float32) + residual
     np.testing.assert_allclose(seen.whole, _unit(plain.whole @ matrix), atol=1e-5)
+    np.testing.assert_allclose(seen.scene, plain.whole, atol=1e-5)  # what the room probe judges
+    np.testing.assert_allclose(plain.scene, plain.whole, atol=1e-6)
     # the object finder ranks every box in a small basis: the box map folded into it once
     basis = np.linalg.qr(np.random.default_rng(7).normal(size=(dim, 16)))[0].astype(np.float32)
     assert plain_pass.scoring_basis(basis) is basis

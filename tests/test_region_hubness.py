@@ -29,11 +29,11 @@ def test_a_vector_like_pieces_of_rooms_is_a_hub_unless_it_is_in_them() -> None:
     catalog = np.eye(4, 8, dtype=np.float32)  # four orthogonal unit vectors: two rooms are used
     regions = [np.repeat(catalog[:1], 25, axis=0), -np.repeat(catalog[1:2], 25, axis=0)]
     owners = np.array([0, 1, 2, 3])
-    wholes = np.zeros((2, 8), np.float32)
-    hubness = region_hubness([catalog], owners, PseudoRooms(regions, [set(), set()], wholes))
+    scenes = np.zeros((2, 8), np.float32)
+    hubness = region_hubness([catalog], owners, PseudoRooms(regions, [set(), set()], scenes))
     np.testing.assert_allclose(hubness, [1.0, 0.0, 0.0, 0.0], atol=1e-6)  # 0 is like room 0's boxes
     pasted = [{0}, set()]  # 0 was pasted into room 0
-    ignored = region_hubness([catalog], owners, PseudoRooms(regions, pasted, wholes))
+    ignored = region_hubness([catalog], owners, PseudoRooms(regions, pasted, scenes))
     np.testing.assert_allclose(ignored, [0.0, 0.0, 0.0, 0.0], atol=1e-6)
 
 

@@ -1,6 +1,7 @@
 """The room probe: learnt by `index build --objects` from the catalog's own pictures, it decides
 whether a photo not on white gets boxes (a room) or its whole-photo album (one piece)."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from index.pseudo_rooms import CatalogPictures
 from index.room_probe_training import fit_logistic, furnished_pieces
 from retrieval.errors import IndexDamagedError
 from retrieval.index_store import open_index
-from retrieval.manifest import room_probe_file
+from retrieval.manifest import MANIFEST, room_probe_file, whole_probe_file
 from retrieval.regions import region_encoder_for
 from retrieval.results import Page
 from retrieval.room_probe import RoomProbe
@@ -92,6 +93,23 @@ def test_the_build_writes_a_probe_the_index_reads(
     np.save(release / room_probe_file(side), np.zeros(7, np.float32), allow_pickle=False)
     with pytest.raises(IndexDamagedError, match=room_probe_file(side)):
         open_index(damaged).room_probe(side)
+
+
+def test_a_probe_from_before_the_scene_vector_is_read_only_without_a_head(
+    index_dir: Path, tmp_path: Path, lite0_extractor
+) -> None:
+    """An index built before 2026-12-02 holds `room_probe_<side>.npy`, learnt on the whole-photo
+    vector: the scene vector itself without a head, another space with one (rebuild then)."""
+    side = region_encoder_for(lite0_extractor).side
+    copy = tmp_path / "index"
+    shutil.copytree(index_dir, copy, symlinks=True)
+    release = open_index(copy).release
+    (release / room_probe_file(side)).rename(release / whole_probe_file(side))
+    assert open_index(copy).room_probe(side) is not None
+    manifest = json.loads((release / MANIFEST).read_text())
+    manifest["fingerprint"]["head"] = "sha256:0123456789abcdef"  # as `snapfind tune` leaves it
+    (release / MANIFEST).write_text(json.dumps(manifest))
+    assert open_index(copy).room_probe(side) is None
 
 
 def test_a_room_gets_boxes_and_one_piece_in_a_room_its_whole_album(

@@ -46,9 +46,10 @@ def prefer_native_kernels() -> str | None:
     if VARIABLE in os.environ:
         return os.environ[VARIABLE]
     kernel = kernel_for(cpu_flags())
-    if kernel is not None and {"numpy", "faiss"} & sys.modules.keys():
+    if kernel is None:
+        return None
+    if {"numpy", "faiss"} & sys.modules.keys():
         log.debug("OpenBLAS already loaded; %s=%s not applied", VARIABLE, kernel)
         return None
-    if kernel is not None:
-        os.environ[VARIABLE] = kernel
+    os.environ[VARIABLE] = kernel
     return kernel

@@ -26,7 +26,6 @@ from retrieval.products import ProductStore
 from retrieval.rerank import RerankParams, expand_query, staged
 from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, Page
 from retrieval.room_probe import RoomProbe
-from retrieval.shared_pictures import merge_shared_pictures
 
 CURRENT = "current"
 ReleaseStamp = tuple[str, int, int]
@@ -221,9 +220,7 @@ class CatalogIndex:
     def hits(self, best: list[tuple[int, float]]) -> list[Hit]:
         """(product row, score) pairs, best first → the answer's hits, products showing the
         same picture merged into one slot (so there may be fewer)."""
-        products = self.store.get([row for row, _ in best])
-        hits = [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
-        return merge_shared_pictures(hits, self._picture_of)
+        return self.store.hits(best)
 
     def _filters(self, page: Page) -> tuple[set[int], np.ndarray | None]:
         """The product rows `page` skips, and the vector ids it allows (None: all; empty:
@@ -244,10 +241,6 @@ class CatalogIndex:
         ids = self._first_vector[[row for row, _ in best]]
         scores = self._vectors.reconstruct_batch(ids) @ query[0]  # (N,)
         return [(row, float(s)) for (row, _), s in zip(best, scores, strict=True)]
-
-    def _picture_of(self, product_id: str) -> str | None:
-        row = self.store.row_of(product_id)
-        return None if row is None else self.store.picture_of(row)
 
     def close(self) -> None:
         self.store.close()

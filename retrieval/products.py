@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.results import Product
+from retrieval.results import Hit, Product
+from retrieval.shared_pictures import merge_shared_pictures
 
 SCHEMA = """
 CREATE TABLE products (
@@ -95,6 +96,19 @@ class ProductStore:
             )
         }
         return [found[row] for row in rows]
+
+    def hits(self, best: list[tuple[int, float]]) -> list[Hit]:
+        """(product row, score) pairs, best first → a page's hits, products showing the same
+        picture merged into one slot (so there may be fewer)."""
+        hits = [
+            Hit(p, score)
+            for p, (_, score) in zip(self.get([r for r, _ in best]), best, strict=True)
+        ]
+        return merge_shared_pictures(hits, self._picture_of_id)
+
+    def _picture_of_id(self, product_id: str) -> str | None:
+        row = self.row_of(product_id)
+        return None if row is None else self.picture_of(row)
 
     def close(self) -> None:
         self._db.close()

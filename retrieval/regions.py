@@ -113,10 +113,10 @@ class RegionEncoder:
         # takes it, as a query does; boxes take the transpose of its inverse, so that their
         # inner product with the headed catalog is the backbone's own, divided by each
         # picture's length under the head (1.02-1.09 on IKEA; undoing that changed nothing
-        # measurable: docs/objects.md, ninth pass). The kind head pulls
-        # pictures of one category together, and boxes searched through it found a room's own
-        # products less often (first object hit@5 0.158 -> 0.204 over four pseudo-room draws,
-        # 0.208 without a head: docs/objects.md, eighth pass).
+        # measurable: docs/objects.md, ninth pass). The kind head pulls pictures of one
+        # category together, and boxes searched through it found a room's own products less
+        # often (first object hit@5 0.158 -> 0.204 over four pseudo-room draws, 0.208 without
+        # a head: docs/objects.md, eighth pass).
         head = extractor.head
         self._head = self.box_map = None
         if head is not None:

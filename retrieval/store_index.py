@@ -28,7 +28,6 @@ from retrieval.no_match import is_no_match
 from retrieval.products import ProductStore
 from retrieval.rerank import RerankParams, staged
 from retrieval.results import FIRST_PAGE, Hit, Page
-from retrieval.shared_pictures import merge_shared_pictures
 from retrieval.store_target import milvus_target
 from retrieval.vector_store import VectorStore
 
@@ -58,17 +57,10 @@ class StoreIndex:
                 for f in found
                 if (row := self.store.row_of(f.product_id)) is not None
             ]
-            best = staged(known, self.store.categories_of, self.rerank)
-            products = self.store.get([row for row, _ in best])
-            hits = [Hit(p, score) for p, (_, score) in zip(products, best, strict=True)]
-            hits = merge_shared_pictures(hits, self._picture_of)
+            hits = self.store.hits(staged(known, self.store.categories_of, self.rerank))
             if len(hits) >= page.end or len(found) < want:
                 return page.of(hits)
             want *= 2  # some were products this release does not know yet, or shared a picture
-
-    def _picture_of(self, product_id: str) -> str | None:
-        row = self.store.row_of(product_id)
-        return None if row is None else self.store.picture_of(row)
 
     def __len__(self) -> int:
         return len(self.store)

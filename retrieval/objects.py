@@ -107,8 +107,9 @@ class ObjectFinder:
         step = max(1, pictures // SCORING_SAMPLE)
         sample = index.picture_vectors(step)  # a vector store's ConfigError says why not
         _, _, basis = np.linalg.svd(sample, full_matrices=False)  # uncentred: keeps q·c
-        self._basis = encoder.scoring_basis(basis[:SCORING_DIMS].T.copy())  # (D, d) for boxes
-        self._sample = sample @ basis[:SCORING_DIMS].T  # (S, d)
+        top = basis[:SCORING_DIMS].T.copy()  # (D, d)
+        self._sample = sample @ top  # (S, d)
+        self._basis = encoder.scoring_basis(top)  # boxes are projected with it (a head folded in)
         self._sample_owner = owners[::step]
         hubness = index.region_hubness(encoder.side) if hubness is None else hubness
         if hubness is None:  # e.g. an index built at another region side, before an upgrade

@@ -45,9 +45,9 @@ import faiss
 import numpy as np
 from ikea_vectors import Replicator, read_vectors
 
-from index.choice import choose_index
+from index.choice import choose_index, list_count
 from index.probe_tuning import RunningTopK
-from index.vector_writer import new_index, reserve
+from index.vector_writer import new_index, reserve, training_rows
 
 CHUNK = 65_536  # rows generated and added at a time
 
@@ -297,24 +297,20 @@ class Candidate:
     """A factory key and the search settings to try, e.g. `HNSW32,Flat:efSearch=16|efSearch=64`.
 
     Each setting is a faiss `ParameterSpace` string ("nprobe=32,k_factor=8"); `{nlist}` in the
-    key becomes a power of two near 4·√n.
+    key becomes the product's list count (`index.choice.list_count`; a power of two near 4·√n
+    before docs/scale.md's eighth round).
     """
 
     key: str
     settings: tuple[str, ...]
 
     @classmethod
-    def parse(cls, spec: str, n: int) -> "Candidate":
+    def parse(cls, spec: str, n: int, dim: int) -> "Candidate":
         key, _, settings = spec.partition(":")
         return cls(
-            key.format(nlist=_nlist_for(n)), tuple(settings.split("|")) if settings else ("",)
+            key.format(nlist=list_count(n, dim)),
+            tuple(settings.split("|")) if settings else ("",),
         )
-
-
-def _nlist_for(n: int) -> int:
-    """A power of two near 4·√n (the `{nlist}` of a candidate key)."""
-    target = max(16, int(4 * n**0.5))
-    return 1 << (target.bit_length() - 1)
 
 
 def built_candidate(
@@ -327,7 +323,8 @@ def built_candidate(
     if ef_construction:
         set_ef_construction(index, ef_construction)
     if not index.is_trained:
-        train(index, vectors[: min(len(vectors), train_rows)])
+        rows = train_rows or training_rows(index, key)
+        train(index, vectors[: min(len(vectors), rows)])
     reserve(index, len(vectors))  # as the product's writer does: no doubling while it fills
     for start in range(0, len(vectors), CHUNK):
         index.add(vectors[start : start + CHUNK])
@@ -387,7 +384,7 @@ def bench_candidates(n: int, args: argparse.Namespace, source: "Mixture | Replic
         )
         vectors = stored_vectors(flat)
     for spec in args.candidate:
-        candidate = Candidate.parse(spec, n)
+        candidate = Candidate.parse(spec, n, dim)
         log(f"[{n:,}] building {candidate.key} ...")
         if args.stream:
             first = running.ids[0, 0] < 0
@@ -471,12 +468,13 @@ def streamed_candidate(
         set_ef_construction(index, args.ef_construction)
     seconds = 0.0
     if not index.is_trained:
+        wanted = args.train_rows or training_rows(index, key)
         sample = []
         for start, chunk in drawn_chunks(n, source, args.seed):
             sample.append(chunk)
-            if start + len(chunk) >= args.train_rows:
+            if start + len(chunk) >= wanted:
                 break
-        rows = np.concatenate(sample)[: args.train_rows]
+        rows = np.concatenate(sample)[:wanted]
         del sample
         started = time.perf_counter()
         train(index, rows)
@@ -565,7 +563,9 @@ def main(argv: list[str] | None = None) -> None:
         "--ikea-index", type=Path, help="vectors.faiss of an IKEA build (for --data ikea)"
     )
     parser.add_argument("--jitter", type=float, default=0.3, help="perturbation of IKEA copies")
-    parser.add_argument("--train-rows", type=int, default=100_000, help="rows to train on")
+    parser.add_argument(
+        "--train-rows", type=int, default=0, help="rows to train on (0: as index build does)"
+    )
     parser.add_argument(
         "--stream",
         action="store_true",

@@ -9,17 +9,20 @@ small perturbations, queries from held-out products (docs/scale.md has the figur
    the gap is what a catalog indexed with crops (`--views`, six vectors a picture) pays on
    every query. Fewer vectors than 64 lists train on (2,496) stay exact at any dimension.
 2. More: an inverted file over SQ8 codes of each vector's residual from its list's centroid
-   (`IVF{nlist},SQ8`: a byte per dimension, ~4·√n lists), `nprobe` 16. The lists a query and a
-   vector go to are found by an exact scan of the centroids; a small HNSW graph over them
-   (`IVF{nlist}_HNSW32`, the third round's rule) only from `GRAPH_QUANTIZER_FROM` lists: at
-   2,048 its approximate assignment cost recall (1M × 1280 IKEA replicas: 0.953 at nprobe 16
-   in 2.89 ms through the graph, 0.962 in 2.20 ms without; synthetic: 0.074 against 0.137).
+   (`IVF{nlist},SQ8`: a byte per dimension), `nprobe` 16, with as many lists as keep 39-78
+   vectors each (`list_count`: 4,096 at 200k, 16,384 at 1M; about 4·√n until the eighth
+   round), as long as a query's exact scan of the centroids stays within `SCAN_FLOATS`
+   (16,384 × 1280, ~3 ms; 8,192 lists at 2560-d). Lists that small follow groups of
+   near-alike pictures; fewer, larger lists cut every group along the directions all products
+   vary in (nprobe 16, IVF4096 against IVF1024 at 200k: IKEA replicas 0.981 / 0.969, synthetic
+   mixture 0.943 / 0.579; IVF16384 against IVF2048 at 1M × 1280: 0.971 in 3.69 ms / 0.963 in
+   1.17 ms, synthetic 0.562 / 0.137). No graph finds the lists: over 16,384 centroids it was
+   6× faster on the IKEA replicas (0.970 in 0.59 ms, walked 256 wide) and lost the synthetic
+   mixture (0.208), as over 2,048 (third round).
    With the exact vectors also in the budget, they re-rank its best 4·k (`,RFlat`, memory-
    mapped by the served process but counted here: a re-rank that reads them from disk would
-   not be fast). At 100k × 1280: 0.999 at 0.86 ms with the re-rank (HNSW32,Flat, the second
-   round's choice: 0.967). At 200k: 0.969 without the re-rank (the SQ8 codes' own ceiling),
-   1.000 at 1.28 ms with it; 1M × 1280 without it (the 2 GB budget): 0.962 in 1,238 MiB
-   (nprobe 8: 0.953); 1M × 2560 (4 GB): 0.984 in 2,469 MiB, 2.7 ms.
+   not be fast): 0.999 at 100k, 1.000 at 200k (fifth round). A budget that cannot hold the
+   centroids beside the codes halves the lists before it coarsens the codes.
 3. Not even SQ8: coarser scalar codes, the finest that fits — `IVF{nlist},SQ6`, then `SQ4`
    (sixth round, 1M × 2560 IKEA under 2 GB: SQ6 0.906 in 1,859 MiB, SQ4 0.669; both short of
    0.95, which needs the 4 GiB default budget's SQ8: 0.984). Nothing measured within 2 GB
@@ -37,7 +40,8 @@ Losers, at 1M × 1280: HNSW32 (on SQ8 codes, even with an exact re-rank: 0.872 a
 not its best five; HNSW32,Flat (0.967 at 100k, 0.40 ms) for about the memory IVF-SQ8 with the
 exact re-rank needs (0.999 at 100k, 1.000 at 200k). On the synthetic mixture (no near-copies,
 many directions of spread) every index measured misses 0.95 within 5 ms (IVF2048,SQ8: 0.137 at
-nprobe 16, 0.926 at 1,024 in 100 ms; HNSW32,SQ8 at 200k: 0.925 at efSearch 256): read the
+nprobe 16, 0.926 at 1,024 in 100 ms; IVF16384,SQ8: 0.562 at 16 in 3.2 ms, 0.782 at 128 in
+4.7 ms trained on twice the writer's rows; HNSW32,SQ8 at 200k: 0.925 at efSearch 256): read the
 kinds as fitted to catalogs whose photos come in near-alike groups (variants, angles of one
 product); the writer's measured nprobe and the manifest's recall say when a catalog is not.
 """
@@ -47,9 +51,9 @@ from dataclasses import dataclass
 from retrieval.errors import ConfigError
 
 EXACT_FLOATS = 4_096 * 1280
-SQ8_NPROBE = 16  # lists scanned per query (the writer may raise it): IKEA 1M 0.962, 8: 0.953
+SQ8_NPROBE = 16  # lists scanned per query (the writer may raise it): IKEA 1M 0.971, 8: 0.946
 REFINE_K_FACTOR = 4  # the SQ8 scan's best 4·k re-ranked by the exact vectors: 1.000 at 200k
-GRAPH_QUANTIZER_FROM = 16_384  # lists; below, queries scan every centroid (2,048 × 1280: ~0.3 ms)
+SCAN_FLOATS = 16_384 * 1280  # centroid floats a query scans to find its lists: ~3 ms
 ID_BYTES = 8  # an inverted list stores each vector's id beside its code
 SQ_BITS = (8, 6, 4)  # scalar codes a dimension, finest first: 1M × 2560 0.984 / 0.906 / 0.669
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)
@@ -57,6 +61,7 @@ PER_CENTROID = 39  # training points FAISS wants for each centroid it learns
 MIN_TRAIN = PER_CENTROID * 256  # PQ codebooks have 256 centroids
 MIN_LISTS = 64  # fewer, and nprobe 16 scans a quarter of the vectors: exact instead
 OVERHEAD = 1.1  # ids, inverted lists and centroids on top of the codes
+MAX_LISTS = 65_536
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,11 @@ class IndexChoice:
         return ",".join(parts)
 
 
-def _nlist(n: int) -> int:
-    """A power of two near 4·√n, with at least `PER_CENTROID` training points per list."""
-    target = max(1, min(65536, int(4 * n**0.5), n // PER_CENTROID))
+def list_count(n: int, dim: int) -> int:
+    """The most lists, a power of two, with at least `PER_CENTROID` vectors each (39-78 up to
+    the cap) and centroids a query scans within `SCAN_FLOATS`: small lists follow a catalog's
+    groups of near-alike pictures (module docstring, rule 2)."""
+    target = max(1, min(MAX_LISTS, n // PER_CENTROID, SCAN_FLOATS // dim))
     return 1 << (target.bit_length() - 1)
 
 
@@ -94,28 +101,45 @@ def choose_index(n: int, dim: int, budget_bytes: int) -> IndexChoice:
         return IndexChoice("Flat", 0, raw)  # (too few for lists: exact at any dim)
     if few:
         raise _too_small(n, dim, budget_bytes)
-    nlist = _nlist(n)
-    ivf = f"IVF{nlist}_HNSW32" if nlist >= GRAPH_QUANTIZER_FROM else f"IVF{nlist}"
-    centroids = nlist * dim * 4
-    nprobe = min(SQ8_NPROBE, nlist)
-    sq8 = _codes_bytes(n, dim) + centroids
-    if sq8 + raw <= budget_bytes:
-        key = f"{ivf},SQ8,RFlat"
-        return IndexChoice(key, nprobe, sq8 + raw, k_factor=REFINE_K_FACTOR)
+    most = list_count(n, dim)
+    sq8 = _codes_bytes(n, dim)
+    lists = _lists_within(budget_bytes - sq8 - raw, most, dim)
+    if lists:
+        size = sq8 + raw + _centroid_bytes(lists, dim)
+        key = f"IVF{lists},SQ8,RFlat"
+        return IndexChoice(key, min(SQ8_NPROBE, lists), size, k_factor=REFINE_K_FACTOR)
     for bits in SQ_BITS:
-        size = _codes_bytes(n, (dim * bits + 7) // 8) + centroids
-        if size <= budget_bytes:
-            return IndexChoice(f"{ivf},SQ{bits}", nprobe, size)
+        codes = _codes_bytes(n, (dim * bits + 7) // 8)
+        lists = _lists_within(budget_bytes - codes, most, dim)
+        if lists:
+            size = codes + _centroid_bytes(lists, dim)
+            return IndexChoice(f"IVF{lists},SQ{bits}", min(SQ8_NPROBE, lists), size)
     if n < MIN_TRAIN:
         raise _too_small(n, dim, budget_bytes)
-    nprobe = max(8, min(1024, nlist // 4))
     for m in PQ_CODE_SIZES:
         if dim % m:
             continue
-        size = _codes_bytes(n, m) + centroids
-        if size <= budget_bytes:
-            return IndexChoice(f"IVF{nlist},PQ{m}np", nprobe, size)
+        codes = _codes_bytes(n, m)
+        lists = _lists_within(budget_bytes - codes, most, dim)
+        if lists:
+            nprobe = max(8, min(1024, lists // 4))
+            return IndexChoice(f"IVF{lists},PQ{m}np", nprobe, codes + _centroid_bytes(lists, dim))
     raise _too_small(n, dim, budget_bytes)
+
+
+def _lists_within(room: int, most: int, dim: int) -> int:
+    """The most lists, halving from `most` down to `MIN_LISTS`, whose centroids fit in `room`
+    bytes; 0 if none do. Finer codes come first: fewer lists cost less recall than SQ6 does."""
+    lists = most
+    while lists >= max(1, MIN_LISTS):
+        if _centroid_bytes(lists, dim) <= room:
+            return lists
+        lists //= 2
+    return 0
+
+
+def _centroid_bytes(lists: int, dim: int) -> int:
+    return lists * dim * 4
 
 
 def _codes_bytes(n: int, code_size: int) -> int:

@@ -19,7 +19,8 @@ from index.vector_cache import VectorCache
 from retrieval.extractor import Fingerprint
 from retrieval.vector_chunks import CHUNK, Chunks, rows_at
 
-TRAIN_ROWS = 100_000  # enough for k-means over 2^12 lists at ~25 points each, and for PQ
+TRAIN_ROWS = 100_000  # at least: enough for PQ's codebooks, and for k-means up to 2^12 lists
+TRAIN_PER_LIST = 16  # k-means rows a list, past that: 1M × 1280 into 16,384 lists trains on 262k
 SQ_TRAIN_ROWS = 20_000  # a scalar quantizer only learns each dimension's range
 KMEANS_ITERATIONS = 10  # faiss's 25 cost 1M × 1280 builds ~8 min more; lists need no finer
 
@@ -31,6 +32,7 @@ def new_index(dim: int, key: str) -> faiss.Index:
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
         ivf.cp.niter = KMEANS_ITERATIONS
+        ivf.cp.min_points_per_centroid = TRAIN_PER_LIST  # (FAISS warns under its 39)
     return index
 
 
@@ -55,7 +57,7 @@ def write_index(
     index = new_index(first.shape[1], key)
     check = None
     if not index.is_trained:
-        rows = TRAIN_ROWS if "IVF" in key or "PQ" in key else SQ_TRAIN_ROWS
+        rows = training_rows(index, key)
         picks = _picks(count, min(count, rows), seed)
         sample = rows_at(chunks, picks)  # (S, D)
         index.train(sample)
@@ -114,6 +116,15 @@ def reserve_lists(index: faiss.Index, chunks: Chunks) -> None:
     for list_no in np.flatnonzero(counts).tolist():
         lists.resize(list_no, int(counts[list_no]))  # reserve: capacity stays after the resize
         lists.resize(list_no, 0)
+
+
+def training_rows(index: faiss.Index, key: str) -> int:
+    """How many rows `index` (made from `key`) trains on: its lists' k-means (`TRAIN_PER_LIST`
+    each, at least `TRAIN_ROWS`), PQ codebooks, or only a scalar quantizer's ranges."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        return max(TRAIN_ROWS, TRAIN_PER_LIST * ivf.nlist)
+    return TRAIN_ROWS if "PQ" in key else SQ_TRAIN_ROWS
 
 
 def _picks(count: int, size: int, seed: int) -> np.ndarray:

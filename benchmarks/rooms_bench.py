@@ -51,7 +51,7 @@ from retrieval.detector import Detector
 from retrieval.loading import load_service
 from retrieval.object_options import CUT_OUTS, ObjectOptions
 from retrieval.object_search import ObjectSearch
-from retrieval.objects import ObjectFinder, looks_like_product_photo
+from retrieval.objects import ObjectFinder, looks_like_product_photo, photo_kind
 from retrieval.regions import cells_of, region_encoder_for
 from retrieval.results import MIN_OBJECTS, Page
 from retrieval.search import SearchService
@@ -153,11 +153,12 @@ def first_album_of(finder: ObjectFinder, service: SearchService) -> Ranker:
         if looks_like_product_photo(image):
             return {FIRST: [h.product.id for h in service.search_image(image, Page(k)).hits]}
         regions = finder.encoder.regions(image)
+        whole = service.index.search(regions.whole, Page(k))
         if probe is None or probe.shows_room(regions.scene):
-            found = finder.find(image, k, regions)
+            found = finder.find(image, k, regions, photo_kind(whole))
             if len(found) >= MIN_OBJECTS:
                 return {FIRST: [h.product.id for h in found[0].hits]}
-        return {FIRST: [h.product.id for h in service.index.search(regions.whole, Page(k))]}
+        return {FIRST: [h.product.id for h in whole]}
 
     return rank
 

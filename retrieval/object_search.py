@@ -23,7 +23,7 @@ from retrieval.embedder import Embedder
 from retrieval.errors import ConfigError, RuntimeModelError
 from retrieval.index_store import CatalogIndex
 from retrieval.object_options import DEFAULT_OBJECTS, ObjectOptions
-from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo
+from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo, photo_kind
 from retrieval.regions import RegionEncoder, region_encoder_for
 from retrieval.results import FoundObject, Hit, ObjectsResult, Page, QueryResult
 from retrieval.room_probe import RoomProbe
@@ -71,7 +71,7 @@ class ObjectSearch:
         if not probe.shows_room(regions.scene):
             return ObjectsResult(whole, [], timings | {"objects": 0.0})
         started = time.perf_counter()
-        found = finder.find(image, k, regions)
+        found = finder.find(image, k, regions, photo_kind(whole.hits))
         timings["objects"] = time.perf_counter() - started
         return ObjectsResult(whole, [_plain(o) for o in found], timings)
 

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from retrieval.detector import Detector
 from retrieval.index_store import CatalogIndex, Hit
 from retrieval.regions import Box, RegionEncoder, Regions, cells_of, non_max_suppression
+from retrieval.rerank import CATCH_ALL
 from retrieval.results import Page
 
 log = logging.getLogger(__name__)
@@ -124,10 +125,12 @@ class ObjectFinder:
         np.minimum.at(self._product_hubness, owners, hubness)  # (P,) a product's best image
 
     def find(
-        self, image: np.ndarray, k: int = 5, regions: Regions | None = None
+        self, image: np.ndarray, k: int = 5, regions: Regions | None = None, kind: str = ""
     ) -> list[DetectedObject]:
         """The photo's objects, most prominent first; [] for a plain product photo.
-        `regions`: the encoder's regions of `image`, when the caller already has them."""
+        `regions`: the encoder's regions of `image`, when the caller already has them.
+        `kind`: what the photo shows as its whole-photo search reads it (`photo_kind`): the
+        first of the map's boxes labelled so leads (a table among chairs, not a chair)."""
         if looks_like_product_photo(image):
             return []
         regions = self.encoder.regions(image) if regions is None else regions
@@ -142,6 +145,18 @@ class ObjectFinder:
             order[-1] = np.inf  # detected furniture first
         chosen = non_max_suppression(regions.cells, order, NMS_IOU, self.max_objects, best)
         chosen = [i for i in chosen if order[i] > -np.inf]
+        pooled: dict[int, list[Hit]] = {}  # box → its products, from its pooled vector
+
+        def pooled_hits(i: int) -> list[Hit]:
+            if i not in pooled:  # the label sees 10
+                pooled[i] = self.rank(regions.vectors([i])[0], Page(max(k, LABEL_VOTES)), typical)
+            return pooled[i]
+
+        if kind and lead is None:
+            agreeing = next((i for i in chosen if _label(pooled_hits(i)) == kind), None)
+            if agreeing is not None:
+                chosen.remove(agreeing)
+                chosen.insert(0, agreeing)
         own = None if lead is None else (len(order) - 1, lead)  # object 1's own forward pass
         if own is None and self.cut_outs and chosen:
             i, cut = self._clearest_cut_out(image, regions, chosen[: self.cut_outs])
@@ -160,7 +175,7 @@ class ObjectFinder:
                     DetectedObject(first.box, float(scores[i]), label, first.vector, hits[:k])
                 )
                 continue
-            hits = self.rank(vector, Page(max(k, LABEL_VOTES)), typical)  # the label sees 10
+            hits = pooled_hits(i)
             found.append(
                 DetectedObject(regions.box(i), float(scores[i]), _label(hits), vector, hits[:k])
             )
@@ -275,6 +290,13 @@ class _Lead:
     box: Box
     vector: np.ndarray  # (D,)
     photo: np.ndarray | None = None  # (P,) the photo's term for its album; None: none
+
+
+def photo_kind(hits: list[Hit]) -> str:
+    """The kind a photo's whole-photo page reads as: its first product's category ("" for a
+    catch-all bin such as IKEA's `other`, which names no kind)."""
+    categories = hits[0].product.categories if hits else ()
+    return "" if not categories or categories[0] in CATCH_ALL else categories[0]
 
 
 def _label(hits: list[Hit]) -> str:

@@ -10,7 +10,7 @@ import pytest
 from index.build import BuildOptions, build_index
 from retrieval.index_store import open_index
 from retrieval.object_options import CUT_OUTS
-from retrieval.objects import CUT_OUT_WEIGHT, ObjectFinder, looks_like_product_photo
+from retrieval.objects import CUT_OUT_WEIGHT, ObjectFinder, looks_like_product_photo, photo_kind
 from retrieval.regions import Box, _boxes, non_max_suppression, region_encoder_for
 from retrieval.results import Page
 from retrieval.search import SearchService
@@ -109,10 +109,33 @@ def test_the_first_object_is_a_map_box_cut_out_mixed_with_it_pooled_and_finds_it
     only_cut = ObjectFinder(finder.encoder, finder.index, cut_outs=CUT_OUTS, cut_out_weight=1.0)
     assert np.allclose(only_cut.find(image, k=2)[0].vector, alone, atol=1e-5)  # fifth pass's
 
-    served = SearchService(lite0_extractor, finder.index)  # cut-outs on by default
-    assert np.allclose(
-        served.search_objects(image, k=2).objects[0].result.vector, first.vector, atol=1e-5
+    served = SearchService(lite0_extractor, finder.index).search_objects(image, k=2)
+    kind = photo_kind(served.whole.hits)  # cut-outs on by default, led by the photo's kind
+    as_served = ObjectFinder(finder.encoder, finder.index, cut_outs=CUT_OUTS).find(
+        image, 2, None, kind
     )
+    assert np.allclose(served.objects[0].result.vector, as_served[0].vector, atol=1e-5)
+
+
+def test_the_box_of_the_photos_own_kind_comes_first(finder: ObjectFinder) -> None:
+    image, _ = compose_room(("sofa", "lamp", "rug", "plant"))
+    by_map = finder.find(image, k=2)
+    last = by_map[-1]
+    led = finder.find(image, k=2, kind=last.label)
+    assert led[0].box == last.box and led[0].label == last.label
+    assert [o.box for o in led[1:]] == [o.box for o in by_map[:-1]]  # the rest keep their order
+    unmatched = finder.find(image, k=2, kind="wardrobe")  # no box of that kind: the map's order
+    assert [o.box for o in unmatched] == [o.box for o in by_map]
+
+
+def test_a_photo_reads_as_its_first_products_kind_and_a_bin_as_none() -> None:
+    def page(*categories: tuple[str, ...]) -> list:
+        return [SimpleNamespace(product=SimpleNamespace(categories=c)) for c in categories]
+
+    assert photo_kind(page(("table",), ("chair",))) == "table"
+    assert photo_kind(page(("other",), ("chair",))) == ""  # IKEA's catch-all names no kind
+    assert photo_kind(page((), ("chair",))) == ""
+    assert photo_kind([]) == ""
 
 
 def test_an_index_without_region_hubness_at_this_side_says_how_to_get_it(

@@ -75,7 +75,10 @@ def main() -> None:
     parser.add_argument("--budget-mb", type=int, default=4096, help="choose_index RAM budget")
     parser.add_argument("--stage", choices=("build", "writer"), default="build")
     parser.add_argument(
-        "--cache", type=Path, help="a vector cache this bench filled before (same --count, --dim)"
+        "--cache",
+        type=Path,
+        help="keep the vector cache here: filled on the first run, reused by the next (same "
+        "--count, --dim), whose process then holds nothing the filling left behind",
     )
     parser.add_argument(
         "--kmeans-iterations",
@@ -102,7 +105,7 @@ def main() -> None:
             fingerprint = Fingerprint("synthetic", "bench", 224, args.dim)
             cache = args.cache or Path(folder) / "cache"
             started = time.perf_counter()
-            if args.cache:
+            if args.cache and args.cache.is_dir():
                 keys = cache_keys(args.count)
             else:
                 keys = fill_cache(cache, fingerprint, args.count)

@@ -3,7 +3,8 @@
 Stacking a catalog's vectors into one matrix before adding them holds the vectors twice (three
 times with the cache's copy): 1M × 1280 floats is 4.9 GB a copy. Here the rows come from a
 re-readable source in vector order, chunk by chunk: one pass draws a random training sample
-(as many rows as FAISS would keep anyway), a second adds the rows to the trained index.
+(as many rows as FAISS would keep anyway; a large catalog's codes then train on a part of it,
+read again), a second adds the rows to the trained index.
 """
 
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from index.vector_cache import VectorCache
 from retrieval.extractor import Fingerprint
 from retrieval.vector_chunks import CHUNK, Chunks, rows_at
 
-TRAIN_ROWS = 100_000  # at least: enough for PQ's codebooks, and for k-means up to 2^12 lists
+TRAIN_ROWS = 100_000  # at least (k-means up to 2^12 lists), and the codes' at most (PQ's too)
 TRAIN_PER_LIST = 16  # k-means rows a list, past that: 1M × 1280 into 16,384 lists trains on 262k
 SQ_TRAIN_ROWS = 20_000  # a scalar quantizer only learns each dimension's range
 KMEANS_ITERATIONS = 10  # faiss's 25 cost 1M × 1280 builds ~8 min more; lists need no finer
@@ -60,9 +61,12 @@ def write_index(
         rows = training_rows(index, key)
         picks = _picks(count, min(count, rows), seed)
         sample = rows_at(chunks, picks)  # (S, D)
-        index.train(sample)
         if faiss.try_extract_index_ivf(index) is not None:
             check = ProbeCheck.from_sample(sample, picks, seed)
+        if train_lists(index, sample):  # the codes train on fewer rows, read again: one pass
+            del sample
+            sample = rows_at(chunks, picks[:: len(picks) // TRAIN_ROWS][:TRAIN_ROWS])
+        index.train(sample)
         del sample
     reserve(index, count)
     reserve_lists(index, chunks)
@@ -116,6 +120,23 @@ def reserve_lists(index: faiss.Index, chunks: Chunks) -> None:
     for list_no in np.flatnonzero(counts).tolist():
         lists.resize(list_no, int(counts[list_no]))  # reserve: capacity stays after the resize
         lists.resize(list_no, 0)
+
+
+def train_lists(index: faiss.Index, sample: np.ndarray) -> bool:
+    """Run an inverted file's k-means on `sample` alone when its codes need fewer rows
+    (`TRAIN_ROWS`); False leaves all of the training to `index.train(sample)`.
+
+    FAISS's own `train` also computes every row's residual for the codes: at 1M × 1280 a
+    second 1.25 GiB beside the 262k-row sample, and the streamed build peaked at 2.2x its
+    index (docs/scale.md, ninth round). After this the caller frees the sample and trains the
+    codes on `TRAIN_ROWS` rows: the quantizer, trained, is left as it is."""
+    ivf = faiss.try_extract_index_ivf(index)
+    transformed = isinstance(faiss.downcast_index(index), faiss.IndexPreTransform)
+    if ivf is None or transformed or len(sample) <= TRAIN_ROWS:
+        return False
+    faiss.Clustering(ivf.d, ivf.nlist, ivf.cp).train(sample, ivf.quantizer)
+    ivf.quantizer.is_trained = True
+    return True
 
 
 def training_rows(index: faiss.Index, key: str) -> int:

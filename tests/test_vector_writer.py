@@ -46,6 +46,40 @@ def test_training_sample_is_drawn_from_all_chunks(monkeypatch: pytest.MonkeyPatc
     assert len(set(sample[:, 0])) == 50 and sample[:, 0].max() > 500  # distinct, not a prefix
 
 
+def test_lists_train_on_the_whole_sample_and_codes_on_a_part(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(vector_writer, "TRAIN_ROWS", 300)
+    sample = _rows(1200)
+    whole = vector_writer.new_index(16, "IVF16,SQ8")
+    whole.train(sample)  # FAISS's own: k-means, then the codes on every row's residual
+    split = vector_writer.new_index(16, "IVF16,SQ8")
+    assert vector_writer.train_lists(split, sample) and not split.is_trained
+    split.train(sample[:300])  # the codes alone: the lists stay as k-means left them
+    centroids = [faiss.extract_index_ivf(i).quantizer.reconstruct_n(0, 16) for i in (whole, split)]
+    np.testing.assert_array_equal(*centroids)
+    assert split.is_trained and faiss.extract_index_ivf(split).quantizer.ntotal == 16
+    assert not vector_writer.train_lists(vector_writer.new_index(16, "IVF16,SQ8"), sample[:300])
+
+
+def test_a_large_sample_trains_lists_and_codes_in_two_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vector_writer, "TRAIN_ROWS", 100)
+    monkeypatch.setattr(vector_writer, "TRAIN_PER_LIST", 40)  # 16 lists: 640 k-means rows
+    rows = _rows(2000)
+    reads = []
+
+    def chunks():
+        reads.append(1)
+        return _chunks_of(rows, 256)()
+
+    write_index(tmp_path / "v.faiss", "IVF16,SQ8", len(rows), chunks)
+    index = faiss.read_index(str(tmp_path / "v.faiss"))
+    assert index.ntotal == len(rows) and faiss.extract_index_ivf(index).nlist == 16
+    assert len(reads) == 5  # shape, k-means sample, codes sample, list sizes, rows
+
+
 def test_a_short_source_is_an_error(tmp_path: Path) -> None:
     rows = _rows(100)
     with pytest.raises(ValueError, match="expected 200"):

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 from retrieval.detector import Detector
 from retrieval.index_store import CatalogIndex, Hit
 from retrieval.regions import Box, RegionEncoder, Regions, cells_of, non_max_suppression
-from retrieval.rerank import CATCH_ALL
+from retrieval.rerank import CATCH_ALL, grouped
 from retrieval.results import Page
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,9 @@ class ObjectFinder:
     def rank(self, vector: np.ndarray, page: Page, typical: np.ndarray | None = None) -> list[Hit]:
         """`page` of the products for an object's (D,) vector: the index's nearest,
         re-ranked by 2·cos − hubness − likeness to the photo (`typical`, (P,); None when the
-        photo is gone, as for a press on the object's button: hubness alone needs no photo).
+        photo is gone, as for a press on the object's button: hubness alone needs no photo),
+        then grouped by the index's second stage (`rerank.grouped`: the first product's kind
+        first, as a whole-photo page has it, in that order).
 
         Product records are read only for what is shown. Only the RERANK_POOL nearest are
         re-ranked, those past them follow in the index's order: every page, however deep, is a
@@ -258,6 +260,7 @@ class ObjectFinder:
         head = pool[:RERANK_POOL]
         margins = self._margins(head, typical)
         ranked = [head[i] for i in np.argsort(-margins, kind="stable")] + pool[RERANK_POOL:]
+        ranked = grouped(ranked, self.index.store.categories_of, self.index.rerank)
         shown = page.end
         while True:  # products sharing a picture merge into one slot: read a few more then
             hits = self.index.hits(ranked[:shown])

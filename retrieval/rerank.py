@@ -76,7 +76,15 @@ class RerankParams:
 def category_vote_scores(
     scores: Sequence[float], labels: Sequence[Sequence[str]], weight: float, voters: int = 0
 ) -> np.ndarray:
-    """(N,) second-stage scores: similarity + weight × the vote share of the item's categories.
+    """(N,) second-stage scores: similarity + weight × the vote share of the item's categories."""
+    similarity = np.asarray(scores, dtype=np.float64)  # (N,)
+    return similarity + weight * vote_shares(similarity, labels, voters)
+
+
+def vote_shares(
+    scores: Sequence[float], labels: Sequence[Sequence[str]], voters: int = 0
+) -> np.ndarray:
+    """(N,) the share of the votes each item's categories won.
 
     The first `voters` items (all when 0) vote, weighted by similarity; an item with several
     categories takes its best one.
@@ -90,10 +98,9 @@ def category_vote_scores(
         for category in set(categories):
             ballot[category] += max(float(score), 0.0)
     total = sum(ballot.values()) or 1.0
-    share = np.array(
+    return np.array(
         [max((ballot[c] for c in categories), default=0.0) / total for categories in labels]
     )
-    return similarity + weight * share
 
 
 def vote_order(
@@ -116,6 +123,23 @@ def staged(
     head, tail = best[: stage.depth], best[stage.depth :]
     labels = [stage.kinds(categories_of(row)) for row, _ in head]
     order = vote_order([s for _, s in head], labels, stage.category_weight, stage.voters)
+    return [head[i] for i in order] + tail
+
+
+def grouped(
+    best: list[tuple[int, float]],
+    categories_of: Callable[[int], Sequence[str]],
+    stage: RerankParams,
+) -> list[tuple[int, float]]:
+    """As `staged`, for (product row, cosine) pairs already ordered by a score of their own (a
+    room object's hub-corrected margin): the vote moves the better-voted kinds ahead, and
+    within one kind the given order stays."""
+    if not stage.votes:
+        return best
+    head, tail = best[: stage.depth], best[stage.depth :]
+    labels = [stage.kinds(categories_of(row)) for row, _ in head]
+    shares = vote_shares([s for _, s in head], labels, stage.voters)
+    order = sorted(range(len(head)), key=lambda i: (-shares[i], i))
     return [head[i] for i in order] + tail
 
 

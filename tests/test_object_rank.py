@@ -11,14 +11,16 @@ import pytest
 from retrieval import objects
 from retrieval.objects import ObjectFinder
 from retrieval.regions import Box
+from retrieval.rerank import DEFAULT
 from retrieval.results import FIRST_PAGE, Hit, Page, Product
 
 DIM = 16
 
 
 class Store:
-    def __init__(self, count: int) -> None:
-        self.product_of_vector = np.arange(count)
+    def __init__(self, categories: list[str]) -> None:
+        self.product_of_vector = np.arange(len(categories))
+        self.categories_of = lambda row: (categories[row],)
 
 
 class TinyIndex:
@@ -26,7 +28,8 @@ class TinyIndex:
 
     def __init__(self, vectors: np.ndarray, categories: list[str]) -> None:
         self.vectors, self.categories = vectors, categories
-        self.store = Store(len(vectors))
+        self.store = Store(categories)
+        self.rerank = DEFAULT  # what `index build` writes: the first product's kind first
         self.records_read = 0
 
     def __len__(self) -> int:

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from index.build import BuildOptions, build_index
 from retrieval.index_store import open_index
@@ -126,6 +127,26 @@ def test_the_box_of_the_photos_own_kind_comes_first(finder: ObjectFinder) -> Non
     assert [o.box for o in led[1:]] == [o.box for o in by_map[:-1]]  # the rest keep their order
     unmatched = finder.find(image, k=2, kind="wardrobe")  # no box of that kind: the map's order
     assert [o.box for o in unmatched] == [o.box for o in by_map]
+
+
+def test_an_objects_page_shows_its_first_products_kind_first(
+    tmp_path: Path, lite0_extractor
+) -> None:
+    """The index's second stage groups an object's page as it groups a whole photo's: a
+    second sofa comes right after the first one, before the room's other pieces."""
+    catalog = tmp_path / "catalog"
+    for kind in FURNITURE:
+        (catalog / kind).mkdir(parents=True)
+        draw_furniture(kind).save(catalog / kind / f"{kind}.jpg", quality=95)
+    second_sofa = draw_furniture("plant").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    second_sofa.save(catalog / "sofa" / "planter-sofa.jpg", quality=95)
+    options = BuildOptions(progress=False, objects=True)
+    build_index(catalog, tmp_path / "index", lite0_extractor, options)
+    index = open_index(tmp_path / "index", lite0_extractor.fingerprint)
+    finder = ObjectFinder(region_encoder_for(lite0_extractor), index)
+    image, _ = compose_room(("sofa", "lamp", "rug", "plant"))
+    sofa = next(o for o in finder.find(image, k=5) if o.hits[0].product.id.endswith("sofa"))
+    assert [hit.product.categories[0] for hit in sofa.hits[:2]] == ["sofa", "sofa"]
 
 
 def test_a_photo_reads_as_its_first_products_kind_and_a_bin_as_none() -> None:

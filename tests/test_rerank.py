@@ -13,6 +13,7 @@ from retrieval.rerank import (
     RerankParams,
     category_vote_scores,
     expand_query,
+    grouped,
     vote_order,
 )
 from retrieval.results import Page
@@ -68,6 +69,23 @@ def test_a_product_in_several_categories_takes_its_best_vote() -> None:
 def test_empty_input_and_negative_similarities_do_not_break_the_vote() -> None:
     assert vote_order([], [], weight=1.0) == []
     assert vote_order([-0.1, -0.2], [("a",), ("b",)], weight=1.0) == [0, 1]
+
+
+def test_grouped_keeps_a_room_objects_own_order_within_each_kind() -> None:
+    """An object's page is ordered by its hub-corrected margin, not by cosine: the vote moves
+    the first product's kind ahead and keeps that order inside each kind."""
+    kinds = {10: ("table",), 11: ("chair",), 12: ("table",), 13: ("chair",), 14: ("table",)}
+    margin_order = [(10, 0.5), (11, 0.9), (12, 0.4), (13, 0.8), (14, 0.7), (15, 0.95)]
+    stage = RerankParams(depth=5, category_weight=1.0, voters=1, kinds_only=1)
+    regrouped = grouped(margin_order, lambda row: kinds.get(row, ("chair",)), stage)
+    assert [row for row, _ in regrouped] == [10, 12, 14, 11, 13, 15]  # 15: past the depth
+    assert grouped(margin_order, kinds.__getitem__, RerankParams()) == margin_order
+
+
+def test_grouped_leaves_a_page_led_by_a_catch_all_bin_as_it_is() -> None:
+    kinds = {1: ("other",), 2: ("chair",), 3: ("table",), 4: ("chair",)}
+    pairs = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6)]
+    assert grouped(pairs, kinds.__getitem__, DEFAULT) == pairs
 
 
 def test_expansion_moves_the_query_towards_close_neighbours_only() -> None:

@@ -247,7 +247,7 @@ class ObjectFinder:
         re-ranked by 2·cos − hubness − likeness to the photo (`typical`, (P,); None when the
         photo is gone, as for a press on the object's button: hubness alone needs no photo),
         then grouped by the index's second stage (`rerank.grouped`: the first product's kind
-        first, as a whole-photo page has it, in that order).
+        first, as on a whole-photo page, the margin order kept within each kind).
 
         Product records are read only for what is shown. Only the RERANK_POOL nearest are
         re-ranked, those past them follow in the index's order: every page, however deep, is a

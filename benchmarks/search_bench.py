@@ -34,6 +34,7 @@ and the exact top-k of the queries is merged chunk by chunk as the first candida
 
 import argparse
 import gc
+import logging
 import statistics
 import sys
 import tempfile
@@ -47,7 +48,7 @@ from ikea_vectors import Replicator, read_vectors
 
 from index.choice import choose_index, list_count
 from index.probe_tuning import RunningTopK
-from index.vector_writer import new_index, reserve, training_rows
+from index.vector_writer import new_index, reserve, train_lists, training_rows
 
 CHUNK = 65_536  # rows generated and added at a time
 
@@ -174,13 +175,18 @@ def ann_index(
     return index, time.perf_counter() - started
 
 
-def train(index: faiss.Index, rows: np.ndarray) -> None:
+PLAIN_LISTS = "/faiss-lists"  # a candidate key's suffix: its lists cut by FAISS's own k-means
+
+
+def train(index: faiss.Index, rows: np.ndarray, writer_lists: bool = True) -> None:
     """Train `index` on (S, D) rows; a `PCA…` in front of it projects without centring.
 
     faiss's `PCAMatrix` subtracts the mean, which keeps L2 distances but not inner products: a
     centred projection ranks by ⟨x, q − mean⟩ (exact search after PCA1280 of 50k × 2560 IKEA
     replicas: recall@5 0.420 centred, 0.933 without the bias). `IndexPreTransform.train`
-    then trains only what is still untrained: the index, on the projected rows.
+    then trains only what is still untrained: the index, on the projected rows. An inverted
+    file's lists are cut as the product's writer cuts them (`train_lists`), or by FAISS's own
+    k-means (`writer_lists` False: a key ending in `PLAIN_LISTS`).
     """
     wrapper = faiss.downcast_index(index)
     if isinstance(wrapper, faiss.IndexPreTransform):
@@ -191,6 +197,8 @@ def train(index: faiss.Index, rows: np.ndarray) -> None:
             if isinstance(transform, faiss.PCAMatrix):
                 faiss.copy_array_to_vector(np.zeros(transform.d_out, np.float32), transform.b)
             projected = transform.apply(projected)
+    if writer_lists:
+        train_lists(index, rows)
     index.train(rows)
 
 
@@ -319,12 +327,12 @@ def built_candidate(
     """Train (on a prefix: rows are in random order) and fill `key`: (index, seconds, MiB;
     nan unless `size`). `ef_construction` (0: faiss's 40) widens an HNSW graph's build search."""
     started = time.perf_counter()
-    index = new_index(vectors.shape[1], key)
+    index = new_index(vectors.shape[1], key.removesuffix(PLAIN_LISTS))
     if ef_construction:
         set_ef_construction(index, ef_construction)
     if not index.is_trained:
         rows = train_rows or training_rows(index, key)
-        train(index, vectors[: min(len(vectors), rows)])
+        train(index, vectors[: min(len(vectors), rows)], not key.endswith(PLAIN_LISTS))
     reserve(index, len(vectors))  # as the product's writer does: no doubling while it fills
     for start in range(0, len(vectors), CHUNK):
         index.add(vectors[start : start + CHUNK])
@@ -463,7 +471,7 @@ def streamed_candidate(
     """`key` trained on the first `--train-rows` draws, then filled chunk by chunk as they are
     drawn again (each chunk also goes to `truth`): memory is the index and one chunk.
     (index, seconds of training and adding: drawing the vectors is not the build's)."""
-    index = new_index(source.dim, key)
+    index = new_index(source.dim, key.removesuffix(PLAIN_LISTS))
     if args.ef_construction:
         set_ef_construction(index, args.ef_construction)
     seconds = 0.0
@@ -477,7 +485,7 @@ def streamed_candidate(
         rows = np.concatenate(sample)[:wanted]
         del sample
         started = time.perf_counter()
-        train(index, rows)
+        train(index, rows, not key.endswith(PLAIN_LISTS))
         seconds += time.perf_counter() - started
         del rows
     reserve(index, n)
@@ -528,6 +536,7 @@ def int_list(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the writer's own lines
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dim", type=int, default=1280, help="vector length (B0 1280, B7 2560)")
     parser.add_argument("--sizes", type=int_list, default=[10_000, 100_000, 1_000_000])
@@ -556,7 +565,8 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         help="compare this index instead of choose_index's: 'KEY[:param=v1,v2]', e.g. "
-        "'HNSW32,Flat:efSearch=16,64' or 'IVF{nlist},PQ64,RFlat:nprobe=32;k_factor=..'",
+        "'HNSW32,Flat:efSearch=16,64' or 'IVF{nlist},PQ64,RFlat:nprobe=32;k_factor=..'; "
+        f"a key ending in {PLAIN_LISTS} cuts its lists by FAISS's own k-means, not the writer's",
     )
     parser.add_argument("--data", choices=("synthetic", "ikea"), default="synthetic")
     parser.add_argument(

@@ -15,6 +15,7 @@ import faiss
 import numpy as np
 
 from index.choice import IndexChoice
+from index.list_partition import cut_lists
 from index.probe_tuning import ProbeCheck
 from index.vector_cache import VectorCache
 from retrieval.extractor import Fingerprint
@@ -123,20 +124,20 @@ def reserve_lists(index: faiss.Index, chunks: Chunks) -> None:
 
 
 def train_lists(index: faiss.Index, sample: np.ndarray) -> bool:
-    """Run an inverted file's k-means on `sample` alone when its codes need fewer rows
-    (`TRAIN_ROWS`); False leaves all of the training to `index.train(sample)`.
+    """Cut an inverted file's lists from `sample` (`index.list_partition`); True when its codes
+    then need fewer rows (`TRAIN_ROWS`).
 
     FAISS's own `train` also computes every row's residual for the codes: at 1M × 1280 a
     second 1.25 GiB beside the 262k-row sample, and the streamed build peaked at 2.2x its
-    index (docs/scale.md, ninth round). After this the caller frees the sample and trains the
-    codes on `TRAIN_ROWS` rows: the quantizer, trained, is left as it is."""
+    index (docs/scale.md, ninth round). On True the caller frees the sample and trains the
+    codes on `TRAIN_ROWS` rows; either way `index.train` leaves the trained quantizer as it
+    is. An index with a pre-transform, or lists already given, trains the rest itself (False)."""
     ivf = faiss.try_extract_index_ivf(index)
     transformed = isinstance(faiss.downcast_index(index), faiss.IndexPreTransform)
-    if ivf is None or transformed or len(sample) <= TRAIN_ROWS:
+    if ivf is None or transformed or ivf.quantizer.ntotal == ivf.nlist:
         return False
-    faiss.Clustering(ivf.d, ivf.nlist, ivf.cp).train(sample, ivf.quantizer)
-    ivf.quantizer.is_trained = True
-    return True
+    cut_lists(ivf, sample)
+    return len(sample) > TRAIN_ROWS
 
 
 def training_rows(index: faiss.Index, key: str) -> int:

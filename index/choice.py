@@ -39,11 +39,10 @@ Losers, at 1M × 1280: HNSW32 (on SQ8 codes, even with an exact re-rank: 0.872 a
 0.914 at 1024) — among ~500 near-copies of each photo its graph reaches the right cluster but
 not its best five; HNSW32,Flat (0.967 at 100k, 0.40 ms) for about the memory IVF-SQ8 with the
 exact re-rank needs (0.999 at 100k, 1.000 at 200k). On the synthetic mixture (no near-copies,
-many directions of spread) every index measured misses 0.95 within 5 ms (IVF2048,SQ8: 0.137 at
-nprobe 16, 0.926 at 1,024 in 100 ms; IVF16384,SQ8: 0.562 at 16 in 3.2 ms, 0.782 at 128 in
-4.7 ms trained on twice the writer's rows; HNSW32,SQ8 at 200k: 0.925 at efSearch 256): read the
-kinds as fitted to catalogs whose photos come in near-alike groups (variants, angles of one
-product); the writer's measured nprobe and the manifest's recall say when a catalog is not.
+16 directions of spread shared by every kind) the lists k-means cut followed those directions
+(IVF16384,SQ8: 0.562 at nprobe 16); the writer now cuts past them where its sample's spectrum
+shows such a step (`index.list_partition`: 0.995 at nprobe 16, tenth round). The writer's
+measured nprobe and the manifest's recall say when a catalog is still hard.
 """
 
 from dataclasses import dataclass

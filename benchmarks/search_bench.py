@@ -51,6 +51,7 @@ from index.probe_tuning import RunningTopK
 from index.vector_writer import new_index, reserve, train_lists, training_rows
 
 CHUNK = 65_536  # rows generated and added at a time
+PLAIN_LISTS = "/faiss-lists"  # a candidate key's suffix: its lists cut by FAISS's own k-means
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,18 @@ class Mixture:
         points += a.common * self.common
         points += (a.noise / dim**0.5) * rng.standard_normal((n, dim), dtype=np.float32)
         return unit_rows(points)
+
+
+def mixture_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `Mixture`'s shape, as options (also `stream_build_bench.py --data mixture`)."""
+    parser.add_argument("--per-kind", type=int, default=30, help="vectors per product kind")
+    parser.add_argument("--kinds-per-group", type=int, default=10, help="kinds per group")
+    parser.add_argument("--kind-weight", type=float, default=0.8, help="weight of a kind's centre")
+    parser.add_argument("--group-weight", type=float, default=0.8, help="weight of a group's")
+    parser.add_argument("--intrinsic", type=int, default=16, help="shared directions of spread")
+    parser.add_argument("--spread", type=float, default=1.1, help="spread along them")
+    parser.add_argument("--noise", type=float, default=0.4, help="isotropic noise")
+    parser.add_argument("--common", type=float, default=1.1, help="weight of the shared direction")
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -175,10 +188,7 @@ def ann_index(
     return index, time.perf_counter() - started
 
 
-PLAIN_LISTS = "/faiss-lists"  # a candidate key's suffix: its lists cut by FAISS's own k-means
-
-
-def train(index: faiss.Index, rows: np.ndarray, writer_lists: bool = True) -> None:
+def train(index: faiss.Index, rows: np.ndarray, key: str = "") -> None:
     """Train `index` on (S, D) rows; a `PCA…` in front of it projects without centring.
 
     faiss's `PCAMatrix` subtracts the mean, which keeps L2 distances but not inner products: a
@@ -186,7 +196,7 @@ def train(index: faiss.Index, rows: np.ndarray, writer_lists: bool = True) -> No
     replicas: recall@5 0.420 centred, 0.933 without the bias). `IndexPreTransform.train`
     then trains only what is still untrained: the index, on the projected rows. An inverted
     file's lists are cut as the product's writer cuts them (`train_lists`), or by FAISS's own
-    k-means (`writer_lists` False: a key ending in `PLAIN_LISTS`).
+    k-means (a `key` ending in `PLAIN_LISTS`).
     """
     wrapper = faiss.downcast_index(index)
     if isinstance(wrapper, faiss.IndexPreTransform):
@@ -197,7 +207,7 @@ def train(index: faiss.Index, rows: np.ndarray, writer_lists: bool = True) -> No
             if isinstance(transform, faiss.PCAMatrix):
                 faiss.copy_array_to_vector(np.zeros(transform.d_out, np.float32), transform.b)
             projected = transform.apply(projected)
-    if writer_lists:
+    if not key.endswith(PLAIN_LISTS):
         train_lists(index, rows)
     index.train(rows)
 
@@ -332,7 +342,7 @@ def built_candidate(
         set_ef_construction(index, ef_construction)
     if not index.is_trained:
         rows = train_rows or training_rows(index, key)
-        train(index, vectors[: min(len(vectors), rows)], not key.endswith(PLAIN_LISTS))
+        train(index, vectors[: min(len(vectors), rows)], key)
     reserve(index, len(vectors))  # as the product's writer does: no doubling while it fills
     for start in range(0, len(vectors), CHUNK):
         index.add(vectors[start : start + CHUNK])
@@ -485,7 +495,7 @@ def streamed_candidate(
         rows = np.concatenate(sample)[:wanted]
         del sample
         started = time.perf_counter()
-        train(index, rows, not key.endswith(PLAIN_LISTS))
+        train(index, rows, key)
         seconds += time.perf_counter() - started
         del rows
     reserve(index, n)
@@ -543,14 +553,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=200, help="single queries timed per index")
     parser.add_argument("--k", type=int, default=5, help="neighbours per query (recall@k)")
     parser.add_argument("--budget-mb", type=int, default=4096, help="choose_index RAM budget")
-    parser.add_argument("--per-kind", type=int, default=30, help="vectors per product kind")
-    parser.add_argument("--kinds-per-group", type=int, default=10, help="kinds per group")
-    parser.add_argument("--kind-weight", type=float, default=0.8, help="weight of a kind's centre")
-    parser.add_argument("--group-weight", type=float, default=0.8, help="weight of a group's")
-    parser.add_argument("--intrinsic", type=int, default=16, help="shared directions of spread")
-    parser.add_argument("--spread", type=float, default=1.1, help="spread along them")
-    parser.add_argument("--noise", type=float, default=0.4, help="isotropic noise")
-    parser.add_argument("--common", type=float, default=1.1, help="weight of the shared direction")
+    mixture_arguments(parser)
     parser.add_argument("--nprobes", type=int_list, default=[], help="extra nprobe values to try")
     parser.add_argument(
         "--also", action="append", default=[], help="another IVF factory key, '{nlist}' filled in"

@@ -13,11 +13,13 @@ the index file. `--stage writer` measures `write_index` alone on chunks drawn on
 
 import argparse
 import hashlib
+import logging
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from search_bench import Mixture, mixture_arguments
 
 from index import vector_writer
 from index.cache_calibration import no_match_from_cache
@@ -35,24 +37,33 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def synthetic_chunks(count: int, dim: int):
+def synthetic_chunks(count: int, dim: int, mixture: Mixture | None = None):
+    """Unit rows, isotropic or drawn from `mixture` (its shared directions make the writer
+    screen two cuts of its lists, `index.list_partition`)."""
+
     def chunks():
         for number, start in enumerate(range(0, count, CHUNK)):
             rng = np.random.default_rng(number)
-            rows = rng.standard_normal((min(CHUNK, count - start), dim), dtype=np.float32)
+            size = min(CHUNK, count - start)
+            if mixture is not None:
+                yield mixture.sample(size, rng)
+                continue
+            rows = rng.standard_normal((size, dim), dtype=np.float32)
             rows /= np.linalg.norm(rows, axis=1, keepdims=True)
             yield rows  # (c, D)
 
     return chunks
 
 
-def fill_cache(folder: Path, fingerprint: Fingerprint, count: int) -> list[str]:
+def fill_cache(
+    folder: Path, fingerprint: Fingerprint, count: int, mixture: Mixture | None = None
+) -> list[str]:
     """`count` synthetic vectors in a vector cache, keyed like content hashes; their keys."""
     cache = VectorCache(folder, fingerprint)
     keys: list[str] = []
     try:
         start = 0
-        for chunk in synthetic_chunks(count, fingerprint.dim)():
+        for chunk in synthetic_chunks(count, fingerprint.dim, mixture)():
             part = cache_keys(start + len(chunk), start)
             cache.put_many(dict(zip(part, chunk, strict=True)))
             keys += part
@@ -67,6 +78,12 @@ def cache_keys(stop: int, start: int = 0) -> list[str]:
     return [hashlib.sha256(str(i).encode()).hexdigest() for i in range(start, stop)]
 
 
+def mixture(args: argparse.Namespace) -> Mixture | None:
+    """The catalog `--data mixture` draws from; made only where vectors are drawn, so a run on
+    a kept `--cache` holds none of it (its kinds' centres: 160 MiB at 1M)."""
+    return Mixture.make(args.dim, args.count, args, 0) if args.data == "mixture" else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
@@ -74,6 +91,13 @@ def main() -> None:
     parser.add_argument("--key", default="", help="faiss factory key (default: choose_index's)")
     parser.add_argument("--budget-mb", type=int, default=4096, help="choose_index RAM budget")
     parser.add_argument("--stage", choices=("build", "writer"), default="build")
+    parser.add_argument(
+        "--data",
+        choices=("isotropic", "mixture"),
+        default="isotropic",
+        help="mixture: search_bench.py's synthetic catalog, whose lists the writer screens",
+    )
+    mixture_arguments(parser)
     parser.add_argument(
         "--cache",
         type=Path,
@@ -87,6 +111,7 @@ def main() -> None:
         help="k-means iterations (0: the writer's); memory does not depend on them, time does",
     )
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the writer's own lines
     if args.kmeans_iterations:
         vector_writer.KMEANS_ITERATIONS = args.kmeans_iterations
     choice = choose_index(args.count, args.dim, args.budget_mb * 2**20)
@@ -98,7 +123,7 @@ def main() -> None:
         if args.stage == "writer":
             before = peak_rss_mib()
             started = time.perf_counter()
-            chunks = synthetic_chunks(args.count, args.dim)
+            chunks = synthetic_chunks(args.count, args.dim, mixture(args))
             written = write_index(path, choice.key, args.count, chunks, choice.search_params)
             threshold = None
         else:
@@ -108,7 +133,7 @@ def main() -> None:
             if args.cache and args.cache.is_dir():
                 keys = cache_keys(args.count)
             else:
-                keys = fill_cache(cache, fingerprint, args.count)
+                keys = fill_cache(cache, fingerprint, args.count, mixture(args))
                 print(f"cache filled in {time.perf_counter() - started:.0f} s", flush=True)
             before = peak_rss_mib()
             started = time.perf_counter()

@@ -12,13 +12,14 @@ small perturbations, queries from held-out products (docs/scale.md has the figur
    (`IVF{nlist},SQ8`: a byte per dimension), `nprobe` 16, with as many lists as keep 39-78
    vectors each (`list_count`: 4,096 at 200k, 16,384 at 1M; about 4·√n until the eighth
    round), as long as a query's exact scan of the centroids stays within `SCAN_FLOATS`
-   (16,384 × 1280, ~3 ms; 8,192 lists at 2560-d). Lists that small follow groups of
+   (16,384 × 1280, 3–4 ms; 8,192 lists at 2560-d). Lists that small follow groups of
    near-alike pictures; fewer, larger lists cut every group along the directions all products
    vary in (nprobe 16, IVF4096 against IVF1024 at 200k: IKEA replicas 0.981 / 0.969, synthetic
    mixture 0.943 / 0.579; IVF16384 against IVF2048 at 1M × 1280: 0.971 in 3.69 ms / 0.963 in
-   1.17 ms, synthetic 0.562 / 0.137). No graph finds the lists: over 16,384 centroids it was
-   6× faster on the IKEA replicas (0.970 in 0.59 ms, walked 256 wide) and lost the synthetic
-   mixture (0.208), as over 2,048 (third round).
+   1.17 ms, synthetic 0.562 / 0.137; on a CPU without AVX-512, 0.972 in 4.86 ms and, cut past
+   the mixture's shared directions, 0.995 in 4.65 ms: eleventh round). No graph finds the
+   lists: over 16,384 centroids it was 6× faster on the IKEA replicas (0.970 in 0.59 ms,
+   walked 256 wide) and lost the synthetic mixture (0.208), as over 2,048 (third round).
    With the exact vectors also in the budget, they re-rank its best 4·k (`,RFlat`, memory-
    mapped by the served process but counted here: a re-rank that reads them from disk would
    not be fast): 0.999 at 100k, 1.000 at 200k (fifth round). A budget that cannot hold the
@@ -52,7 +53,7 @@ from retrieval.errors import ConfigError
 EXACT_FLOATS = 4_096 * 1280
 SQ8_NPROBE = 16  # lists scanned per query (the writer may raise it): IKEA 1M 0.971, 8: 0.946
 REFINE_K_FACTOR = 4  # the SQ8 scan's best 4·k re-ranked by the exact vectors: 1.000 at 200k
-SCAN_FLOATS = 16_384 * 1280  # centroid floats a query scans to find its lists: ~3 ms
+SCAN_FLOATS = 16_384 * 1280  # centroid floats a query scans to find its lists: 3-4 ms
 ID_BYTES = 8  # an inverted list stores each vector's id beside its code
 SQ_BITS = (8, 6, 4)  # scalar codes a dimension, finest first: 1M × 2560 0.984 / 0.906 / 0.669
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8)

@@ -66,7 +66,7 @@ def write_index(
             check = ProbeCheck.from_sample(sample, picks, seed)
         if train_lists(index, sample):  # the codes train on fewer rows, read again: one pass
             del sample
-            sample = rows_at(chunks, picks[:: len(picks) // TRAIN_ROWS][:TRAIN_ROWS])
+            sample = rows_at(chunks, picks[:TRAIN_ROWS])
         index.train(sample)
         del sample
     reserve(index, count)
@@ -150,8 +150,10 @@ def training_rows(index: faiss.Index, key: str) -> int:
 
 
 def _picks(count: int, size: int, seed: int) -> np.ndarray:
-    """(size,) sorted row numbers drawn uniformly without replacement."""
-    return np.sort(np.random.default_rng(seed).choice(count, size, replace=False))
+    """(size,) row numbers drawn uniformly without replacement, in random order: every prefix
+    is itself a uniform draw, so the codes' rows and the lists' screen
+    (`index.list_partition`) are slices of the sample, not copies of it."""
+    return np.random.default_rng(seed).choice(count, size, replace=False)
 
 
 def write_from_cache(

@@ -71,6 +71,8 @@ def test_where_the_shared_directions_decide_the_neighbours_the_plain_cut_stays()
     plain = vector_writer.new_index(DIM, "IVF128,Flat")
     plain.train(rows)
     ours = vector_writer.new_index(DIM, "IVF128,Flat")
-    cut_lists(faiss.extract_index_ivf(ours), rows)
-    centroids = [faiss.extract_index_ivf(i).quantizer.reconstruct_n(0, 128) for i in (ours, plain)]
-    np.testing.assert_array_equal(*centroids)
+    cut_lists(faiss.extract_index_ivf(ours), rows)  # the screen projects rows in place, undone
+    ours_lists, plain_lists = (
+        faiss.extract_index_ivf(i).quantizer.search(rows, 1)[1] for i in (ours, plain)
+    )
+    assert np.mean(ours_lists == plain_lists) > 0.999  # FAISS's own cut, to float rounding

@@ -44,6 +44,8 @@ def test_training_sample_is_drawn_from_all_chunks(monkeypatch: pytest.MonkeyPatc
     sample = rows_at(_chunks_of(rows, 64), picks)  # as write_index draws its training sample
     assert sample.shape == (50, 4)
     assert len(set(sample[:, 0])) == 50 and sample[:, 0].max() > 500  # distinct, not a prefix
+    np.testing.assert_array_equal(sample[:, 0], picks)  # in the picks' order, which is random:
+    assert sample[:10, 0].max() > 500  # the sample's first rows are a uniform draw too
 
 
 def test_lists_train_on_the_whole_sample_and_codes_on_a_part(

@@ -75,9 +75,9 @@ def projected_out(rows: np.ndarray, directions: np.ndarray) -> Iterator[np.ndarr
 
 
 def cut_lists(ivf: faiss.IndexIVF, sample: np.ndarray) -> None:
-    """Fill `ivf`'s untrained quantizer with k-means centroids of `sample`: FAISS's plain cut,
-    or the cut past the sample's shared directions where a screen finds it keeps more
-    neighbours."""
+    """Fill `ivf`'s untrained quantizer with k-means centroids of `sample` (rows in random
+    order: its prefixes are the spectrum's and the screen's draws): FAISS's plain cut, or the
+    cut past the sample's shared directions where a screen finds it keeps more neighbours."""
     directions = shared_directions(sample)
     if len(directions) and not _past_keeps_more(ivf, sample, directions):
         directions = directions[:0]
@@ -92,8 +92,9 @@ def _past_keeps_more(ivf: faiss.IndexIVF, sample: np.ndarray, directions: np.nda
     """Both cuts on the first 1/`SCREEN` of the rows into 1/`SCREEN` of the lists, probed as
     widely: two k-means of 1/`SCREEN`² the cost, where running both in full doubled a 1M
     build's longest step. The sample comes in random order (`vector_writer._picks`), so its
-    first rows are a uniform draw held in place: a copy of every `SCREEN`th row lifted a 1M
-    build's peak to 1.54× its index (docs/scale.md, eleventh round)."""
+    first rows are a uniform draw held in place: a copy of every `SCREEN`th row (with the
+    spectrum's float64 copies) lifted a 1M build's peak to 1.64× its index (docs/scale.md,
+    eleventh round)."""
     rows = sample[: len(sample) // SCREEN]
     lists, probe = max(1, ivf.nlist // SCREEN), max(1, SQ8_NPROBE // SCREEN)
     plain = _kmeans(ivf, rows, lists)

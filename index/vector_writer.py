@@ -124,8 +124,8 @@ def reserve_lists(index: faiss.Index, chunks: Chunks) -> None:
 
 
 def train_lists(index: faiss.Index, sample: np.ndarray) -> bool:
-    """Cut an inverted file's lists from `sample` (`index.list_partition`); True when its codes
-    then need fewer rows (`TRAIN_ROWS`).
+    """Cut an inverted file's lists from `sample` (rows in random order, as `_picks` draws
+    them: `index.list_partition`); True when its codes then need fewer rows (`TRAIN_ROWS`).
 
     FAISS's own `train` also computes every row's residual for the codes: at 1M × 1280 a
     second 1.25 GiB beside the 262k-row sample, and the streamed build peaked at 2.2x its

@@ -14,7 +14,7 @@ next among the first 64), so for them nothing changes and nothing more runs.
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import faiss
@@ -100,7 +100,7 @@ def _past_keeps_more(ivf: faiss.IndexIVF, sample: np.ndarray, directions: np.nda
     plain = _kmeans(ivf, rows, lists)
     with projected_out(rows, directions):
         past = _kmeans(ivf, rows, lists)
-    kept = neighbours_kept(plain, rows, probe), neighbours_kept(past, rows, probe)
+    kept = neighbours_kept((plain, past), rows, probe)
     log.info(
         "%d shared directions: a screen's lists keep %.3f of the neighbours cut plainly, "
         "%.3f past them",
@@ -110,15 +110,24 @@ def _past_keeps_more(ivf: faiss.IndexIVF, sample: np.ndarray, directions: np.nda
     return kept[1] > kept[0]
 
 
-def neighbours_kept(centroids: np.ndarray, rows: np.ndarray, probe: int, seed: int = 0) -> float:
-    """Share of `QUERIES` rows' `K` nearest rows that lie in one of the row's `probe` nearest
-    lists: the recall those lists allow, before any codes."""
-    queries = np.random.default_rng(seed).choice(len(rows), min(QUERIES, len(rows)), False)
-    _, nearest = faiss.knn(rows[queries], rows, K + 1, metric=faiss.METRIC_INNER_PRODUCT)
+def neighbours_kept(cuts: Sequence[np.ndarray], rows: np.ndarray, probe: int) -> list[float]:
+    """For each cut's (lists, D) centroids, the share of `QUERIES` rows' `K` nearest rows that
+    lie in one of the row's `probe` nearest lists: the recall those lists allow, before any
+    codes. The rows' exact neighbours, the costly part, are found once for all the cuts."""
+    picked = np.random.default_rng(0).choice(len(rows), min(QUERIES, len(rows)), False)
+    queries = rows[picked]
+    _, nearest = faiss.knn(queries, rows, K + 1, metric=faiss.METRIC_INNER_PRODUCT)
+    neighbours = rows[nearest[:, 1:].ravel()]  # (Q·K, D): each query's K nearest but itself
+    return [_kept(centroids, queries, neighbours, probe) for centroids in cuts]
+
+
+def _kept(centroids: np.ndarray, queries: np.ndarray, neighbours: np.ndarray, probe: int) -> float:
+    """Share of each query's neighbours (`neighbours`: K rows a query, in order) whose nearest
+    list is among the query's `probe` nearest."""
     lists = faiss.IndexFlatIP(centroids.shape[1])
     lists.add(centroids)
-    _, probed = lists.search(rows[queries], min(probe, len(centroids)))
-    _, home = lists.search(rows[nearest[:, 1:].ravel()], 1)
+    _, probed = lists.search(queries, min(probe, len(centroids)))
+    _, home = lists.search(neighbours, 1)
     home = home.reshape(len(queries), K)
     return float(np.mean([np.isin(home[i], probed[i]).mean() for i in range(len(queries))]))
 

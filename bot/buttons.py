@@ -69,6 +69,7 @@ class QueryState:
     owners: frozenset[int] = frozenset()  # the users shown it: only they may press its buttons
     objects: tuple[PhotoObject, ...] = ()  # a room photo's objects, in button order
     of_object: bool = False  # an object's album: its pages are ranked as the object's are
+    kind: str = ""  # an object's label: its kind leads the object's pages
 
     def shown_to(self, user_id: int) -> "QueryState":
         """This state, with `user_id` among those whose buttons lead on from it."""

@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from telegram import Bot, Document, InlineKeyboardMarkup, Message, PhotoSize, Update
@@ -221,7 +222,9 @@ class Conversation:
         if number:
             found = state.objects[number - 1]
             page_key = object_key(key, number)
-            page_state = QueryState(found.vector, state.labels, owners=state.owners, of_object=True)
+            page_state = QueryState(
+                found.vector, state.labels, owners=state.owners, of_object=True, kind=found.label
+            )
             await res.state.put_query(page_key, page_state)
             intro = f"{number} · {clip(found.label, LABEL_LIMIT)}: "
         if hits is None:
@@ -286,7 +289,9 @@ def _similar(
 
 def _page_search(service: Retrieval, state: QueryState) -> Callable[[np.ndarray, Page], list[Hit]]:
     """The search a cached query's pages come from: an object's as its first album ranked."""
-    return service.search_object_vector if state.of_object else service.search_vector
+    if state.of_object:
+        return partial(service.search_object_vector, kind=state.kind)
+    return service.search_vector
 
 
 async def _drop_more_button(message: Message) -> None:

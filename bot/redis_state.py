@@ -68,6 +68,7 @@ def encode_state(state: QueryState) -> dict[str, bytes | str | int]:
         "exclude": json.dumps(list(state.exclude)),
         "owners": json.dumps(sorted(state.owners)),
         "of_object": int(state.of_object),
+        "kind": state.kind,
     }
     if state.objects:
         stacked = np.stack([found.vector for found in state.objects]).astype(little.dtype)
@@ -90,8 +91,9 @@ def decode_state(fields: dict[bytes, bytes]) -> QueryState:
     vector = np.frombuffer(raw, dtype=dtype).astype(np.dtype(dtype).newbyteorder("="))
     objects = _decode_objects(fields, dtype, dim)
     of_object = fields.get(b"of_object") == b"1"  # absent where an older replica stored it
+    kind = fields.get(b"kind", b"").decode(errors="replace")  # so is this
     return QueryState(
-        vector, tuple(map(str, labels)), tuple(map(str, exclude)), owners, objects, of_object
+        vector, tuple(map(str, labels)), tuple(map(str, exclude)), owners, objects, of_object, kind
     )
 
 

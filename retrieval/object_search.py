@@ -75,14 +75,14 @@ class ObjectSearch:
         timings["objects"] = time.perf_counter() - started
         return ObjectsResult(whole, [_plain(o) for o in found], timings)
 
-    def rank(self, vector: np.ndarray, index: CatalogIndex, page: Page) -> list[Hit]:
-        """A page of an object's products from its cached vector, re-ranked against the hub
-        pictures as its first album was (that album also used the photo, gone by now); the
-        plain search where the object step cannot run."""
+    def rank(self, vector: np.ndarray, index: CatalogIndex, page: Page, kind: str) -> list[Hit]:
+        """A page of an object's products from its cached vector and label (`kind`), re-ranked
+        against the hub pictures and led by that kind as its first album was (that album also
+        used the photo, gone by now); the plain search where the object step cannot run."""
         finder = self.finder(index)
         if finder is None:
             return index.search(vector, page)
-        return finder.rank(vector, page)
+        return finder.rank(vector, page, None, kind)
 
     def finder(self, index: CatalogIndex) -> ObjectFinder | None:
         """The finder over `index`, built at its first use (thread-safe); None where the object

@@ -25,10 +25,12 @@ from threadpoolctl import threadpool_limits
 from retrieval.detector import Detector
 from retrieval.index_store import CatalogIndex, Hit
 from retrieval.regions import Box, RegionEncoder, Regions, cells_of, non_max_suppression
-from retrieval.rerank import CATCH_ALL, grouped
+from retrieval.rerank import CATCH_ALL, grouped, led_by
 from retrieval.results import Page
 
 log = logging.getLogger(__name__)
+
+Ranking = list[tuple[int, float]]  # (product row, cosine), best first
 
 MAX_OBJECTS = 5
 NMS_IOU = 0.3  # boxes overlapping a better one by more than this are the same object
@@ -130,7 +132,9 @@ class ObjectFinder:
         """The photo's objects, most prominent first; [] for a plain product photo.
         `regions`: the encoder's regions of `image`, when the caller already has them.
         `kind`: what the photo shows as its whole-photo search reads it (`photo_kind`): the
-        first of the map's boxes labelled so leads (a table among chairs, not a chair)."""
+        first of the map's boxes labelled so leads (a table among chairs, not a chair), and
+        keeps that label where its cut-out reads as another kind. Each object's page shows
+        the kind of its label first (`rank`)."""
         if looks_like_product_photo(image):
             return []
         regions = self.encoder.regions(image) if regions is None else regions
@@ -145,15 +149,17 @@ class ObjectFinder:
             order[-1] = np.inf  # detected furniture first
         chosen = non_max_suppression(regions.cells, order, NMS_IOU, self.max_objects, best)
         chosen = [i for i in chosen if order[i] > -np.inf]
-        pooled: dict[int, list[Hit]] = {}  # box → its products, from its pooled vector
+        vectors = dict(zip(chosen, regions.vectors(chosen), strict=True))  # one pooling pass
+        pooled: dict[int, tuple[Ranking, str]] = {}  # box → its ranking and label, pooled
 
-        def pooled_hits(i: int) -> list[Hit]:
-            if i not in pooled:  # the label sees 10
-                pooled[i] = self.rank(regions.vectors([i])[0], Page(max(k, LABEL_VOTES)), typical)
+        def pooled_of(i: int) -> tuple[Ranking, str]:
+            if i not in pooled:
+                pooled[i] = self._labelled(vectors[i], k, typical)
             return pooled[i]
 
+        agreeing = None  # the box that leads for showing the photo's kind
         if kind and lead is None:
-            agreeing = next((i for i in chosen if _label(pooled_hits(i)) == kind), None)
+            agreeing = next((i for i in chosen if pooled_of(i)[1] == kind), None)
             if agreeing is not None:
                 chosen.remove(agreeing)
                 chosen.insert(0, agreeing)
@@ -164,21 +170,19 @@ class ObjectFinder:
             chosen.remove(i)
             chosen.insert(0, i)  # the clearest cut-out is the first object
         if own is not None:
-            own = (own[0], self._mixed(regions, own[0], own[1], typical))
+            own = (own[0], self._mixed(own[1], vectors[own[0]], typical))
         found = []
-        for i, vector in zip(chosen, regions.vectors(chosen), strict=True):
+        for i in chosen:
+            box, vector = regions.box(i), vectors[i]
             if own is not None and i == own[0]:  # its own forward pass
                 first = own[1]
-                hits = self.rank(first.vector, Page(max(k, LABEL_VOTES)), first.photo)
-                label = first.label or _label(hits)
-                found.append(
-                    DetectedObject(first.box, float(scores[i]), label, first.vector, hits[:k])
-                )
-                continue
-            hits = pooled_hits(i)
-            found.append(
-                DetectedObject(regions.box(i), float(scores[i]), _label(hits), vector, hits[:k])
-            )
+                box, vector = first.box, first.vector
+                ranking, label = self._labelled(vector, k, first.photo)
+                label = first.label or (kind if i == agreeing else label)
+            else:
+                ranking, label = pooled_of(i)
+            hits = self._page(ranking, Page(k), label)  # led by the kind its button names
+            found.append(DetectedObject(box, float(scores[i]), label, vector, hits))
         return found
 
     def _lead(self, image: np.ndarray, regions: Regions) -> "_Lead | None":
@@ -214,9 +218,9 @@ class ObjectFinder:
         best = int(np.argmax([m.max() if len(m) else -np.inf for m in margins]))
         return boxes[best], vectors[best]
 
-    def _mixed(self, regions: Regions, i: int, lead: "_Lead", typical: np.ndarray) -> "_Lead":
-        """`lead` (box `i` of `regions`, cut out) with its vector `cut_out_weight` of the cut-out
-        and the rest the same box pooled from the map, its album ranked with that rest's share
+    def _mixed(self, lead: "_Lead", pooled: np.ndarray, typical: np.ndarray) -> "_Lead":
+        """`lead` (a box cut out) with its vector `cut_out_weight` of the cut-out and the rest
+        the same box pooled from the map (`pooled`), its album ranked with that rest's share
         of the photo's term (a map box's album takes all of it).
 
         The cut-out sees the object sharp and alone; the pooled box sees it among what
@@ -225,7 +229,7 @@ class ObjectFinder:
         detector's alike (rooms_bench, sixth pass: docs/objects.md); growing the box before
         cutting it out lost instead."""
         share = self.cut_out_weight
-        vector = share * lead.vector + (1 - share) * regions.vectors([i])[0]
+        vector = share * lead.vector + (1 - share) * pooled
         vector = (vector / np.linalg.norm(vector)).astype(np.float32)
         return replace(lead, vector=vector, photo=(1 - share) * typical)
 
@@ -242,25 +246,48 @@ class ObjectFinder:
         margins = 2 * np.array([cosine for _, cosine in pool]) - self._product_hubness[rows]
         return margins if typical is None else margins - typical[rows]
 
-    def rank(self, vector: np.ndarray, page: Page, typical: np.ndarray | None = None) -> list[Hit]:
+    def rank(
+        self, vector: np.ndarray, page: Page, typical: np.ndarray | None = None, kind: str = ""
+    ) -> list[Hit]:
         """`page` of the products for an object's (D,) vector: the index's nearest,
         re-ranked by 2·cos − hubness − likeness to the photo (`typical`, (P,); None when the
         photo is gone, as for a press on the object's button: hubness alone needs no photo),
         then grouped by the index's second stage (`rerank.grouped`: the first product's kind
-        first, as on a whole-photo page, the margin order kept within each kind).
+        first, as on a whole-photo page, the margin order kept within each kind); `kind` (the
+        object's label, which its button names) then leads the pool, so "2 · lamp" shows lamps
+        first and object 1, chosen for showing the photo's kind, shows that kind even where its
+        cut-out's nearest product is of another (a bed's cut-out end read as a sofa). A
+        catch-all label leads nothing.
 
         Product records are read only for what is shown. Only the RERANK_POOL nearest are
         re-ranked, those past them follow in the index's order: every page, however deep, is a
         slice of one ranking, so pages follow each other without gaps or repeats (re-ranking a
         deeper pool let a far picture with little hubness jump ahead of the first page's).
         """
+        return self._page(self._ranked(vector, page, typical), page, kind)
+
+    def _ranked(self, vector: np.ndarray, page: Page, typical: np.ndarray | None) -> Ranking:
+        """The order `rank` pages: the pool by margin, then grouped by kind."""
         pool = self._pool(vector, page)
         if not pool:
             return []
         head = pool[:RERANK_POOL]
         margins = self._margins(head, typical)
         ranked = [head[i] for i in np.argsort(-margins, kind="stable")] + pool[RERANK_POOL:]
-        ranked = grouped(ranked, self.index.store.categories_of, self.index.rerank)
+        return grouped(ranked, self.index.store.categories_of, self.index.rerank)
+
+    def _labelled(
+        self, vector: np.ndarray, k: int, typical: np.ndarray | None
+    ) -> tuple[Ranking, str]:
+        """An object's ranking for its first `k` and its label (its 10 best products' kind),
+        from one pool search."""
+        ranking = self._ranked(vector, Page(max(k, LABEL_VOTES)), typical)
+        return ranking, _label(self._page(ranking, Page(LABEL_VOTES)))
+
+    def _page(self, ranked: Ranking, page: Page, kind: str = "") -> list[Hit]:
+        """`page` of `ranked` with `kind` leading; only the shown products' records are read."""
+        if kind not in CATCH_ALL:
+            ranked = led_by(ranked, self.index.store.categories_of, kind, RERANK_POOL)
         shown = page.end
         while True:  # products sharing a picture merge into one slot: read a few more then
             hits = self.index.hits(ranked[:shown])

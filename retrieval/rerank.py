@@ -143,6 +143,18 @@ def grouped(
     return [head[i] for i in order] + tail
 
 
+def led_by(
+    best: list[tuple[int, float]],
+    categories_of: Callable[[int], Sequence[str]],
+    kind: str,
+    depth: int,
+) -> list[tuple[int, float]]:
+    """`best` with the products of `kind` among its first `depth` moved ahead, each side in
+    its given order."""
+    head, tail = best[:depth], best[depth:]
+    return sorted(head, key=lambda pair: kind not in categories_of(pair[0])) + tail
+
+
 def expand_query(
     query: np.ndarray, neighbours: np.ndarray, similarities: np.ndarray, alpha: float
 ) -> np.ndarray:

@@ -106,9 +106,11 @@ class SearchService:
         """Search from a vector already computed (a cached query)."""
         return self._index.search(vector, page)
 
-    def search_object_vector(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
-        """Search from an object's cached vector, ranked as its first album was."""
-        return self._objects.rank(vector, self._index, page)
+    def search_object_vector(
+        self, vector: np.ndarray, page: Page = FIRST_PAGE, kind: str = ""
+    ) -> list[Hit]:
+        """Search from an object's cached vector and label, ranked as its first album was."""
+        return self._objects.rank(vector, self._index, page, kind)
 
     def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:
         """The product's stored vector and its `k` nearest other products, from one index."""

@@ -106,8 +106,10 @@ class FakeRetrieval:
         self.calls.append("search_vector")
         return self._rank(vector, page)
 
-    def search_object_vector(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
-        self.calls.append("search_object_vector")
+    def search_object_vector(
+        self, vector: np.ndarray, page: Page = FIRST_PAGE, kind: str = ""
+    ) -> list[Hit]:
+        self.calls.append(f"search_object_vector {kind}".strip())
         return self._rank(vector, page)
 
     def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:

@@ -165,7 +165,8 @@ async def test_an_objects_button_sends_its_album_from_the_cached_vector(
     assert server.count("getFile") == downloads == 1
     assert fake.calls[: len(searched)] == searched
     assert not FORWARD & set(fake.calls[len(searched) :])  # presses never ran the network
-    assert set(fake.calls[len(searched) :]) == {"search_object_vector"}  # ranked as the album
+    # ranked as the album, led by the kind its button names (kept in Redis too)
+    assert set(fake.calls[len(searched) :]) == {"search_object_vector lamp"}
 
 
 async def test_whole_photo_and_the_same_photo_again_need_no_forward_pass(
@@ -258,13 +259,13 @@ def test_objects_survive_the_trip_through_redis_fields() -> None:
 
 def test_an_object_albums_state_keeps_its_ranking_through_redis_fields() -> None:
     """A press on another replica pages an object's album as the album was ranked."""
-    for of_object in (True, False):
-        state = QueryState(np.ones(4, np.float32) / 2, ("lamp",), of_object=of_object)
+    for of_object, kind in ((True, "lamp"), (False, "")):
+        state = QueryState(np.ones(4, np.float32) / 2, ("lamp",), of_object=of_object, kind=kind)
         stored = encode_state(state).items()
         fields = {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in stored}
-        assert decode_state(fields).of_object is of_object
-    del fields[b"of_object"]  # stored by a replica from before: a plain query's pages
-    assert decode_state(fields).of_object is False
+        assert (decode_state(fields).of_object, decode_state(fields).kind) == (of_object, kind)
+    del fields[b"of_object"], fields[b"kind"]  # stored by a replica from before: plain pages
+    assert (decode_state(fields).of_object, decode_state(fields).kind) == (False, "")
 
 
 def test_object_buttons_fit_telegrams_64_bytes_with_the_longest_key_and_labels() -> None:

@@ -162,6 +162,20 @@ def test_filters_and_exclusions_reach_the_pool() -> None:
     assert "p0" not in _ids(finder.rank(query, Page(5, exclude=("p0",))))
 
 
+def test_the_objects_label_leads_its_pages_and_a_catch_all_leads_nothing() -> None:
+    categories = ["sofa", "bed", "sofa", "bed", "other", "bed"] * 2
+    finder = _finder(np.zeros(12, np.float32), categories)
+    query = finder.index.picture_vectors()[0]  # p0, a sofa: sofas first by the vote
+    plain = _ids(finder.rank(query, Page(12)))
+    beds = _ids(finder.rank(query, Page(12), None, "bed"))
+    first_beds = [p for p in plain if categories[int(p[1:])] == "bed"]
+    assert beds[: len(first_beds)] == first_beds  # in their own order, ahead of the rest
+    assert beds[len(first_beds) :] == [p for p in plain if p not in first_beds]
+    assert _ids(finder.rank(query, Page(12), None, "other")) == plain
+    paged = [p for o in (0, 4, 8) for p in _ids(finder.rank(query, Page(4, offset=o), None, "bed"))]
+    assert paged == beds  # a press's pages are the album's ranking, continued
+
+
 class CutOuts:
     """A region encoder whose cut-outs are given: the box whose left edge is i → vectors[i]."""
 

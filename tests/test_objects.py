@@ -1,6 +1,7 @@
 """Objects in a room photo: regions, boxes, labels — synthetic rooms, real Lite0 features."""
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -127,6 +128,26 @@ def test_the_box_of_the_photos_own_kind_comes_first(finder: ObjectFinder) -> Non
     assert [o.box for o in led[1:]] == [o.box for o in by_map[:-1]]  # the rest keep their order
     unmatched = finder.find(image, k=2, kind="wardrobe")  # no box of that kind: the map's order
     assert [o.box for o in unmatched] == [o.box for o in by_map]
+
+
+def test_the_first_object_keeps_the_kind_it_leads_for(
+    finder: ObjectFinder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Object 1 leads for showing the photo's kind; where its cut-out reads as another kind
+    (a bed's end as a sofa), its button and its page still name and show the photo's kind."""
+    image, _ = compose_room(("sofa", "lamp", "rug", "plant"))
+    by_map = finder.find(image, k=2)
+    kind = by_map[-1].label
+    stray = next(o for o in by_map if o.label != kind)  # what the cut-out is made to read as
+    monkeypatch.setattr(
+        ObjectFinder,
+        "_mixed",
+        lambda self, lead, pooled, typical: replace(lead, vector=stray.vector),
+    )
+    cut = ObjectFinder(finder.encoder, finder.index, cut_outs=CUT_OUTS).find(image, 2, None, kind)
+    assert np.array_equal(cut[0].vector, stray.vector)  # the stray reading was searched
+    assert cut[0].label == kind and cut[0].hits[0].product.categories[0] == kind
+    assert [o.label for o in cut[1:]] == [o.label for o in by_map[:-1]]  # the rest as before
 
 
 def test_an_objects_page_shows_its_first_products_kind_first(

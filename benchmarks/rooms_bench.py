@@ -123,7 +123,9 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
         return {
             FIRST: [h.product.id for h in found[0].hits],
             PLAIN: [h.product.id for h in service.index.search(found[0].vector, Page(k))],
-            PRESS: [h.product.id for h in finder.rank(found[0].vector, Page(k))],
+            PRESS: [
+                h.product.id for h in finder.rank(found[0].vector, Page(k), None, found[0].kind)
+            ],
             INTERLEAVED: list(merged)[:k],
         }
 

@@ -41,6 +41,7 @@ class PhotoObject:
 
     label: str
     vector: np.ndarray  # (D,) unit vector: its album, pages and filters need no forward pass
+    kind: str = ""  # the kind its pages put first (`FoundObject.kind`)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class QueryState:
     owners: frozenset[int] = frozenset()  # the users shown it: only they may press its buttons
     objects: tuple[PhotoObject, ...] = ()  # a room photo's objects, in button order
     of_object: bool = False  # an object's album: its pages are ranked as the object's are
-    kind: str = ""  # an object's label: its kind leads the object's pages
+    kind: str = ""  # an object album's: the kind its pages put first (`PhotoObject.kind`)
 
     def shown_to(self, user_id: int) -> "QueryState":
         """This state, with `user_id` among those whose buttons lead on from it."""

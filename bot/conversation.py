@@ -113,7 +113,7 @@ class Conversation:
                 worked = sum(result.timings.values())
                 stages["queue"] = max(0.0, time.perf_counter() - mark - worked)
                 stages.update(result.timings)
-                found = tuple(PhotoObject(o.label, o.result.vector) for o in objects)
+                found = tuple(PhotoObject(o.label, o.result.vector, o.kind) for o in objects)
                 state = await self._remember(key, result, objects=found)
                 hits, no_match = result.hits, result.no_match
                 if objects:
@@ -223,7 +223,7 @@ class Conversation:
             found = state.objects[number - 1]
             page_key = object_key(key, number)
             page_state = QueryState(
-                found.vector, state.labels, owners=state.owners, of_object=True, kind=found.label
+                found.vector, state.labels, owners=state.owners, of_object=True, kind=found.kind
             )
             await res.state.put_query(page_key, page_state)
             intro = f"{number} · {clip(found.label, LABEL_LIMIT)}: "

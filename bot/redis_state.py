@@ -74,6 +74,7 @@ def encode_state(state: QueryState) -> dict[str, bytes | str | int]:
         stacked = np.stack([found.vector for found in state.objects]).astype(little.dtype)
         fields["objects"] = np.ascontiguousarray(stacked).tobytes()  # (n, D)
         fields["object_labels"] = json.dumps([found.label for found in state.objects])
+        fields["object_kinds"] = json.dumps([found.kind for found in state.objects])
     return fields
 
 
@@ -104,13 +105,15 @@ def _decode_objects(fields: dict[bytes, bytes], dtype: str, dim: int) -> tuple[P
     try:
         labels = [str(label) for label in json.loads(fields[b"object_labels"])]
         raw = fields[b"objects"]
+        stored = fields.get(b"object_kinds")  # absent where an older replica stored it
+        kinds = [""] * len(labels) if stored is None else [str(k) for k in json.loads(stored)]
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as error:
         raise ValueError(f"not a stored query state: {error}") from None
-    if len(raw) != len(labels) * dim * np.dtype(dtype).itemsize:
+    if len(raw) != len(labels) * dim * np.dtype(dtype).itemsize or len(kinds) != len(labels):
         raise ValueError(f"stored objects do not match their {len(labels)} labels")
     vectors = np.frombuffer(raw, dtype=dtype).astype(np.dtype(dtype).newbyteorder("="))
     rows = vectors.reshape(len(labels), dim)  # (n, D)
-    return tuple(PhotoObject(label, row) for label, row in zip(labels, rows, strict=True))
+    return tuple(PhotoObject(*object_) for object_ in zip(labels, rows, kinds, strict=True))
 
 
 class RedisState:

@@ -76,9 +76,9 @@ class ObjectSearch:
         return ObjectsResult(whole, [_plain(o) for o in found], timings)
 
     def rank(self, vector: np.ndarray, index: CatalogIndex, page: Page, kind: str) -> list[Hit]:
-        """A page of an object's products from its cached vector and label (`kind`), re-ranked
-        against the hub pictures and led by that kind as its first album was (that album also
-        used the photo, gone by now); the plain search where the object step cannot run."""
+        """A page of an object's products from its cached vector, re-ranked against the hub
+        pictures and led by its `kind` as its first album was (that album also used the photo,
+        gone by now); the plain search where the object step cannot run."""
         finder = self.finder(index)
         if finder is None:
             return index.search(vector, page)
@@ -137,6 +137,5 @@ def _searched(
 
 
 def _plain(found: DetectedObject) -> FoundObject:
-    return FoundObject(
-        found.box.as_tuple(), found.label, found.score, QueryResult(found.vector, found.hits)
-    )
+    result = QueryResult(found.vector, found.hits)
+    return FoundObject(found.box.as_tuple(), found.label, found.score, result, found.kind)

@@ -55,6 +55,7 @@ class DetectedObject:
     label: str  # the category most of its nearest products share
     vector: np.ndarray  # (D,) unit vector, kept so "more" needs no new forward pass
     hits: list[Hit]  # best first; scores are plain cosines, as a whole-photo search gives
+    kind: str = ""  # the kind its pages put first (object 1 led by the photo's); "": none
 
 
 def looks_like_product_photo(image: np.ndarray) -> bool:
@@ -133,8 +134,7 @@ class ObjectFinder:
         `regions`: the encoder's regions of `image`, when the caller already has them.
         `kind`: what the photo shows as its whole-photo search reads it (`photo_kind`): the
         first of the map's boxes labelled so leads (a table among chairs, not a chair), and
-        keeps that label where its cut-out reads as another kind. Each object's page shows
-        the kind of its label first (`rank`)."""
+        keeps that label and shows that kind first where its cut-out reads as another."""
         if looks_like_product_photo(image):
             return []
         regions = self.encoder.regions(image) if regions is None else regions
@@ -181,8 +181,9 @@ class ObjectFinder:
                 label = first.label or (kind if i == agreeing else label)
             else:
                 ranking, label = pooled_of(i)
-            hits = self._page(ranking, Page(k), label)  # led by the kind its button names
-            found.append(DetectedObject(box, float(scores[i]), label, vector, hits))
+            led = kind if i == agreeing else ""  # its page shows the kind it leads for
+            hits = self._page(ranking, Page(k), led)
+            found.append(DetectedObject(box, float(scores[i]), label, vector, hits, led))
         return found
 
     def _lead(self, image: np.ndarray, regions: Regions) -> "_Lead | None":
@@ -253,11 +254,10 @@ class ObjectFinder:
         re-ranked by 2·cos − hubness − likeness to the photo (`typical`, (P,); None when the
         photo is gone, as for a press on the object's button: hubness alone needs no photo),
         then grouped by the index's second stage (`rerank.grouped`: the first product's kind
-        first, as on a whole-photo page, the margin order kept within each kind); `kind` (the
-        object's label, which its button names) then leads the pool, so "2 · lamp" shows lamps
-        first and object 1, chosen for showing the photo's kind, shows that kind even where its
-        cut-out's nearest product is of another (a bed's cut-out end read as a sofa). A
-        catch-all label leads nothing.
+        first, as on a whole-photo page, the margin order kept within each kind); `kind` (object
+        1's, chosen for showing the photo's kind: `DetectedObject.kind`) then leads the pool,
+        so that object shows that kind even where its cut-out's nearest product is of another
+        (a bed's cut-out end read as a sofa). A catch-all kind leads nothing.
 
         Product records are read only for what is shown. Only the RERANK_POOL nearest are
         re-ranked, those past them follow in the index's order: every page, however deep, is a

@@ -48,9 +48,9 @@ class Retrieval(Protocol):
     def search_object_vector(
         self, vector: np.ndarray, page: Page = FIRST_PAGE, kind: str = ""
     ) -> list[Hit]:
-        """Search from an object's cached vector (`FoundObject.result.vector`) and label
-        (`kind`: `FoundObject.label`): hub pictures sink and that kind leads as in the object's
-        first album, so a press shows what that album showed."""
+        """Search from an object's cached vector and kind (`FoundObject.result.vector`,
+        `FoundObject.kind`): hub pictures sink and that kind leads as in the object's first
+        album, so a press shows what that album showed."""
         ...
 
     def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:

@@ -94,6 +94,7 @@ class FoundObject:
     label: str  # the category most of its nearest products share
     score: float  # how clearly the box matches some product (higher: clearer)
     result: QueryResult  # its own vector (for "more" without a forward pass) and hits
+    kind: str = ""  # the kind its pages put first (`search_object_vector`'s); "": none
 
 
 MIN_OBJECTS = 2  # fewer objects found: the whole photo's album, as for any photo

@@ -109,7 +109,7 @@ class SearchService:
     def search_object_vector(
         self, vector: np.ndarray, page: Page = FIRST_PAGE, kind: str = ""
     ) -> list[Hit]:
-        """Search from an object's cached vector and label, ranked as its first album was."""
+        """Search from an object's cached vector and kind, ranked as its first album was."""
         return self._objects.rank(vector, self._index, page, kind)
 
     def similar_to(self, product_id: str, k: int = 5) -> QueryResult | None:

@@ -96,7 +96,8 @@ class FakeRetrieval:
             own = self._vectors()[self.products.index(product)]
             box = (i * OBJECT_WIDTH + 5, 20, (i + 1) * OBJECT_WIDTH - 5, ROOM_SIZE[0] - 20)
             result = QueryResult(own, self._rank(own, Page(k)))
-            found.append(FoundObject(box, product.categories[0], 1.0 - 0.1 * i, result))
+            kind = product.categories[0]  # every object here leads with its kind
+            found.append(FoundObject(box, kind, 1.0 - 0.1 * i, result, kind))
         return ObjectsResult(whole, found, dict(whole.timings))
 
     def objects_ready(self) -> bool:

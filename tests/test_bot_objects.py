@@ -242,14 +242,21 @@ def test_objects_survive_the_trip_through_redis_fields() -> None:
         vectors.sum(axis=0),
         ("lamp", "sofa"),
         owners=frozenset({5}),
-        objects=tuple(PhotoObject(label, v) for label, v in zip("abc", vectors, strict=True)),
+        objects=tuple(map(PhotoObject, "abc", vectors, ("a", "", ""))),  # object 1 led by "a"
     )
     stored = encode_state(state).items()  # as Redis hands hash fields back: all bytes
     fields = {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in stored}
     back = decode_state(fields)
     assert [o.label for o in back.objects] == ["a", "b", "c"]
+    assert [o.kind for o in back.objects] == ["a", "", ""]
     assert all(np.array_equal(o.vector, v) for o, v in zip(back.objects, vectors, strict=True))
     assert np.array_equal(back.vector, state.vector) and back.owners == state.owners
+    kinds = fields.pop(b"object_kinds")  # stored by a replica from before: no kind leads
+    assert [o.kind for o in decode_state(fields).objects] == ["", "", ""]
+    fields[b"object_kinds"] = b'["a"]'  # fewer kinds than objects: refused
+    with pytest.raises(ValueError):
+        decode_state(fields)
+    fields[b"object_kinds"] = kinds
     fields[b"objects"] = fields[b"objects"][:-4]  # a cut-off value is refused, not misread
     with pytest.raises(ValueError):
         decode_state(fields)

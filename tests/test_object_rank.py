@@ -162,7 +162,7 @@ def test_filters_and_exclusions_reach_the_pool() -> None:
     assert "p0" not in _ids(finder.rank(query, Page(5, exclude=("p0",))))
 
 
-def test_the_objects_label_leads_its_pages_and_a_catch_all_leads_nothing() -> None:
+def test_a_kind_leads_an_objects_pages_and_a_catch_all_leads_nothing() -> None:
     categories = ["sofa", "bed", "sofa", "bed", "other", "bed"] * 2
     finder = _finder(np.zeros(12, np.float32), categories)
     query = finder.index.picture_vectors()[0]  # p0, a sofa: sofas first by the vote

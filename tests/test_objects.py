@@ -146,8 +146,9 @@ def test_the_first_object_keeps_the_kind_it_leads_for(
     )
     cut = ObjectFinder(finder.encoder, finder.index, cut_outs=CUT_OUTS).find(image, 2, None, kind)
     assert np.array_equal(cut[0].vector, stray.vector)  # the stray reading was searched
-    assert cut[0].label == kind and cut[0].hits[0].product.categories[0] == kind
+    assert cut[0].label == cut[0].kind == kind and cut[0].hits[0].product.categories[0] == kind
     assert [o.label for o in cut[1:]] == [o.label for o in by_map[:-1]]  # the rest as before
+    assert [o.kind for o in cut[1:]] == [""] * (len(cut) - 1)  # their own first products lead
 
 
 def test_an_objects_page_shows_its_first_products_kind_first(

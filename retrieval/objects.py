@@ -6,7 +6,8 @@
           by the query network: the first object, when there is one
     or the map's best `cut_outs` boxes, each cut out and embedded by the query network: the
           one whose products it matches most clearly is the first object
-    the first object's vector: its cut-out mixed with the same box pooled from the map
+    the first object's vector: its cut-out mixed with the same box pooled from the map; where
+          it leads for showing the photo's kind, its pages show that kind first
 
 A box scores high when it matches some product far better than the catalog's hub pictures
 would explain (CSLS against the index's region hubness, `index/region_hubness.py`) and better

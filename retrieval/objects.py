@@ -151,16 +151,16 @@ class ObjectFinder:
         chosen = non_max_suppression(regions.cells, order, NMS_IOU, self.max_objects, best)
         chosen = [i for i in chosen if order[i] > -np.inf]
         vectors = dict(zip(chosen, regions.vectors(chosen), strict=True))  # one pooling pass
-        pooled: dict[int, tuple[Ranking, str]] = {}  # box → its ranking and label, pooled
+        pooled: dict[int, tuple[Ranking, list[Hit], str]] = {}  # box → ranking, page, label
 
-        def pooled_of(i: int) -> tuple[Ranking, str]:
+        def pooled_of(i: int) -> tuple[Ranking, list[Hit], str]:
             if i not in pooled:
                 pooled[i] = self._labelled(vectors[i], k, typical)
             return pooled[i]
 
         agreeing = None  # the box that leads for showing the photo's kind
         if kind and lead is None:
-            agreeing = next((i for i in chosen if pooled_of(i)[1] == kind), None)
+            agreeing = next((i for i in chosen if pooled_of(i)[2] == kind), None)
             if agreeing is not None:
                 chosen.remove(agreeing)
                 chosen.insert(0, agreeing)
@@ -178,12 +178,12 @@ class ObjectFinder:
             if own is not None and i == own[0]:  # its own forward pass
                 first = own[1]
                 box, vector = first.box, first.vector
-                ranking, label = self._labelled(vector, k, first.photo)
-                label = first.label or (kind if i == agreeing else label)
+                known = first.label or (kind if i == agreeing else "")
+                ranking, hits, label = self._labelled(vector, k, first.photo, known)
             else:
-                ranking, label = pooled_of(i)
+                ranking, hits, label = pooled_of(i)
             led = kind if i == agreeing else ""  # its page shows the kind it leads for
-            hits = self._page(ranking, Page(k), led)
+            hits = self._page(ranking, Page(k), led) if led else hits[:k]
             found.append(DetectedObject(box, float(scores[i]), label, vector, hits, led))
         return found
 
@@ -278,12 +278,15 @@ class ObjectFinder:
         return grouped(ranked, self.index.store.categories_of, self.index.rerank)
 
     def _labelled(
-        self, vector: np.ndarray, k: int, typical: np.ndarray | None
-    ) -> tuple[Ranking, str]:
-        """An object's ranking for its first `k` and its label (its 10 best products' kind),
-        from one pool search."""
-        ranking = self._ranked(vector, Page(max(k, LABEL_VOTES)), typical)
-        return ranking, _label(self._page(ranking, Page(LABEL_VOTES)))
+        self, vector: np.ndarray, k: int, typical: np.ndarray | None, label: str = ""
+    ) -> tuple[Ranking, list[Hit], str]:
+        """An object's ranking, its first max(`k`, 10) products and its label (`label` where
+        already known, else its 10 best products' kind), from one pool search and one read of
+        the products."""
+        page = Page(max(k, LABEL_VOTES))
+        ranking = self._ranked(vector, page, typical)
+        hits = self._page(ranking, page)
+        return ranking, hits, label or _label(hits)
 
     def _page(self, ranked: Ranking, page: Page, kind: str = "") -> list[Hit]:
         """`page` of `ranked` with `kind` leading; only the shown products' records are read."""

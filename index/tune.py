@@ -98,7 +98,7 @@ def tune(
     else:
         residual = train_residual(
             np.concatenate([v[~held] for v in views]),
-            np.flatnonzero(~held),
+            np.tile(np.flatnonzero(~held), options.views),  # each view's own picture
             clean,
             labels,
             options,

@@ -102,6 +102,19 @@ def test_tune_saves_a_head_that_build_and_search_apply(
     assert np.allclose(vector, head.apply(tiny_extractor.embed_one(image)[None])[0], atol=1e-5)
 
 
+def test_identity_head_trains_on_several_views_of_each_picture(
+    shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    """Each of the views of a trained picture is taught to find that picture: the rows follow
+    the views (`snapfind tune --head identity` with its default of 4 views)."""
+    report = tune(shapes_catalog, tmp_path / "idx", tiny_extractor, replace(FAST, views=3))
+    assert report.trained + report.held_out == 15 and report.held_out > 0
+    head = load_head(tmp_path / "idx")
+    features = np.eye(head.dim, dtype=np.float32)[:3]
+    moved = head.apply(features)
+    assert not np.allclose(moved, features, atol=1e-4)  # a trained map, not the identity
+
+
 def test_tune_refuses_an_extractor_that_already_has_a_head(
     shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor
 ) -> None:

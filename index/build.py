@@ -138,7 +138,9 @@ def _build_locked(
     products = _write_products(staging / PRODUCTS, [e for e, _ in indexed])
     if options.objects:
         vectors = cached_vectors(cache_dir, plain.fingerprint, pictures, head)  # as indexed
-        write_room_references(staging, extractor, kept, vectors, options.limits)  # not the crops
+        write_room_references(  # the whole pictures, not the crops
+            staging, extractor, kept, vectors, options.limits, options.progress
+        )
     (staging / UNREADABLE).write_text(
         "".join(f"{path}\t{reason}\n" for path, reason in unreadable), encoding="utf-8"
     )

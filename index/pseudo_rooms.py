@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from retrieval.bounded_read import read_image_file
 from retrieval.decode import decode_image
@@ -73,13 +74,15 @@ class PseudoRooms:
 
 
 def pseudo_rooms(
-    encoder: RegionEncoder, pictures: CatalogPictures, draw: Draw = Draw()
+    encoder: RegionEncoder, pictures: CatalogPictures, draw: Draw = Draw(), progress: bool = False
 ) -> PseudoRooms:
     """The draw's rooms, each of 3–6 of the catalog's pictures: up to one per two pictures (a
-    small catalog's products then stay out of most rooms), at least MIN_ROOMS."""
+    small catalog's products then stay out of most rooms), at least MIN_ROOMS. One region
+    pass each: seconds with Lite0, minutes with a large backbone, hence `progress`."""
     rng = np.random.default_rng(draw.seed)
     regions, pasted, scenes = [], [], []
-    for _ in range(min(draw.rooms, max(MIN_ROOMS, len(pictures) // 2))):
+    total = min(draw.rooms, max(MIN_ROOMS, len(pictures) // 2))
+    for _ in tqdm(range(total), desc="pseudo-rooms", unit="room", disable=not progress):
         chosen = rng.choice(len(pictures), min(len(pictures), rng.integers(*PIECES)), replace=False)
         found = encoder.regions(compose_room([pictures.read(int(v)) for v in chosen], rng))
         count = min(REGIONS_PER_ROOM, len(found.cells))

@@ -13,8 +13,10 @@ logistic regression on the vectors the query's probe gets (the map's mean, befor
 """
 
 from collections.abc import Iterator
+from itertools import chain
 
 import numpy as np
+from tqdm import tqdm
 
 from index.pseudo_rooms import CatalogPictures, PseudoRooms
 from index.shopper_augment import SCENES, furnished_view, shopper_view
@@ -34,20 +36,30 @@ ONE_PIECE_SCENES = ("bed",)
 
 
 def train_room_probe(
-    encoder: RegionEncoder, rooms: PseudoRooms, pictures: CatalogPictures, seed: int
+    encoder: RegionEncoder,
+    rooms: PseudoRooms,
+    pictures: CatalogPictures,
+    seed: int,
+    progress: bool = False,
 ) -> np.ndarray:
     """(D + 1,) float32: the weights, then the bias; a scene vector scoring above 0 shows
     a room. The pieces: one shopper view of each of as many random pictures as there are
-    rooms, then the furnished views, drawn with `seed`."""
+    rooms, then the furnished views, drawn with `seed`; one region pass each (`progress`)."""
     rng = np.random.default_rng(seed)
     chosen = rng.integers(0, len(pictures), len(rooms.scenes))
-    pieces = [
-        encoder.regions(shopper_view(pictures.read(int(v)), seed, str(v), view)).scene
-        for view, v in enumerate(chosen)
-    ]
+    shopper = (
+        shopper_view(pictures.read(int(v)), seed, str(v), view) for view, v in enumerate(chosen)
+    )
     count = int(len(rooms.scenes) * FURNISHED_PER_ROOM)
-    furnished = furnished_pieces(pictures, count, rng, seed)
-    pieces += [encoder.regions(view).scene for view in furnished]
+    furnished = list(furnished_pieces(pictures, count, rng, seed))  # tens of pictures
+    views = tqdm(
+        chain(shopper, furnished),
+        total=len(chosen) + len(furnished),
+        desc="room probe",
+        unit="view",
+        disable=not progress,
+    )
+    pieces = [encoder.regions(view).scene for view in views]
     features = np.concatenate([np.array(pieces, np.float32), rooms.scenes])
     labels = np.repeat([0.0, 1.0], [len(pieces), len(rooms.scenes)])
     return fit_logistic(features, labels)

@@ -27,9 +27,11 @@ def write_room_references(
     entries: Sequence[CatalogEntry],
     vectors: Iterable[np.ndarray],
     limits: ImageLimits,
+    progress: bool = False,
 ) -> None:
     """`entries`, `vectors`: the catalog's whole pictures and their vectors as indexed, in
-    chunks (the crops that may follow them take no part in rooms)."""
+    chunks (the crops that may follow them take no part in rooms); `progress`: a bar for each
+    of the two sets of region passes."""
     started = time.perf_counter()
     rows: dict[str, int] = {}
     owners = np.array([rows.setdefault(entry.id, len(rows)) for entry in entries])  # (P,)
@@ -38,9 +40,9 @@ def write_room_references(
     pictures = CatalogPictures.from_files(owners, images, limits, kinds)
     encoder = region_encoder_for(extractor)
     draw = Draw()
-    rooms = pseudo_rooms(encoder, pictures, draw)
+    rooms = pseudo_rooms(encoder, pictures, draw, progress)
     _save(release / region_hubness_file(encoder.side), region_hubness(vectors, owners, rooms))
-    probe = train_room_probe(encoder, rooms, pictures, draw.seed)
+    probe = train_room_probe(encoder, rooms, pictures, draw.seed, progress)
     _save(release / room_probe_file(encoder.side), probe)
     log.info(
         "room references of %d pictures (%d pseudo-rooms): %.1f s",

@@ -8,6 +8,7 @@ import pytest
 from index import region_hubness as region_hubness_module
 from index.build import BuildOptions, build_index
 from index.pseudo_rooms import (
+    MIN_ROOMS,
     ROOM_SIZE,
     CatalogPictures,
     Draw,
@@ -83,6 +84,18 @@ def test_build_with_objects_writes_what_the_index_reads(tmp_path: Path, tiny_ext
     (report.release / name).write_bytes(b"\x93NUMPY truncated")
     with pytest.raises(IndexDamagedError, match=name):
         open_index(tmp_path / "objects").region_hubness(side)
+
+
+def test_a_build_with_objects_shows_its_region_passes_going(
+    tmp_path: Path, tiny_extractor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The room references are a region pass per pseudo-room and per probe view: seconds with
+    Lite0, many minutes with B7, so the build shows them as it shows embedding."""
+    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)  # MIN_ROOMS rooms
+    build_index(catalog, tmp_path / "idx", tiny_extractor, BuildOptions(objects=True))
+    shown = capsys.readouterr().err
+    assert "pseudo-rooms: 100%" in shown and "room probe: 100%" in shown
+    assert shown.count(f"{MIN_ROOMS}/{MIN_ROOMS}") >= 2  # every room, then every probe view
 
 
 def test_an_index_with_crops_reads_hubness_for_its_pictures(tmp_path: Path, tiny_extractor) -> None:

@@ -104,7 +104,7 @@ def tune(
             options,
         )
     train_seconds = time.perf_counter() - started
-    head = ProjectionHead.from_array(residual)
+    head = ProjectionHead.from_array(residual, extractor.fingerprint.network)
     held_views = np.concatenate([v[held] for v in views])
     held_rows = np.tile(np.flatnonzero(held), options.views)
     identity = ProjectionHead.from_array(np.zeros_like(residual))

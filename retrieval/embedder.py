@@ -39,10 +39,17 @@ class Embedder:
     head: "ProjectionHead | None" = None  # `snapfind tune`'s head, applied after the network
 
     def attach_head(self, head: "ProjectionHead") -> None:
-        """Apply `head` after the network from now on; the fingerprint names it."""
+        """Apply `head` after the network from now on; the fingerprint names it. A head
+        trained on another network is refused (one whose file does not say is taken)."""
         if head.residual.shape[0] != self.fingerprint.dim:
             raise ConfigError(
                 f"tuned head expects {head.residual.shape[0]} features, not {self.fingerprint.dim}"
+            )
+        if head.network and head.network != self.fingerprint.network:
+            raise ConfigError(
+                f"the tuned head was trained on {_named(head.network)}, not on "
+                f"{_named(self.fingerprint.network)}: run `snapfind tune` again for this "
+                "network, or move head.npz out of the index folder"
             )
         self.head = head
         self.fingerprint = replace(self.fingerprint, head=head.head_id)
@@ -99,3 +106,10 @@ class Embedder:
         blank = np.full((self.input_size, self.input_size, 3), 255, dtype=np.uint8)
         self.embed_one(blank)
         return time.perf_counter() - started
+
+
+def _named(network: str) -> str:
+    """`Fingerprint.network` as people read it: "efficientnet-lite0 (weights …, 224 px)"."""
+    backbone, rest = network.split("|", 1)
+    weights, size, _ = rest.rsplit("|", 2)
+    return f"{backbone} (weights {weights[:24]}, {size} px)"

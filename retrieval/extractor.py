@@ -26,9 +26,15 @@ class Fingerprint:
     dim: int
     head: str = ""  # id of the tuned head applied after the backbone; "" = none
 
+    @property
+    def network(self) -> str:
+        """The network alone (backbone, weights, input size, dim), without any head: what a
+        tuned head was trained on and may only be applied to."""
+        return f"{self.backbone}|{self.weights_id}|{self.input_size}|{self.dim}"
+
     def key(self) -> str:
         """A short stable id, fit for file names."""
-        text = f"{self.backbone}|{self.weights_id}|{self.input_size}|{self.dim}"
+        text = self.network
         text += f"|{self.head}" if self.head else ""  # keys of head-less vectors stay as they were
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

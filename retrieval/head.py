@@ -3,7 +3,9 @@
 `snapfind tune` learns it from the catalog (index/tune.py) and saves it beside the index as
 `head.npz` (plain arrays, never pickle). When that file is there, the extractor applies it to
 every vector, catalog and query alike, and its hash enters the fingerprint, so an index built
-without the head (or with another one) is refused rather than silently compared.
+without the head (or with another one) is refused rather than silently compared. The file also
+names the network it was trained on: a head learnt on Lite0's features means nothing on
+another backbone's, or on other weights of the same size.
 """
 
 import hashlib
@@ -22,7 +24,8 @@ class ProjectionHead:
     """y = normalise(x + x @ residual): the identity at zero, so it starts from the backbone."""
 
     residual: np.ndarray  # (D, D) float32
-    head_id: str  # "sha256:<16 hex>" of the saved arrays
+    head_id: str  # "sha256:<16 hex>" of the residual
+    network: str = ""  # `Fingerprint.network` it was trained on; "" = not recorded (older files)
 
     @property
     def dim(self) -> int:
@@ -35,15 +38,15 @@ class ProjectionHead:
         return (projected / np.maximum(norms, 1e-12)).astype(np.float32)
 
     @classmethod
-    def from_array(cls, residual: np.ndarray) -> "ProjectionHead":
+    def from_array(cls, residual: np.ndarray, network: str = "") -> "ProjectionHead":
         matrix = np.ascontiguousarray(residual, dtype=np.float32)
         digest = hashlib.sha256(matrix.tobytes()).hexdigest()[:16]
-        return cls(matrix, f"sha256:{digest}")
+        return cls(matrix, f"sha256:{digest}", network)
 
     def save(self, path: Path) -> None:
         """Write atomically: a reader sees the old head or the new one."""
         partial = path.with_name(f".{path.name}.partial.npz")
-        np.savez(partial, residual=self.residual)
+        np.savez(partial, residual=self.residual, network=np.array(self.network))
         partial.replace(path)
 
 
@@ -55,8 +58,9 @@ def load_head(index_dir: Path | None) -> ProjectionHead | None:
     try:
         with np.load(path, allow_pickle=False) as arrays:
             residual = arrays["residual"]
+            network = str(arrays["network"]) if "network" in arrays.files else ""
     except (OSError, ValueError, KeyError) as error:
         raise ConfigError(f"cannot read the tuned head {path}: {error}") from None
     if residual.ndim != 2 or residual.shape[0] != residual.shape[1]:
         raise ConfigError(f"tuned head {path} is not a square matrix: {residual.shape}")
-    return ProjectionHead.from_array(residual)
+    return ProjectionHead.from_array(residual, network)

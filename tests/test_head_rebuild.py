@@ -2,15 +2,18 @@
 image is embedded again, and the index holds exactly what embedding with the head gives."""
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from index.build import CACHE, BuildOptions, build_index
 from index.store_sync import sync_store
+from retrieval.errors import ConfigError
 from retrieval.extractor import Extractor
-from retrieval.head import ProjectionHead
+from retrieval.head import HEAD_FILE, ProjectionHead, load_head
 from retrieval.index_store import open_index
 from retrieval.results import Page
 
@@ -78,3 +81,30 @@ def test_the_store_mirror_gets_the_vectors_through_the_head(
     product = index.store.get([0])[0]
     row = next(r for r in store.rows.values() if r.product_id == product.id)
     assert np.allclose(row.vector, index.vector_of(product.id), atol=1e-6)
+
+
+def test_a_head_is_only_applied_to_the_network_it_was_trained_on(
+    tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    """head.npz names its network: a head learnt on one backbone's features (or weights, or
+    input size) is refused on another with the same dimension; a file that names none (saved
+    before it did) is still taken."""
+    dim = tiny_extractor.fingerprint.dim
+    residual = np.random.default_rng(4).normal(0, 0.05, (dim, dim)).astype(np.float32)
+    ProjectionHead.from_array(residual, tiny_extractor.fingerprint.network).save(
+        tmp_path / HEAD_FILE
+    )
+    head = load_head(tmp_path)
+    assert head is not None and head.network == tiny_extractor.fingerprint.network
+    copy.copy(tiny_extractor).attach_head(head)  # its own network: taken
+
+    bigger = copy.copy(tiny_extractor)  # the same backbone and weights at another input size
+    bigger.fingerprint = replace(tiny_extractor.fingerprint, input_size=96)
+    with pytest.raises(ConfigError, match=r"trained on efficientnetb0 .*64 px.*not on .*96 px"):
+        bigger.attach_head(head)
+
+    np.savez(tmp_path / HEAD_FILE, residual=residual)  # a head file from before
+    older = load_head(tmp_path)
+    assert older is not None and older.network == "" and older.head_id == head.head_id
+    bigger.attach_head(older)
+    assert bigger.fingerprint.head == head.head_id

@@ -90,7 +90,11 @@ def _build_locked(
     source = load_catalog(catalog, CatalogAccess(options.allow_roots, options.limits.max_bytes))
     entries = source.entries
     if not entries:
-        raise SnapfindError(f"catalog {catalog} has no readable images")
+        reason = ""
+        if source.unreadable:  # say why, e.g. every image outside the folder (--allow-root)
+            path, why = source.unreadable[0]
+            reason = f": {len(source.unreadable)} unreadable, the first {path}: {why}"
+        raise SnapfindError(f"catalog {catalog} has no readable images{reason}")
 
     load = functools.partial(
         decode_for_model, input_size=extractor.input_size, limits=options.limits

@@ -81,7 +81,9 @@ def catalog_source(path: Path) -> Path:
 
 
 def describe_source(source: Path) -> str:
-    """How the build reads a catalog, said in its first line."""
+    """How the build reads a catalog, said in its first line; `ConfigError` if it is not there."""
+    if not source.exists():
+        raise ConfigError(f"catalog not found: {source}")
     if source.is_dir():
         return f"catalog {source}: a folder tree (ROOT/[source/]category/image)"
     kind = "CSV" if source.suffix.lower() == ".csv" else "JSONL"

@@ -106,6 +106,11 @@ def test_a_folder_holding_a_manifest_is_read_through_it(tmp_path: Path) -> None:
     ]  # not a folder tree whose one category would be "photos"
 
 
+def test_a_missing_catalog_is_not_described_as_a_manifest(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="catalog not found"):
+        describe_source(catalog_source(tmp_path / "nowhere"))
+
+
 def test_a_folder_with_a_manifest_and_unlisted_images_is_refused(tmp_path: Path) -> None:
     (tmp_path / "sofa").mkdir()
     draw_item("squares", 0).save(tmp_path / "sofa" / "listed.png")

@@ -19,6 +19,7 @@ from PIL import Image
 
 from index.build import BuildOptions, build_index
 from index.catalog import load_catalog
+from retrieval.bounded_read import read_image_file
 from retrieval.decode import decode_image
 from retrieval.errors import ConfigError, ImageError, SnapfindError
 from retrieval.extractor import Extractor
@@ -120,6 +121,29 @@ def test_catalog_reads_regular_files_only_and_never_blocks(tmp_path: Path) -> No
     assert "limit" in reasons[str(catalog.parent / "img" / "big.jpg")]
 
 
+def test_a_directory_is_refused_in_one_line_and_its_descriptor_closed(tmp_path: Path) -> None:
+    folder = tmp_path / "album.jpg"  # os.open succeeds on a folder; reading it must not
+    folder.mkdir()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        with pytest.raises(ImageError, match="is not a regular file") as caught:
+            read_image_file(folder, 1024)
+        assert caught.value.user_message == "That is not an image file."
+    assert len(os.listdir("/proc/self/fd")) == before  # 20 refusals, no descriptor kept
+
+
+def test_a_folder_named_like_an_image_is_unreadable_and_the_build_goes_on(
+    tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=1)
+    (catalog / "shop" / "circles" / "x.jpg").mkdir()
+    report = build_index(catalog, tmp_path / "index", tiny_extractor, QUIET)
+    assert (report.products, report.unreadable) == (3, 1)
+    [listed] = (report.release / "unreadable.tsv").read_text(encoding="utf-8").splitlines()
+    assert listed.startswith(f"{(catalog / 'shop' / 'circles' / 'x.jpg').resolve()}\t")
+    assert listed.endswith("is not a regular file")
+
+
 # --- 5. catalog paths leave the catalog ------------------------------------------------------
 
 
@@ -149,6 +173,23 @@ def test_allow_root_admits_an_operator_named_folder(
     assert (report.products, report.unreadable) == (4, 1)
     listed = (report.release / "unreadable.tsv").read_text(encoding="utf-8")
     assert listed.startswith("/etc/hostname\toutside the catalog folder")
+
+
+def test_a_catalog_with_every_image_outside_says_why_it_has_none(
+    tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    """A CSV written elsewhere with absolute paths: the error names the reason and the way
+    out (--allow-root), not only that nothing was readable."""
+    outside = tmp_path / "nas"
+    outside.mkdir()
+    draw_item("squares", seed=7).save(outside / "shared.jpg")
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "catalog.csv").write_text(
+        f"id,title,category,image\na,A,squares,{outside}/shared.jpg\n"
+    )
+    with pytest.raises(SnapfindError, match=r"no readable images: 1 unreadable.*--allow-root"):
+        build_index(shop / "catalog.csv", tmp_path / "index", tiny_extractor, BuildOptions())
 
 
 def test_index_build_cli_takes_allow_root(tmp_path: Path) -> None:

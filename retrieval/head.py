@@ -59,8 +59,11 @@ def load_head(index_dir: Path | None) -> ProjectionHead | None:
         with np.load(path, allow_pickle=False) as arrays:
             residual = arrays["residual"]
             network = str(arrays["network"]) if "network" in arrays.files else ""
-    except (OSError, ValueError, KeyError) as error:
-        raise ConfigError(f"cannot read the tuned head {path}: {error}") from None
+    except (OSError, ValueError, KeyError) as error:  # numpy's own words advise pickle: not ours
+        raise ConfigError(
+            f"cannot read the tuned head {path} ({type(error).__name__}): not a file "
+            "`snapfind tune` saved; run it again, or move the file out of the index folder"
+        ) from None
     if residual.ndim != 2 or residual.shape[0] != residual.shape[1]:
         raise ConfigError(f"tuned head {path} is not a square matrix: {residual.shape}")
     return ProjectionHead.from_array(residual, network)

@@ -108,3 +108,11 @@ def test_a_head_is_only_applied_to_the_network_it_was_trained_on(
     assert older is not None and older.network == "" and older.head_id == head.head_id
     bigger.attach_head(older)
     assert bigger.fingerprint.head == head.head_id
+
+
+def test_a_head_file_holding_a_pickle_is_refused_without_advising_pickle(tmp_path: Path) -> None:
+    """numpy's message for a pickled array suggests `allow_pickle=True`: never ours to give."""
+    np.savez(tmp_path / HEAD_FILE, residual=np.array([{"not": "numbers"}], dtype=object))
+    with pytest.raises(ConfigError, match="cannot read the tuned head") as refused:
+        load_head(tmp_path)
+    assert "pickle" not in str(refused.value)

@@ -41,6 +41,21 @@ def _log_level(args: argparse.Namespace) -> int:
     return logging.INFO if args.command in NARRATED else logging.WARNING
 
 
+def _os_error_line(error: OSError) -> str:
+    """`cannot use PATH: reason`: the path is what a person must fix, so it comes first.
+
+    Most such errors come from writing (--out, --sheet), but the handler cannot tell a read
+    from a write, so the verb stays neutral rather than guess.
+    """
+    reason = " ".join((error.strerror or str(error) or type(error).__name__).split())
+    if error.filename is None:
+        return reason
+    path = str(error.filename)
+    if error.filename2 is not None:
+        path += f" -> {error.filename2}"
+    return f"cannot use {path}: {reason}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand; expected failures print one line and exit non-zero."""
     args = parser().parse_args(argv)
@@ -56,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SnapfindError as error:
         print(f"snapfind: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # an output path: a missing folder, an existing file, a full disk
+        print(f"snapfind: error: {_os_error_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("snapfind: interrupted", file=sys.stderr)

@@ -120,6 +120,31 @@ def test_errors_are_one_line_with_exit_codes(
     assert "unknown backbone 'alexnet'" in capsys.readouterr().err
 
 
+def test_a_sheet_into_a_missing_folder_is_one_line_after_the_results(
+    built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = built / "catalog" / "shop" / "circles" / "circles-1.jpg"
+    sheet = tmp_path / "nodir" / "x.png"
+    assert main(["search", str(photo), "--index", str(built / "idx"), "--sheet", str(sheet)]) == 1
+    captured = capsys.readouterr()
+    assert "1. " in captured.out  # the results still reach the user before the write fails
+    [line] = captured.err.strip().splitlines()
+    assert line == f"snapfind: error: cannot use {sheet}: No such file or directory"
+    assert not sheet.parent.exists()
+
+
+def test_index_build_out_an_existing_file_is_one_line(
+    built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("keep me", encoding="utf-8")
+    args = ["index", "build", "--catalog", str(built / "catalog"), "--out", str(taken)]
+    assert main([*args, "--no-progress", *TINY]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == f"snapfind: error: cannot use {taken}: File exists"
+    assert taken.read_text(encoding="utf-8") == "keep me"
+
+
 def test_health_and_backbones(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["health", "--index", str(built / "idx")]) == 0
     assert "healthy: 9 products, efficientnetb0 at 64 px, " in capsys.readouterr().out

@@ -2,12 +2,13 @@
 
 import csv
 import shutil
+from operator import attrgetter
 from pathlib import Path
 
 import pytest
 
 from index.evaluation.metrics import macro_f1
-from index.evaluation.outside import read_query_csv
+from index.evaluation.outside import read_query_csv, score_outside
 from retrieval.errors import ConfigError
 from snapfind.cli import main
 from tests.synthetic import write_shapes_catalog
@@ -66,6 +67,61 @@ def test_a_file_that_is_not_a_photo_list_is_one_clear_error(tmp_path: Path) -> N
         read_query_csv(tmp_path / "empty.csv")
 
 
+def test_a_list_of_only_bad_rows_says_why_in_its_error(tmp_path: Path) -> None:
+    """The error names the first row's reason and how many rows share it, not just "none"."""
+    (tmp_path / "list").mkdir()
+    elsewhere = [tmp_path / "photos" / f"{n}.jpg" for n in range(3)]
+    path = write_list(
+        tmp_path / "list",
+        [(str(elsewhere[0]), "sofa"), ("a.jpg", ""), *((str(p), "bed") for p in elsewhere[1:])],
+    )
+    with pytest.raises(ConfigError) as raised:
+        read_query_csv(path)
+    assert str(raised.value) == (
+        f"query list {path} has no usable row: 3 rows name a photo outside its folder "
+        f"(first: {elsewhere[0]}); photo paths are relative to the list, in its folder or below; "
+        "1 more row skipped for other reasons"
+    )
+    write_list(tmp_path, [], "header.csv")
+    with pytest.raises(ConfigError, match=r"has no usable row \(no rows under its header\)"):
+        read_query_csv(tmp_path / "header.csv")
+
+
+def test_photos_of_categories_the_catalog_lacks_are_named_and_left_out(
+    service, shapes_index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They could never match: scored, they would only pull the overall figures down."""
+    images = shapes_index.catalog.parent / "images"
+    for name in ("sofa-red", "lamp-blue"):
+        shutil.copy(images / f"{name}.png", tmp_path / f"{name}.png")
+    known = [("sofa-red.png", "sofa"), ("lamp-blue.png", "lamp")]
+    unknown = [
+        ("sofa-red.png", "armchair"),
+        ("lamp-blue.png", "armchair"),
+        ("lamp-blue.png", "Lamp"),
+    ]
+    searched: list[bytes] = []
+    search = service.search_bytes
+    monkeypatch.setattr(
+        service, "search_bytes", lambda data, page: searched.append(data) or search(data, page)
+    )
+
+    mixed = score_outside(service, read_query_csv(write_list(tmp_path, known + unknown)))
+    alone = score_outside(service, read_query_csv(write_list(tmp_path, known, "known.csv")))
+    assert len(searched) == 2 * len(known)  # the others are not even searched
+    figures = attrgetter("photos", "p5", "top1", "f1", "no_match", "per_class")
+    assert mixed.photos == 2 and figures(mixed) == figures(alone)
+    assert mixed.problems == (
+        "3 photos with a category the catalog does not have, left out of the scores (no product "
+        "could match): 'armchair' (2 photos), 'Lamp' (1 photo, the catalog spells it 'lamp')",
+    )
+    only_unknown = write_list(tmp_path, unknown, "unknown.csv")
+    with pytest.raises(
+        ConfigError, match=r"no photo of .*unknown\.csv can be scored: 3 photos with a category"
+    ):
+        score_outside(service, read_query_csv(only_unknown))
+
+
 def test_evaluate_scores_outside_photos_through_the_product(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -80,6 +136,7 @@ def test_evaluate_scores_outside_photos_through_the_product(
         rows.append((f"{category}{n}.jpg", category))
     (photos / "notes.jpg").write_text("not a photo")
     rows += [("notes.jpg", "circles"), ("gone.jpg", "squares"), ("", "circles")]
+    rows.append(("circles1.jpg", "ovals"))  # no such category in the catalog: left out
     queries = write_list(photos, rows)
     out = tmp_path / "report"
     argv = [
@@ -93,14 +150,19 @@ def test_evaluate_scores_outside_photos_through_the_product(
     assert "outside photos (4): " in line and "top-1 1.000" in line and "macro F1 1.000" in line
     assert "macro F1" in captured.out.splitlines()[0]
     skipped = [text for text in captured.err.splitlines() if text.startswith("skipped: ")]
+    unknown = (
+        "1 photo with a category the catalog does not have, left out of the scores (no product "
+        "could match): 'ovals' (1 photo)"
+    )
     assert skipped == [
         "skipped: photos.csv line 8: no photo, skipped",
+        f"skipped: {unknown}",
         "skipped: notes.jpg: not a supported image, skipped",
         f"skipped: gone.jpg: cannot open {photos / 'gone.jpg'}: No such file or directory, skipped",
     ]
     report = (out / "report.md").read_text()
     assert "## Outside photos (`photos.csv`) against the whole catalog" in report
-    assert "--queries" in report and "Skipped (3):" in report
+    assert "--queries" in report and "Skipped (4):" in report and f"- {unknown}" in report
     table = list(csv.DictReader((out / "outside.csv").open()))
     by_class = {row["class"]: row for row in table}
     assert by_class["(all)"]["photos"] == "4" and float(by_class["(all)"]["top1"]) == 1.0

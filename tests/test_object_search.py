@@ -19,6 +19,7 @@ from retrieval.regions import RegionEncoder
 from retrieval.results import FoundObject, Page
 from retrieval.search import SearchService
 from snapfind.cli import main
+from snapfind.commands import search_objects
 from tests.synthetic import FURNITURE, compose_room, draw_furniture, jpeg_bytes
 from tests.telegram_api import BotApiServer
 from tests.telegram_api.harness import bot_settings, button, results, running_bot
@@ -174,6 +175,77 @@ def test_the_cli_objects_json_goes_through_the_query_api(
     assert over and over[0]["results"][0]["id"].endswith("sofa")
     with Image.open(sheet) as drawn:
         assert drawn.height >= len(objects) * 160  # one row per object
+
+
+def test_the_cli_category_filters_each_objects_products_in_text_json_and_sheet(
+    index_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--category` reaches every object through `search_object_vector`, not only the whole
+    photo's list (which the text does not even show for a room); without it, no extra search."""
+    image, _ = compose_room(("sofa", "lamp"))
+    photo = tmp_path / "room.jpg"
+    Image.fromarray(image).save(photo, quality=95)
+    pages: list[Page] = []
+    original = SearchService.search_object_vector
+
+    def spied(self: SearchService, vector: np.ndarray, page: Page, kind: str = ""):
+        pages.append(page)
+        return original(self, vector, page, kind)
+
+    monkeypatch.setattr(SearchService, "search_object_vector", spied)
+    drawn: list[list[FoundObject]] = []
+    draw = search_objects.objects_sheet
+
+    def spied_sheet(rows):
+        drawn.extend(objects for *_, objects in rows)
+        return draw(rows)
+
+    monkeypatch.setattr(search_objects, "objects_sheet", spied_sheet)
+    base = ["search", str(photo), "--index", str(index_dir), "--objects", "-k", "2"]
+    assert main(base) == 0 and pages == []  # no category: the objects' first lists, as found
+    unfiltered = capsys.readouterr().out
+    assert any("[sofa]" in line for line in unfiltered.splitlines())
+
+    sheet = tmp_path / "sheet.png"
+    assert main([*base, "--category", "lamp", "--sheet", str(sheet)]) == 0
+    text = capsys.readouterr().out
+    listed = [line for line in text.splitlines() if line.startswith("    ")]
+    assert listed and all(line.endswith("[lamp]") for line in listed), text
+    assert pages and {(p.k, p.category) for p in pages} == {(2, "lamp")}
+    assert drawn and all(
+        o.result.hits and all(h.product.categories == ("lamp",) for h in o.result.hits)
+        for objects in drawn
+        for o in objects
+    )
+    with Image.open(sheet) as picture:
+        assert picture.width == 2 * 160  # the query tile and the one lamp: no sofa beside it
+
+    assert main([*base, "--category", "lamp", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["objects"] and all(
+        [r["categories"] for r in found["results"]] == [["lamp"]] for found in answer["objects"]
+    )
+    assert [r["categories"] for r in answer["results"]] == [["lamp"]]
+
+
+def test_the_cli_objects_sheet_of_a_product_photo_is_its_whole_photo_sheet(
+    index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No objects to tell apart: `--objects --sheet` draws what `search --sheet` draws."""
+    photo = tmp_path / "lamp.jpg"
+    draw_furniture("lamp").save(photo, quality=95)
+    sheets = {name: tmp_path / f"{name}.png" for name in ("objects", "plain")}
+    base = ["search", str(photo), "--index", str(index_dir), "-k", "2"]
+    assert main([*base, "--objects", "--sheet", str(sheets["objects"])]) == 0
+    captured = capsys.readouterr()
+    assert "no objects to tell apart" in captured.out
+    assert f"contact sheet: {sheets['objects']}" in captured.err
+    assert main([*base, "--sheet", str(sheets["plain"])]) == 0
+    with Image.open(sheets["objects"]) as objects, Image.open(sheets["plain"]) as plain:
+        assert objects.size == plain.size == (3 * 160, 160 + 34)  # the photo, then its two hits
 
 
 async def test_the_real_bot_answers_a_room_and_a_tap_runs_no_network(

@@ -5,11 +5,13 @@ the CSV, inside its folder) and searches every photo through the product's own c
 `SearchService.search_bytes` (bounded read, decode, embed, the manifest's second stage, one slot
 per picture). Scored: P@5 and top-1 by category, overall and per class, the macro F1 of the
 top-1 label, and how often "no good match" fires. A bad row or photo is skipped with one line
-saying why; it never stops the study.
+saying why; it never stops the study. Photos of a category the catalog does not have are left
+out of every figure, and one line names those categories (see `score_outside`).
 """
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +74,7 @@ def read_query_csv(path: Path) -> QuerySet:
         )
     folder = path.parent.resolve()
     photos, problems = [], []
+    rejected: list[tuple[str, str]] = []  # (reason, first example) per bad row, for the error
     for line, row in enumerate(reader, start=2):
         if line - 1 > MAX_ROWS:
             raise ConfigError(f"query list {path} has more than {MAX_ROWS} rows")
@@ -80,24 +83,64 @@ def read_query_csv(path: Path) -> QuerySet:
         where = f"{path.name} line {line}"
         if not photo or not category:
             problems.append(f"{where}: {'no photo' if not photo else 'no category'}, skipped")
+            rejected.append(("photo" if not photo else "category", f"line {line}"))
             continue
         target = (folder / photo).resolve()
         if Path(photo).is_absolute() or not target.is_relative_to(folder):
             problems.append(f"{where}: {photo} is outside the list's folder, skipped")
+            rejected.append(("outside", photo))
             continue
         photos.append(OutsidePhoto(photo, target, category))
     if not photos:
-        raise ConfigError(f"query list {path} has no usable row")
+        raise ConfigError(f"query list {path} has no usable row{_why_none(rejected)}")
     return QuerySet(path, tuple(photos), tuple(problems))
 
 
+REJECTED = {  # why a row was skipped -> (one row, several rows)
+    "photo": ("row names no photo", "rows name no photo"),
+    "category": ("row gives no category", "rows give no category"),
+    "outside": (
+        "row names a photo outside its folder",
+        "rows name a photo outside its folder",
+    ),
+}
+
+
+def _why_none(rejected: list[tuple[str, str]]) -> str:
+    """Why a list with no usable row has none: the first rejected row's reason, how many rows
+    share it and the first of them, so the fix is plain without the skipped lines."""
+    if not rejected:
+        return " (no rows under its header)"
+    reason, first = rejected[0]
+    count = sum(1 for r, _ in rejected if r == reason)
+    one, several = REJECTED[reason]
+    text = f": {count} {one if count == 1 else several} (first: {first})"
+    if reason == "outside":
+        text += "; photo paths are relative to the list, in its folder or below"
+    if others := len(rejected) - count:
+        text += f"; {others} more {'row' if others == 1 else 'rows'} skipped for other reasons"
+    return text
+
+
 def score_outside(service: SearchService, queries: QuerySet) -> OutsideScores:
-    """Search every photo with the product's call and score its first page by category."""
+    """Search every photo with the product's call and score its first page by category.
+
+    A photo whose category the catalog does not have is neither searched nor scored: no product
+    could ever count as right for it, so it would only pull P@5, top-1 and F1 down for a reason
+    that is the list's, not the model's. One line of `problems` (shown on the console and in the
+    report's skipped list) names those categories and how many photos each holds.
+    """
+    known = set(service.describe().categories)
+    unknown = Counter(p.category for p in queries.photos if p.category not in known)
+    left_out = [_unknown_line(unknown, known)] if unknown else []
+    searched = [p for p in queries.photos if p.category in known]
+    if not searched:
+        raise ConfigError(f"no photo of {queries.source} can be scored: {left_out[0]}")
     truth: list[str] = []
     pages: list[list[str]] = []
     flagged = 0
     problems: list[str] = []
-    for photo in queries.photos:
+    for photo in searched:
         try:
             data = read_image_file(photo.path, service.limits.max_bytes)
             result = service.search_bytes(data, Page(PAGE))
@@ -109,7 +152,23 @@ def score_outside(service: SearchService, queries: QuerySet) -> OutsideScores:
         flagged += result.no_match
     if not truth:
         raise ConfigError(f"no photo of {queries.source} could be searched: {problems[0]}")
-    return _scores(truth, pages, flagged, tuple(problems))
+    return _scores(truth, pages, flagged, (*left_out, *problems))
+
+
+def _unknown_line(unknown: Counter[str], known: set[str]) -> str:
+    """The categories of the list that the catalog lacks, with their photo counts (and the
+    catalog's spelling where only the case differs, since categories are compared exactly)."""
+    spelled = {c.casefold(): c for c in known}
+    named = []
+    for category, count in sorted(unknown.items(), key=lambda item: (-item[1], item[0])):
+        other = spelled.get(category.casefold())
+        hint = f", the catalog spells it {other!r}" if other else ""
+        named.append(f"{category!r} ({count} {'photo' if count == 1 else 'photos'}{hint})")
+    total = sum(unknown.values())
+    return (
+        f"{total} {'photo' if total == 1 else 'photos'} with a category the catalog does not have, "
+        f"left out of the scores (no product could match): {', '.join(named)}"
+    )
 
 
 def _scores(

@@ -6,17 +6,19 @@ Through the query API's `search_objects`, the call the bot makes too.
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from retrieval.bounded_read import read_image_file
 from retrieval.decode import decode_image
 from retrieval.errors import ImageError
-from retrieval.results import FoundObject, Hit, Page
+from retrieval.results import FoundObject, Hit, ObjectsResult, Page, QueryResult
 from retrieval.search import SearchService
 from retrieval.settings import Settings
-from snapfind.contact_sheet import objects_sheet
+from snapfind.contact_sheet import contact_sheet, objects_sheet
 
 
 def hits_json(hits: list[Hit]) -> list[dict[str, object]]:
@@ -82,20 +84,57 @@ def run(service: SearchService, args: argparse.Namespace, settings: Settings) ->
     """Find and search the objects of each photo; the model and index are loaded once."""
     k = settings.top_k
     failures = 0
-    drawn: list[tuple[Path, np.ndarray, list[FoundObject]]] = []
+    drawn: list[Image.Image] = []
     for photo in args.photos:
         image = _decode(service, photo)
         if image is None:
             failures += 1
             continue
         found = service.search_objects(image, k)
-        whole = found.whole.hits
-        if args.category:  # the same vector, filtered: no second forward pass
-            whole = service.search_vector(found.whole.vector, Page(k, args.category))
-        objects = found.objects
+        whole, objects = _only(service, found, Page(k, args.category))
         print(_as_json(photo, whole, objects) if args.json else _as_text(photo, whole, objects))
-        drawn.append((photo, image, objects))
-    if args.sheet and any(objects for *_, objects in drawn):
-        objects_sheet(drawn).save(args.sheet)
+        if args.sheet:
+            drawn.append(_sheet_rows(photo, image, found.whole.vector, whole, objects))
+    if args.sheet and drawn:
+        _stack(drawn).save(args.sheet)
         print(f"contact sheet: {args.sheet}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _only(
+    service: SearchService, found: ObjectsResult, page: Page
+) -> tuple[list[Hit], list[FoundObject]]:
+    """The whole photo's and each object's products, of `page.category` if it names one.
+
+    Filtered from the vectors already computed (no second forward pass), each object's through
+    `search_object_vector` so it is ranked as its unfiltered list was; no category: as found.
+    """
+    if page.category is None:
+        return found.whole.hits, found.objects
+    whole = service.search_vector(found.whole.vector, page)
+    objects = []
+    for found_object in found.objects:
+        result = found_object.result
+        hits = service.search_object_vector(result.vector, page, found_object.kind)
+        objects.append(replace(found_object, result=replace(result, hits=hits)))
+    return whole, objects
+
+
+def _sheet_rows(
+    photo: Path, image: np.ndarray, vector: np.ndarray, whole: list[Hit], objects: list[FoundObject]
+) -> Image.Image:
+    """A photo's rows of the sheet: one per object, or its whole-photo results as plain
+    `snapfind search --sheet` draws them when it has no objects (a product photo)."""
+    if objects:
+        return objects_sheet([(photo, image, objects)])
+    return contact_sheet([(photo, QueryResult(vector, whole))])
+
+
+def _stack(parts: list[Image.Image]) -> Image.Image:
+    """The photos' rows one under another, in the order the photos were given."""
+    sheet = Image.new("RGB", (max(p.width for p in parts), sum(p.height for p in parts)), "white")
+    top = 0
+    for part in parts:
+        sheet.paste(part, (0, top))
+        top += part.height
+    return sheet

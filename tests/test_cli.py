@@ -211,3 +211,23 @@ def test_offline_first_build_falls_back_to_the_packaged_backbone_unless_one_was_
     chosen = Settings(_env_file=None, backbone="efficientnetb7", runtime_dir=tmp_path)
     with pytest.raises(WeightsUnavailableError):
         loading.load_extractor_to_build(chosen, fake_load)
+
+
+def test_search_says_when_nothing_in_the_catalog_looks_like_the_photo(
+    built: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the index's calibrated threshold the CLI says so, as the bot does, and still
+    lists the closest products; a catalog photo is a match."""
+    from retrieval.index_store import CatalogIndex
+
+    photo = built / "catalog" / "shop" / "triangles" / "triangles-1.jpg"
+    search = ["search", str(photo), "--index", str(built / "idx"), "-k", "2"]
+    assert main([*search, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["no_match"] is False
+    monkeypatch.setattr(CatalogIndex, "no_match", lambda self, hits: True)  # below the threshold
+    assert main([*search, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["no_match"] is True and len(result["results"]) == 2
+    assert main(search) == 0
+    first, *listed = capsys.readouterr().out.splitlines()
+    assert "no good match" in first and len(listed) == 2

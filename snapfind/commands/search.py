@@ -19,6 +19,7 @@ def _as_json(photo: Path, result: QueryResult) -> str:
     return json.dumps(
         {
             "photo": str(photo),
+            "no_match": result.no_match,
             "results": search_objects.hits_json(result.hits),
         }
     )
@@ -26,6 +27,8 @@ def _as_json(photo: Path, result: QueryResult) -> str:
 
 def _as_text(photo: Path, result: QueryResult) -> str:
     lines = [f"{photo}:"]
+    if result.no_match:  # below the index's calibrated threshold, as the bot says too
+        lines[0] += " no good match: nothing in the catalog looks much like it; the closest:"
     for rank, hit in enumerate(result.hits, start=1):
         p = hit.product
         extras = "  ".join(x for x in (p.url, str(p.image) if p.image else None) if x)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from retrieval.errors import ConfigError
 from retrieval.rerank import CATCH_ALL
 
 
@@ -42,6 +43,13 @@ class CategoryHeadOptions:
     strength: float = 0.3  # W is served scaled by this: less kind, more of the exact picture
     seed: int = 0
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse a map that cannot be trained, before any picture is read."""
+        if self.dim < 1:
+            raise ConfigError(f"kind dimensions must be at least 1 (got {self.dim})")
+        if self.steps < 0:
+            raise ConfigError(f"steps must be 0 or more (got {self.steps})")
 
 
 def kind_labels(categories: np.ndarray, pictures: np.ndarray) -> np.ndarray:

@@ -35,6 +35,8 @@ from retrieval.model_input import decode_for_model
 
 log = logging.getLogger(__name__)
 
+FEWEST_PICTURES = 10  # readable catalog pictures tuning needs
+
 
 @dataclass(frozen=True)
 class TuneOptions:
@@ -53,6 +55,19 @@ class TuneOptions:
     kinds: CategoryHeadOptions | None = None  # train the kind head instead (category_head.py)
     scenes: int = 0  # furnished views (a table among chairs...) per picture with a scene
 
+    def __post_init__(self) -> None:
+        """Refuse what cannot train or be judged, before any picture is read."""
+        if self.views < 1:
+            raise ConfigError(f"views must be at least 1 (got {self.views})")
+        if not 0 < self.holdout < 1:
+            raise ConfigError(
+                f"holdout must be a share between 0 and 1, both excluded (got {self.holdout})"
+            )
+        if self.steps < 0:
+            raise ConfigError(f"steps must be 0 or more (got {self.steps})")
+        if self.scenes < 0:
+            raise ConfigError(f"scenes must be 0 or more (got {self.scenes})")
+
 
 @dataclass(frozen=True)
 class TuneReport:
@@ -61,6 +76,7 @@ class TuneReport:
     head: Path
     trained: int  # pictures trained on
     held_out: int
+    unreadable: int  # catalog pictures left out: they cannot be decoded
     feature_seconds: float
     train_seconds: float
     recall_before: float  # held-out views finding their own picture first, plain backbone
@@ -76,16 +92,15 @@ def tune(
     options = options or TuneOptions()
     if extractor.head is not None:
         raise ConfigError("tune from the plain backbone: move the old head.npz away first")
-    entries = unique_pictures(load_catalog(catalog).entries)
-    if len(entries) < 10:
-        raise SnapfindError(f"catalog {catalog} has too few pictures to tune on ({len(entries)})")
+    listed = unique_pictures(load_catalog(catalog).entries)
+    _split(listed, options.holdout, catalog)  # refused before anything is read or written
     index_dir = Path(index_dir)
     started = time.perf_counter()
-    clean = _clean_features(entries, index_dir, extractor, options)  # (P, D)
+    entries, clean = _clean_features(listed, index_dir, extractor, options)  # readable; (P, D)
+    held = _split(entries, options.holdout, catalog)  # (P,) bool, the unreadable left out
     views = [
         _view_features(entries, index_dir, extractor, options, v) for v in range(options.views)
     ]
-    held = _held_out(entries, options.holdout)  # (P,) bool
     furnished = [
         _furnished_features(entries, index_dir, extractor, options, v, ~held)
         for v in range(options.scenes if options.kinds is not None else 0)
@@ -117,6 +132,7 @@ def tune(
         head=path,
         trained=int((~held).sum()),
         held_out=int(held.sum()),
+        unreadable=len(listed) - len(entries),
         feature_seconds=feature_seconds,
         train_seconds=train_seconds,
         recall_before=before[0],
@@ -208,9 +224,19 @@ def held_out(content_hash: str, share: float = TuneOptions.holdout) -> bool:
     return int(content_hash[:8], 16) % 1000 < share * 1000
 
 
-def _held_out(entries: list[CatalogEntry], share: float) -> np.ndarray:
-    """(P,) True for pictures kept out of training."""
-    return np.array([held_out(e.content_hash, share) for e in entries])
+def _split(entries: list[CatalogEntry], share: float, catalog: Path) -> np.ndarray:
+    """(P,) True for pictures kept out of training; refuses a catalog too small to tune on, or
+    a split that leaves nothing to train on or to judge on (a small catalog, an extreme share)."""
+    if len(entries) < FEWEST_PICTURES:
+        raise SnapfindError(f"catalog {catalog} has too few pictures to tune on ({len(entries)})")
+    held = np.array([held_out(e.content_hash, share) for e in entries])
+    if held.all() or not held.any():
+        side, fix = ("train on", "lower") if held.all() else ("judge on", "raise")
+        raise ConfigError(
+            f"holdout {share} leaves no picture to {side} among the {len(entries)} of "
+            f"catalog {catalog}: {fix} it"
+        )
+    return held
 
 
 def _category_ids(entries: list[CatalogEntry]) -> np.ndarray:
@@ -220,28 +246,40 @@ def _category_ids(entries: list[CatalogEntry]) -> np.ndarray:
 
 def _clean_features(
     entries: list[CatalogEntry], index_dir: Path, extractor: Extractor, options: TuneOptions
-) -> np.ndarray:
-    """(P, D) plain backbone vectors, from (and into) the index build's vector cache."""
+) -> tuple[list[CatalogEntry], np.ndarray]:
+    """The readable pictures and their (P, D) plain backbone vectors, from (and into) the index
+    build's vector cache. Readability is decided here, once: a picture that cannot be decoded
+    is left out with a warning (as `index build` leaves it out), so no view is made of it."""
     cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
+    failures: list[str] = []
     try:
         found = cache.get_many(e.content_hash for e in entries)
         todo = [e for e in entries if e.content_hash not in found]
         for start in tqdm(
             range(0, len(todo), 16), desc="catalog", unit="batch", disable=not options.progress
         ):
-            batch = todo[start : start + 16]
-            fresh = dict(
-                zip(
-                    (e.content_hash for e in batch),
-                    extractor.embed([_decoded(e, extractor) for e in batch]),
-                    strict=True,
-                )
-            )
-            cache.put_many(fresh)
-            found.update(fresh)
+            images = {}
+            for entry in todo[start : start + 16]:
+                try:
+                    images[entry.content_hash] = _decoded(entry, extractor)
+                except SnapfindError as error:
+                    failures.append(str(error))
+            if images:
+                fresh = dict(zip(images, extractor.embed(list(images.values())), strict=True))
+                cache.put_many(fresh)
+                found.update(fresh)
     finally:
         cache.close()
-    return np.stack([found[e.content_hash] for e in entries])
+    if failures:
+        log.warning(
+            "left out %d of %d catalog pictures that cannot be read, e.g. %s",
+            len(failures),
+            len(entries),
+            failures[0],
+        )
+    readable = [e for e in entries if e.content_hash in found]
+    vectors = [found[e.content_hash] for e in readable]
+    return readable, np.stack(vectors) if vectors else np.zeros((0, extractor.fingerprint.dim))
 
 
 def _view_features(
@@ -254,9 +292,9 @@ def _view_features(
     """(P, D) backbone vectors of one shopper-like view per picture, cached as .npy."""
     stem = index_dir / CACHE / f"tune-{extractor.fingerprint.key()}-s{options.seed}-v{view}"
     hashes = [e.content_hash for e in entries]
-    vectors_file, hashes_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
-    if vectors_file.is_file() and hashes_file.is_file():
-        cached = dict(zip(json.loads(hashes_file.read_text()), np.load(vectors_file), strict=True))
+    stored = _read_views(stem)
+    if stored is not None:
+        cached = dict(zip(*stored, strict=True))  # any superset of the pictures will do
         if all(h in cached for h in hashes):
             return np.stack([cached[h] for h in hashes])
     parts = []
@@ -269,9 +307,7 @@ def _view_features(
         ]
         parts.append(extractor.embed(images))
     vectors = np.concatenate(parts)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    np.save(vectors_file, vectors)
-    hashes_file.write_text(json.dumps(hashes))
+    _write_views(stem, hashes, vectors)
     return vectors
 
 
@@ -285,7 +321,8 @@ def _furnished_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows, (R, D) vectors): one furnished view (shopper_augment.SCENES) of each trained
     picture whose category has a scene, its companions drawn from the trained pictures only;
-    cached as .npy like the shopper views."""
+    cached as .npy like the shopper views, keyed by each view's picture and its companions, so
+    a changed pool (pictures added, unreadable or moved to the held-out side) makes them anew."""
     pools: dict[str, list[str]] = {}
     by_hash = {e.content_hash: e for e in entries}
     for entry, keep in zip(entries, trained, strict=True):
@@ -296,30 +333,58 @@ def _furnished_features(
         for i, e in enumerate(entries)
         if trained[i] and e.kind in SCENES and pools.get(SCENES[e.kind].companion)
     ]
-    hashes = [entries[i].content_hash for i in rows]
+    keys = []  # [picture, *companions] of each view
+    for row in rows:
+        entry = entries[row]
+        scene = SCENES[entry.kind]
+        company = pick_companions(
+            pools[scene.companion], scene, (options.seed, entry.content_hash, view)
+        )
+        keys.append([entry.content_hash, *company])
     stem = index_dir / CACHE / f"tune-{extractor.fingerprint.key()}-s{options.seed}-f{view}"
-    vectors_file, hashes_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
-    cached = vectors_file.is_file() and hashes_file.is_file()
-    if cached and json.loads(hashes_file.read_text()) == hashes:
-        return np.array(rows, dtype=np.int64), np.load(vectors_file)
+    stored = _read_views(stem)
+    if stored is not None and stored[0] == keys:
+        return np.array(rows, dtype=np.int64), stored[1]
     parts = []
     for start in tqdm(
         range(0, len(rows), 16), desc=f"scenes {view}", unit="batch", disable=not options.progress
     ):
         images = []
-        for row in rows[start : start + 16]:
+        for row, (_, *company) in zip(
+            rows[start : start + 16], keys[start : start + 16], strict=True
+        ):
             entry = entries[row]
             scene = SCENES[entry.kind]
-            key = (options.seed, entry.content_hash, view)
-            company = pick_companions(pools[scene.companion], scene, key)
             others = [_decoded(by_hash[h], extractor) for h in company]
+            key = (options.seed, entry.content_hash, view)
             images.append(furnished_view(_decoded(entry, extractor), others, scene, key))
         parts.append(extractor.embed(images))
     vectors = np.concatenate(parts) if parts else np.zeros((0, extractor.fingerprint.dim))
+    vectors = vectors.astype(np.float32)
+    _write_views(stem, keys, vectors)
+    return np.array(rows, dtype=np.int64), vectors
+
+
+def _read_views(stem: Path) -> tuple[list, np.ndarray] | None:
+    """(keys, vectors) of a view cache (`stem`.json, `stem`.npy), or None when either is
+    missing, damaged or of another length: the views are then simply made again."""
+    try:
+        keys = json.loads(stem.with_suffix(".json").read_text())
+        vectors = np.load(stem.with_suffix(".npy"))
+    except (OSError, ValueError, EOFError):
+        return None
+    whole = isinstance(keys, list) and vectors.ndim == 2 and len(keys) == len(vectors)
+    return (keys, vectors) if whole else None
+
+
+def _write_views(stem: Path, keys: list, vectors: np.ndarray) -> None:
+    """Save a view cache so that its keys never describe other vectors: the old keys go first,
+    the new ones last, and a run stopped in between finds no keys, so no cache."""
+    keys_file = stem.with_suffix(".json")
     stem.parent.mkdir(parents=True, exist_ok=True)
-    np.save(vectors_file, vectors.astype(np.float32))
-    hashes_file.write_text(json.dumps(hashes))
-    return np.array(rows, dtype=np.int64), vectors.astype(np.float32)
+    keys_file.unlink(missing_ok=True)
+    np.save(stem.with_suffix(".npy"), vectors)
+    keys_file.write_text(json.dumps(keys))
 
 
 def _decoded(entry: CatalogEntry, extractor: Extractor) -> np.ndarray:

@@ -1,5 +1,6 @@
 """`snapfind tune`: shopper-like views, the light head, and training it on a tiny catalog."""
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -7,13 +8,17 @@ import numpy as np
 import pytest
 
 from index.build import BuildOptions, build_index
-from index.shopper_augment import WHITE, on_background, room_texture, shopper_view
+from index.catalog import load_catalog
+from index.category_head import CategoryHeadOptions
+from index.shopper_augment import WHITE, Scene, on_background, room_texture, shopper_view
 from index.tune import TuneOptions, judge, train_residual, tune
 from retrieval.errors import ConfigError, IndexMismatchError
 from retrieval.extractor import Extractor
 from retrieval.head import HEAD_FILE, ProjectionHead, load_head
 from retrieval.index_store import open_index
+from snapfind.cli import main
 from tests.synthetic import draw_item
+from tests.test_cli import TINY
 
 FAST = TuneOptions(steps=30, batch=64, holdout=0.3, progress=False, learning_rate=1e-2)
 
@@ -122,3 +127,174 @@ def test_tune_refuses_an_extractor_that_already_has_a_head(
     tuned = Extractor("efficientnetb0", "none", 64, head)
     with pytest.raises(ConfigError, match="plain backbone"):
         tune(shapes_catalog, tmp_path / "idx", tuned, FAST)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: TuneOptions(views=0),
+        lambda: TuneOptions(views=-1),
+        lambda: TuneOptions(holdout=0.0),
+        lambda: TuneOptions(holdout=1.0),
+        lambda: TuneOptions(holdout=float("nan")),
+        lambda: TuneOptions(steps=-1),
+        lambda: TuneOptions(scenes=-1),
+        lambda: CategoryHeadOptions(steps=-1),
+        lambda: CategoryHeadOptions(dim=0),
+    ],
+)
+def test_options_that_cannot_train_are_refused(make) -> None:
+    with pytest.raises(ConfigError):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--views", "0"], "views must be at least 1 (got 0)"),
+        (["--views", "-2"], "views must be at least 1 (got -2)"),
+        (["--holdout", "1"], "holdout must be a share between 0 and 1"),
+        (["--holdout", "0"], "holdout must be a share between 0 and 1"),
+        (["--steps", "-1"], "steps must be 0 or more"),
+        (["--steps", "-1", "--head", "identity"], "steps must be 0 or more"),
+    ],
+)
+def test_tune_command_refuses_bad_options_in_one_line(
+    shapes_catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags, message
+) -> None:
+    out = tmp_path / "idx"
+    code = main(["tune", "--catalog", str(shapes_catalog), "--out", str(out), *flags, *TINY])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.startswith(f"snapfind: error: {message}")
+    assert len(captured.err.splitlines()) == 1 and not captured.out
+    assert not out.exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize(("held", "side"), [(True, "train on"), (False, "judge on")])
+def test_a_split_with_an_empty_side_is_a_clear_error(
+    shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor, monkeypatch, held, side
+) -> None:
+    """A share in (0, 1) can still hold every picture of a small catalog out, or none."""
+    import index.tune as tune_module
+
+    monkeypatch.setattr(tune_module, "held_out", lambda *_: held)
+    for kinds in (None, CategoryHeadOptions(dim=8, steps=5, progress=False)):
+        with pytest.raises(ConfigError, match=f"leaves no picture to {side}"):
+            tune(shapes_catalog, tmp_path / "idx", tiny_extractor, replace(FAST, kinds=kinds))
+    assert not (tmp_path / "idx").exists()
+
+
+def test_steps_and_seed_reach_the_head_that_is_trained(
+    shapes_catalog: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """No --steps: each head keeps its own default (the shipped kind head is unchanged)."""
+    import index.tune as tune_module
+
+    seen: list[object] = []
+
+    def kind_map(features: np.ndarray, _c, _p, options: CategoryHeadOptions) -> np.ndarray:
+        seen.append(options)
+        return np.zeros((features.shape[1], options.dim), np.float32)
+
+    def residual(_v, _r, clean: np.ndarray, _l, options: TuneOptions) -> np.ndarray:
+        seen.append(options)
+        return np.zeros((clean.shape[1], clean.shape[1]), np.float32)
+
+    monkeypatch.setattr(tune_module, "train_kind_map", kind_map)
+    monkeypatch.setattr(tune_module, "train_residual", residual)
+    base = ["tune", "--catalog", str(shapes_catalog), "--out", str(tmp_path / "idx"), *TINY]
+    for flags in (
+        [],  # the default head: kinds
+        ["--steps", "7", "--seed", "3"],
+        ["--head", "identity"],
+        ["--head", "identity", "--steps", "7"],
+    ):
+        assert main([*base, "--views", "1", "--no-progress", *flags]) == 0
+    default_kinds, chosen_kinds, default_identity, chosen_identity = seen
+    assert default_kinds == CategoryHeadOptions(progress=False)
+    assert (chosen_kinds.steps, chosen_kinds.seed) == (7, 3)
+    assert default_identity.steps == TuneOptions.steps
+    assert chosen_identity.steps == 7
+
+
+def test_unreadable_pictures_are_left_out_and_the_view_caches_follow(
+    shapes_catalog: Path,
+    tmp_path: Path,
+    tiny_extractor: Extractor,
+    monkeypatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    catalog = tmp_path / "catalog"
+    shutil.copytree(shapes_catalog, catalog)
+    broken = catalog / "shop" / "circles" / "zz_empty.jpg"
+    broken.write_bytes(b"")
+    index_dir = tmp_path / "idx"
+    with caplog.at_level("WARNING", logger="index.tune"):
+        report = tune(catalog, index_dir, tiny_extractor, FAST)
+    assert report.trained + report.held_out == 15 and report.unreadable == 1
+    assert "left out 1 of 16 catalog pictures" in caplog.text and "zz_empty.jpg" in caplog.text
+
+    draw_item("circles", seed=999).save(broken, quality=92)  # now readable: views made for it
+    mended = tune(catalog, index_dir, tiny_extractor, FAST)
+    assert mended.trained + mended.held_out == 16 and mended.unreadable == 0
+
+    import index.tune as tune_module
+
+    def no_views(*_: object) -> np.ndarray:
+        raise AssertionError("views were made again")
+
+    broken.unlink()  # fewer pictures: the cached views of the others still serve
+    monkeypatch.setattr(tune_module, "shopper_view", no_views)
+    again = tune(catalog, index_dir, tiny_extractor, FAST)
+    assert again.trained + again.held_out == 15
+
+
+def test_a_damaged_view_cache_is_made_again(
+    shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    index_dir = tmp_path / "idx"
+    first = tune(shapes_catalog, index_dir, tiny_extractor, FAST)
+    [keys] = (index_dir / "cache").glob("tune-*-v0.json")
+    keys.write_text('["only one hash"')  # cut short, as by a run stopped while writing it
+    again = tune(shapes_catalog, index_dir, tiny_extractor, FAST)
+    assert again.recall_after == first.recall_after and len(keys.read_text()) > 100
+
+
+def test_furnished_views_are_made_again_when_their_companions_change(
+    shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor, monkeypatch
+) -> None:
+    """A companion gone from the trained pictures (removed, unreadable, now held out) must not
+    stay in the cached furnished views."""
+    import index.tune as tune_module
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(shapes_catalog, catalog)
+    monkeypatch.setattr(tune_module, "SCENES", {"squares": Scene("circles", 1, 2, (0.5, 0.8))})
+    picked: list[str] = []
+    pick_companions = tune_module.pick_companions
+
+    def recording(*args: object) -> list[str]:
+        company = pick_companions(*args)
+        picked.extend(company)
+        return company
+
+    monkeypatch.setattr(tune_module, "pick_companions", recording)
+    options = replace(FAST, kinds=CategoryHeadOptions(dim=8, steps=0, progress=False), scenes=1)
+    tune(catalog, tmp_path / "idx", tiny_extractor, options)
+    assert picked
+    entries = load_catalog(catalog).entries
+    squares = {e.content_hash for e in entries if e.kind == "squares"}
+    gone = next(h for h in picked if h not in squares)
+    for entry in entries:
+        if entry.content_hash == gone:
+            entry.image.unlink()
+    made: list[int] = []
+    furnished_view = tune_module.furnished_view
+
+    def counting(*args: object) -> np.ndarray:
+        made.append(1)
+        return furnished_view(*args)
+
+    monkeypatch.setattr(tune_module, "furnished_view", counting)
+    tune(catalog, tmp_path / "idx", tiny_extractor, options)
+    assert made

@@ -19,26 +19,41 @@ def tune_from_settings(settings: Settings, options: TuneOptions) -> TuneReport:
     return tune(settings.catalog, settings.index_dir, extractor, options)
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, catalog=args.catalog, index_dir=args.out)
-    options = TuneOptions(
+def options_from(args: argparse.Namespace) -> TuneOptions:
+    """The options of `args`; --steps and --seed go to the head that is trained, and no
+    --steps leaves that head its own default (the options refuse values they cannot use)."""
+    steps = {} if args.steps is None else {"steps": args.steps}
+    kinds = (
+        CategoryHeadOptions(
+            dim=args.kind_dim,
+            strength=args.kind_strength,
+            seed=args.seed,
+            progress=not args.no_progress,
+            **steps,
+        )
+        if args.head == "kinds"
+        else None
+    )
+    return TuneOptions(
         views=args.views,
         seed=args.seed,
         holdout=args.holdout,
-        steps=args.steps,
         category_weight=args.category_weight,
         progress=not args.no_progress,
-        kinds=CategoryHeadOptions(
-            dim=args.kind_dim, strength=args.kind_strength, progress=not args.no_progress
-        )
-        if args.head == "kinds"
-        else None,
+        kinds=kinds,
         scenes=args.scenes,
+        **({} if kinds else steps),
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from(args)  # bad options refused before anything is read
+    settings = settings_from(args, catalog=args.catalog, index_dir=args.out)
     report = tune_from_settings(settings, options)
+    skipped = f", left out {report.unreadable} unreadable" if report.unreadable else ""
     print(
         f"saved {report.head}\n"
-        f"  trained on {report.trained} pictures, judged on {report.held_out} held out; "
+        f"  trained on {report.trained} pictures, judged on {report.held_out} held out{skipped}; "
         f"features {report.feature_seconds:.1f} s, training {report.train_seconds:.1f} s\n"
         f"  held-out shopper views finding their own picture first: "
         f"{report.recall_before:.3f} -> {report.recall_after:.3f}; "
@@ -60,14 +75,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--catalog", type=Path, help="folder tree, CSV or JSONL (SNAPFIND_CATALOG)")
     parser.add_argument("--out", type=Path, help="index directory (SNAPFIND_INDEX_DIR)")
-    parser.add_argument("--views", type=int, default=4, help="views per picture (default 4)")
-    parser.add_argument("--seed", type=int, default=0)
+    kinds, identity = CategoryHeadOptions(), TuneOptions()
     parser.add_argument(
-        "--holdout", type=float, default=0.3, help="share of pictures judged, never trained on"
+        "--views", type=int, default=4, help="views per picture, at least 1 (default 4)"
     )
-    parser.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     parser.add_argument(
-        "--category-weight", type=float, default=0.0, help="pull one category together (0 = off)"
+        "--seed",
+        type=int,
+        default=identity.seed,
+        help=f"seed of the views and of the head's training (default {identity.seed})",
+    )
+    parser.add_argument(
+        "--holdout",
+        type=float,
+        default=identity.holdout,
+        help="share of pictures judged, never trained on; strictly between 0 and 1 "
+        f"(default {identity.holdout})",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help=f"training steps of the chosen head (default: its own, {kinds.steps} for kinds, "
+        f"{identity.steps} for identity)",
+    )
+    parser.add_argument(
+        "--category-weight",
+        type=float,
+        default=identity.category_weight,
+        help="pull one category together (0 = off; the identity head only)",
     )
     parser.add_argument(
         "--head",
@@ -77,7 +112,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "contrastive, hard negatives), so a bed in a bedroom finds beds; identity: each view "
         "finds its own picture (lost on the full IKEA catalog, docs/quality.md)",
     )
-    kinds = CategoryHeadOptions()
     parser.add_argument(
         "--kind-dim", type=int, default=kinds.dim, help=f"kind dimensions (default {kinds.dim})"
     )

@@ -14,6 +14,7 @@ from retrieval.head import ProjectionHead
 from retrieval.weights_choice import parse_weights
 
 RANDOM_SEED = 1234  # weights "none" are seeded, so two processes build the same random network
+TINY_SQUARED_NORM = 1e-30  # below any squared norm of real features; above float32's smallest
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,9 @@ class Extractor(Embedder):
         @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
         def forward(batch: tf.Tensor) -> tf.Tensor:
             features = model(batch, training=False)  # (N, D)
-            return tf.math.l2_normalize(features, axis=1)
+            # a tiny epsilon: seeded random Lite weights give features near 1e-11, whose squared
+            # sum is under the default 1e-12, so they stayed far from unit length
+            return tf.math.l2_normalize(features, axis=1, epsilon=TINY_SQUARED_NORM)
 
         return forward
 

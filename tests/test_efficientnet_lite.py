@@ -117,3 +117,14 @@ def test_importing_the_module_loads_no_keras() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_random_lite_weights_still_give_unit_vectors() -> None:
+    """Seeded random Lite weights (the evaluation's random-weight control, `--weights none`)
+    give features near 1e-11: the extractor's normalisation must still make them unit length,
+    or every score is 0.000 and ranking is noise."""
+    from retrieval.extractor import Extractor
+
+    images = [np.full((120, 90, 3), 128, np.uint8), data.chelsea()]
+    vectors = Extractor("efficientnet-lite0", "none").embed(images)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)

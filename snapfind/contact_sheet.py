@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 from retrieval.annotate import draw_boxes
-from retrieval.results import FoundObject, QueryResult
+from retrieval.results import FoundObject, Hit, QueryResult
 
 TILE = 160
 LABEL = 34
@@ -26,33 +26,39 @@ def _tile(path: Path | Image.Image | None, caption: str) -> Image.Image:
     return tile
 
 
-def contact_sheet(rows: list[tuple[Path, QueryResult]]) -> Image.Image:
-    """One row per query: the query tile, then one tile per hit with title and score."""
-    columns = 1 + max(len(result.hits) for _, result in rows)
-    sheet = Image.new("RGB", (columns * TILE, len(rows) * (TILE + LABEL)), "white")
-    for y, (photo, result) in enumerate(rows):
-        tiles = [_tile(photo, f"query\n{photo.name}")]
-        tiles += [_tile(h.product.image, f"{h.product.title}\n{h.score:.3f}") for h in result.hits]
-        for x, tile in enumerate(tiles):
-            sheet.paste(tile, (x * TILE, y * (TILE + LABEL)))
-    return sheet
+# A sheet's row: the query's tile (made at once, so a row holds a thumbnail, not a photo), then
+# the hits drawn beside it
+Row = tuple[Image.Image, list[Hit]]
 
 
-def objects_sheet(rows: list[tuple[Path, np.ndarray, list[FoundObject]]]) -> Image.Image:
+def query_row(photo: Path, hits: list[Hit]) -> Row:
+    """A photo searched whole: its tile, then its hits."""
+    return _tile(photo, f"query\n{photo.name}"), hits
+
+
+def object_rows(photo: Path, image: np.ndarray, objects: list[FoundObject]) -> list[Row]:
     """One row per object: the photo with that object's box drawn, then its hits."""
-    lines = [
-        (photo, image, number, found)
-        for photo, image, objects in rows
-        for number, found in enumerate(objects, start=1)
-    ]
-    columns = 1 + max((len(found.result.hits) for *_, found in lines), default=0)
-    sheet = Image.new("RGB", (columns * TILE, max(1, len(lines)) * (TILE + LABEL)), "white")
-    for y, (photo, image, number, found) in enumerate(lines):
+    rows = []
+    for number, found in enumerate(objects, start=1):
         boxed = Image.fromarray(image).convert("RGB")
         draw_boxes(boxed, [(found.box, found.label)], first=number)
-        tiles = [_tile(boxed, f"{number} · {found.label}\n{photo.name}")]
-        hits = found.result.hits
-        tiles += [_tile(h.product.image, f"{h.product.title}\n{h.score:.3f}") for h in hits]
+        rows.append((_tile(boxed, f"{number} · {found.label}\n{photo.name}"), found.result.hits))
+    return rows
+
+
+def sheet(rows: list[Row]) -> Image.Image:
+    """The rows one under another: each query tile, then one tile per hit with title and score."""
+    columns = 1 + max((len(hits) for _, hits in rows), default=0)
+    picture = Image.new("RGB", (columns * TILE, max(1, len(rows)) * (TILE + LABEL)), "white")
+    for y, (query, hits) in enumerate(rows):
+        tiles = [query] + [
+            _tile(h.product.image, f"{h.product.title}\n{h.score:.3f}") for h in hits
+        ]
         for x, tile in enumerate(tiles):
-            sheet.paste(tile, (x * TILE, y * (TILE + LABEL)))
-    return sheet
+            picture.paste(tile, (x * TILE, y * (TILE + LABEL)))
+    return picture
+
+
+def contact_sheet(rows: list[tuple[Path, QueryResult]]) -> Image.Image:
+    """One row per query: the query tile, then one tile per hit with title and score."""
+    return sheet([query_row(photo, result.hits) for photo, result in rows])

@@ -197,13 +197,13 @@ def test_the_cli_category_filters_each_objects_products_in_text_json_and_sheet(
 
     monkeypatch.setattr(SearchService, "search_object_vector", spied)
     drawn: list[list[FoundObject]] = []
-    draw = search_objects.objects_sheet
+    draw = search_objects.object_rows
 
-    def spied_sheet(rows):
-        drawn.extend(objects for *_, objects in rows)
-        return draw(rows)
+    def spied_rows(photo: Path, image: np.ndarray, objects: list[FoundObject]):
+        drawn.append(objects)
+        return draw(photo, image, objects)
 
-    monkeypatch.setattr(search_objects, "objects_sheet", spied_sheet)
+    monkeypatch.setattr(search_objects, "object_rows", spied_rows)
     base = ["search", str(photo), "--index", str(index_dir), "--objects", "-k", "2"]
     assert main(base) == 0 and pages == []  # no category: the objects' first lists, as found
     unfiltered = capsys.readouterr().out

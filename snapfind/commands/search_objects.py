@@ -10,15 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from retrieval.bounded_read import read_image_file
 from retrieval.decode import decode_image
 from retrieval.errors import ImageError
-from retrieval.results import FoundObject, Hit, ObjectsResult, Page, QueryResult
+from retrieval.results import FoundObject, Hit, ObjectsResult, Page
 from retrieval.search import SearchService
 from retrieval.settings import Settings
-from snapfind.contact_sheet import contact_sheet, objects_sheet
+from snapfind.contact_sheet import Row, object_rows, query_row, sheet
 
 
 def hits_json(hits: list[Hit]) -> list[dict[str, object]]:
@@ -84,7 +83,7 @@ def run(service: SearchService, args: argparse.Namespace, settings: Settings) ->
     """Find and search the objects of each photo; the model and index are loaded once."""
     k = settings.top_k
     failures = 0
-    drawn: list[Image.Image] = []
+    drawn: list[Row] = []  # the sheet's rows: one per object, or the whole photo's
     for photo in args.photos:
         image = _decode(service, photo)
         if image is None:
@@ -93,10 +92,10 @@ def run(service: SearchService, args: argparse.Namespace, settings: Settings) ->
         found = service.search_objects(image, k)
         whole, objects = _only(service, found, Page(k, args.category))
         print(_as_json(photo, whole, objects) if args.json else _as_text(photo, whole, objects))
-        if args.sheet:
-            drawn.append(_sheet_rows(photo, image, found.whole.vector, whole, objects))
+        if args.sheet:  # a photo without objects (a product photo) as plain search draws it
+            drawn += object_rows(photo, image, objects) if objects else [query_row(photo, whole)]
     if args.sheet and drawn:
-        _stack(drawn).save(args.sheet)
+        sheet(drawn).save(args.sheet)
         print(f"contact sheet: {args.sheet}", file=sys.stderr)
     return 1 if failures else 0
 
@@ -118,23 +117,3 @@ def _only(
         hits = service.search_object_vector(result.vector, page, found_object.kind)
         objects.append(replace(found_object, result=replace(result, hits=hits)))
     return whole, objects
-
-
-def _sheet_rows(
-    photo: Path, image: np.ndarray, vector: np.ndarray, whole: list[Hit], objects: list[FoundObject]
-) -> Image.Image:
-    """A photo's rows of the sheet: one per object, or its whole-photo results as plain
-    `snapfind search --sheet` draws them when it has no objects (a product photo)."""
-    if objects:
-        return objects_sheet([(photo, image, objects)])
-    return contact_sheet([(photo, QueryResult(vector, whole))])
-
-
-def _stack(parts: list[Image.Image]) -> Image.Image:
-    """The photos' rows one under another, in the order the photos were given."""
-    sheet = Image.new("RGB", (max(p.width for p in parts), sum(p.height for p in parts)), "white")
-    top = 0
-    for part in parts:
-        sheet.paste(part, (0, top))
-        top += part.height
-    return sheet

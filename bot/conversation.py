@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from telegram import Bot, Document, InlineKeyboardMarkup, Message, PhotoSize, Update
+from telegram import (
+    Bot,
+    Document,
+    InlineKeyboardMarkup,
+    Message,
+    PhotoSize,
+    ReplyParameters,
+    Update,
+)
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
@@ -39,7 +47,7 @@ from bot.buttons import (
 from bot.captions import LABEL_LIMIT, NO_MATCH, clip, objects_caption, results_header
 from bot.chat_action import showing
 from bot.errors import FileTooBig, QueryExpired, RateLimited
-from bot.replies import send_results
+from bot.replies import quoting, send_results
 from bot.resources import BotResources, resources
 from retrieval.annotate import annotated_jpeg
 from retrieval.query_api import Retrieval
@@ -81,11 +89,16 @@ class Conversation:
     res: BotResources
     chat_id: int
     user_id: int
+    quote: ReplyParameters | None = None  # the photo of an album this answers (`quoting`)
 
     @classmethod
     def of(cls, update: Update, context: ContextTypes.DEFAULT_TYPE) -> "Conversation":
         return cls(
-            context.bot, resources(context), update.effective_chat.id, update.effective_user.id
+            context.bot,
+            resources(context),
+            update.effective_chat.id,
+            update.effective_user.id,
+            quoting(update.message),
         )
 
     async def answer_photo(self, upload: Upload) -> None:
@@ -187,7 +200,7 @@ class Conversation:
         markup = results_keyboard(
             album.key, state, album.hits, offset, album.category, self.res.page_size
         )
-        await send_results(self.bot, self.chat_id, album.hits, offset, header, markup)
+        await send_results(self.bot, self.chat_id, album.hits, offset, header, markup, self.quote)
 
     async def show_objects(
         self, key: str, state: QueryState, picture: bytes | None, first: list[Hit] | None
@@ -200,10 +213,17 @@ class Conversation:
         text = objects_caption([found.label for found in state.objects])
         markup = objects_keyboard(key, state)
         if picture is None:
-            await self.bot.send_message(self.chat_id, text, reply_markup=markup)
+            await self.bot.send_message(
+                self.chat_id, text, reply_markup=markup, reply_parameters=self.quote
+            )
         else:
             await self.bot.send_photo(
-                self.chat_id, picture, caption=text, reply_markup=markup, filename="objects.jpg"
+                self.chat_id,
+                picture,
+                caption=text,
+                reply_markup=markup,
+                filename="objects.jpg",
+                reply_parameters=self.quote,
             )
         await self.show_object(key, state, 1, first)
 
@@ -265,13 +285,19 @@ class Conversation:
 
 
 async def download(bot: Bot, file_id: str) -> bytes:
-    """The file's bytes via getFile; Telegram's "file is too big" becomes `FileTooBig`."""
+    """The file's bytes via getFile; Telegram's "file is too big" becomes `FileTooBig`.
+
+    A self-hosted Bot API server hands out files up to 2000 MB, and a photo's message need
+    not state its size: the size getFile states is checked before a byte is read.
+    """
     try:
         telegram_file = await bot.get_file(file_id)
     except BadRequest as error:
         if "too big" in str(error).lower():
             raise FileTooBig(str(error)) from None
         raise
+    if (telegram_file.file_size or 0) > GETFILE_LIMIT:
+        raise FileTooBig(f"getFile says the file has {telegram_file.file_size} bytes")
     return bytes(await telegram_file.download_as_bytearray())
 
 

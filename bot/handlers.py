@@ -6,8 +6,8 @@ and surprises alike reach `on_error`, which logs them with context and answers p
 
 import logging
 
-from telegram import Message, Update
-from telegram.error import TelegramError
+from telegram import CallbackQuery, Message, Update
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -24,6 +24,7 @@ from bot.conversation import Conversation, Upload
 from bot.dedup import GROUP as DEDUP_GROUP
 from bot.dedup import drop_repeated
 from bot.errors import QueryExpired, UserFacingError
+from bot.replies import quoting
 from bot.resources import resources
 from retrieval.errors import ImageError, SnapfindError
 
@@ -61,16 +62,27 @@ IMAGE_FILES = (
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Let only allowed users through; others get one polite refusal."""
+    """Let only allowed users through; others get one polite refusal.
+
+    The update is stopped whether or not the refusal is sent: an error raised here would
+    reach the error handler, and PTB then goes on to the next group's handlers.
+    """
     user = update.effective_user
     if user is not None and resources(context).allows(user.id):
         return
     log.info("refused update %s from user %s (not allowed)", update.update_id, user and user.id)
+    try:
+        await _refuse(update)
+    except TelegramError as error:
+        log.warning("update %s: the refusal was not sent: %s", update.update_id, error)
+    raise ApplicationHandlerStop
+
+
+async def _refuse(update: Update) -> None:
     if update.callback_query is not None:
         await update.callback_query.answer(NOT_ALLOWED, show_alert=True)
     elif update.effective_message is not None:
         await update.effective_message.reply_text(NOT_ALLOWED)
-    raise ApplicationHandlerStop
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -103,12 +115,33 @@ async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """More / Only <category> / All categories / Similar to #n."""
+    """More / Only <category> / All categories / Similar to #n / an object of a room.
+
+    A double tap arrives as two presses: the second, while the first is being answered, is
+    dropped, so one tap never sends the same album twice.
+    """
     query = update.callback_query
     if update.effective_chat is None:  # a button of an inline message: no chat to answer in
         await query.answer(INLINE_BUTTON, show_alert=True)
         return
-    await query.answer()
+    res = resources(context)
+    tap = (query.from_user.id, query.message.message_id if query.message else 0, query.data)
+    if tap in res.pressing:
+        res.stats.record_refusal("repeated press")
+        log.info("update %s: a button pressed again while answered: dropped", update.update_id)
+        await _acknowledge(query)
+        return
+    res.pressing.add(tap)
+    try:
+        await _acknowledge(query)
+        await _answer_press(update, context)
+    finally:
+        res.pressing.discard(tap)
+
+
+async def _answer_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The page a press asks for; a payload this bot did not make reads as expired."""
+    query = update.callback_query
     try:
         press = decode(query.data or "")
     except ValueError:
@@ -117,8 +150,18 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await Conversation.of(update, context).answer_press(press, message)
 
 
+async def _acknowledge(query: CallbackQuery) -> None:
+    """Stop the button's spinner. Cosmetic: a press Telegram no longer lets us answer (a query
+    over its time limit: "query is too old") is still served."""
+    try:
+        await query.answer()
+    except TelegramError as error:
+        log.info("callback query %s not answered: %s", query.id, error)
+
+
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/stats (admins): catalog, backbone, queries served, latency percentiles."""
+    _no_arguments(context, "stats", "it shows the catalog and the bot's counters")
     res = resources(context)
     info = res.service.describe()
     numbers = res.stats
@@ -140,10 +183,21 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def reload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/reload (admins): swap in the newest published index without a restart."""
+    _no_arguments(context, "reload", "it loads the newest published index")
     info = await resources(context).reloader.reload()
     await update.effective_message.reply_text(
         f"Reloaded: {info.products} products from {info.release} (built {info.built_at})."
     )
+
+
+def _no_arguments(context: ContextTypes.DEFAULT_TYPE, command: str, what: str) -> None:
+    """Admin commands take no arguments: given some ("/reload 2026-01-02"), the admin meant
+    something the command cannot do, so nothing is done and the reply says how to use it."""
+    if context.args:
+        raise UserFacingError(
+            f"/{command} given arguments {context.args}",
+            f"/{command} takes no arguments ({what}). Send just /{command}.",
+        )
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -157,6 +211,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         if isinstance(update, Update)
         else "outside an update"
     )
+    if isinstance(error, Forbidden):  # the user blocked the bot: no one to answer, no fault
+        res.stats.record_refusal(type(error).__name__)
+        log.info("%s not answered: %s", where, error)
+        return
     if isinstance(error, UserFacingError | ImageError):
         res.stats.record_refusal(type(error).__name__)
         log.info("%s refused: %s: %s", where, type(error).__name__, error)
@@ -167,8 +225,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         reply = f"Failed: {error}" if admin_detail else SORRY
     if chat is None:
         return
+    quote = quoting(update.message) if isinstance(update, Update) else None
     try:
-        await context.bot.send_message(chat.id, reply)
+        await context.bot.send_message(chat.id, reply, reply_parameters=quote)
     except TelegramError as send_error:
         log.warning("%s: could not send the error reply: %s", where, send_error)
 
@@ -183,6 +242,8 @@ def add_handlers(app: Application, admin_ids: frozenset[int]) -> None:
     app.add_handler(CommandHandler("reload", reload, filters=admins))
     app.add_handler(MessageHandler(filters.PHOTO, photo))
     app.add_handler(MessageHandler(IMAGE_FILES, image_file))
+    # Telegram sends a GIF as an animation with a document (video/mp4) beside it
+    app.add_handler(MessageHandler(filters.ANIMATION, unsupported))
     app.add_handler(MessageHandler(filters.Document.ALL, other_file))
     app.add_handler(CallbackQueryHandler(button))
     app.add_handler(MessageHandler(filters.ALL, unsupported))

@@ -2,6 +2,10 @@
 
 Telegram takes JPEG/PNG/WebP photos up to 10 MB; other formats and oversized files are
 re-encoded as a JPEG of at most 1280 px, the size Telegram would show anyway.
+
+The file is read through the core's bounded reader: a catalog file changed after the build
+(grown huge, become a FIFO or a link to a device) costs its product a text line, never a
+reply that hangs or memory without bound.
 """
 
 import io
@@ -10,9 +14,13 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from retrieval.bounded_read import read_image_file
+from retrieval.errors import ImageError
+
 log = logging.getLogger(__name__)
 
 PHOTO_LIMIT = 10 * 1024 * 1024
+READ_LIMIT = 64 * 1024 * 1024  # well above the 20 MB the index build accepts by default
 SENDABLE = {".jpg", ".jpeg", ".png", ".webp"}
 MAX_SIDE = 1280
 
@@ -22,9 +30,9 @@ def load_photo(path: Path | None) -> bytes | None:
     if path is None:
         return None
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        log.warning("product image unreadable, sending text instead: %s (%s)", path, error.strerror)
+        data = read_image_file(path, READ_LIMIT)
+    except ImageError as error:
+        log.warning("product image unreadable, sending text instead: %s (%s)", path, error)
         return None
     if path.suffix.lower() in SENDABLE and len(data) <= PHOTO_LIMIT:
         return data

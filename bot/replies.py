@@ -6,7 +6,7 @@ so one bad catalog file never costs the user the whole answer.
 
 import asyncio
 
-from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto
+from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, Message, ReplyParameters
 
 from bot.captions import caption
 from bot.product_photos import load_photo
@@ -22,8 +22,10 @@ async def send_results(
     offset: int,
     header: str,
     markup: InlineKeyboardMarkup | None,
+    quote: ReplyParameters | None = None,
 ) -> None:
-    """Album (or single photo) of `hits` ranked from `offset + 1`, text fallback, buttons."""
+    """Album (or single photo) of `hits` ranked from `offset + 1`, text fallback, buttons;
+    each a reply to the message `quote` names, if any."""
     photos = await asyncio.to_thread(lambda: [load_photo(hit.product.image) for hit in hits])
     ranked = list(enumerate(hits, start=offset + 1))
     shown = [(rank, hit, data) for (rank, hit), data in zip(ranked, photos, strict=True) if data]
@@ -33,15 +35,27 @@ async def send_results(
             InputMediaPhoto(data, caption=caption(rank, hit), filename=f"result{rank}.jpg")
             for rank, hit, data in shown
         ]
-        await bot.send_media_group(chat_id, media)
+        await bot.send_media_group(chat_id, media, reply_parameters=quote)
     elif shown:
         rank, hit, data = shown[0]
         await bot.send_photo(
-            chat_id, data, caption=caption(rank, hit), filename=f"result{rank}.jpg"
+            chat_id,
+            data,
+            caption=caption(rank, hit),
+            filename=f"result{rank}.jpg",
+            reply_parameters=quote,
         )
     for text in _chunks([caption(rank, hit) for rank, hit in missing], MESSAGE_LIMIT):
-        await bot.send_message(chat_id, text)
-    await bot.send_message(chat_id, header, reply_markup=markup)
+        await bot.send_message(chat_id, text, reply_parameters=quote)
+    await bot.send_message(chat_id, header, reply_markup=markup, reply_parameters=quote)
+
+
+def quoting(message: Message | None) -> ReplyParameters | None:
+    """A reply to `message` if it is one photo of an album: the answers to an album's photos
+    arrive interleaved, and only the quote says which photo each one answers."""
+    if message is None or message.media_group_id is None:
+        return None
+    return ReplyParameters(message.message_id, allow_sending_without_reply=True)
 
 
 def _chunks(entries: list[str], limit: int) -> list[str]:

@@ -28,6 +28,9 @@ class BotResources:
     allowed_users: frozenset[int] = frozenset()  # empty: everyone
     admin_ids: frozenset[int] = frozenset()
     stats: Stats = field(default_factory=Stats)
+    # buttons being answered, as (user, message, callback data): a double tap's second press
+    # is dropped while they are
+    pressing: set[tuple[int, int, str | None]] = field(default_factory=set)
 
     def allows(self, user_id: int) -> bool:
         return not self.allowed_users or user_id in self.allowed_users or user_id in self.admin_ids

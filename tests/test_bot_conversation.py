@@ -44,7 +44,9 @@ class FakeBot:
     async def get_file(self, file_id: str) -> "FakeFile":
         return FakeFile(self.files[file_id])
 
-    async def send_message(self, chat_id: int, text: str, reply_markup=None) -> None:
+    async def send_message(
+        self, chat_id: int, text: str, reply_markup=None, reply_parameters=None
+    ) -> None:
         self.sent.append(
             ("sendMessage", {"chat_id": chat_id, "text": text, "markup": reply_markup})
         )
@@ -61,6 +63,10 @@ class FakeBot:
 @dataclass
 class FakeFile:
     data: bytes
+
+    @property
+    def file_size(self) -> int:
+        return len(self.data)
 
     async def download_as_bytearray(self) -> bytearray:
         return bytearray(self.data)

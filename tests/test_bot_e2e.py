@@ -5,8 +5,10 @@ sent to Telegram.
 """
 
 import asyncio
+import contextlib
 import io
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from bot.conversation import GETFILE_LIMIT
 from bot.handlers import HELP, NOT_AN_IMAGE, PLEASE_PHOTO, UNSUPPORTED
 from retrieval.extractor import Extractor
 from retrieval.search import SearchService
-from tests.telegram_api import BotApiServer
+from tests.telegram_api import BotApiServer, Call
 from tests.telegram_api.harness import (
     BuiltIndex,
     bot_settings,
@@ -28,6 +30,7 @@ from tests.telegram_api.harness import (
     running_bot,
     service_for,
     text_reply,
+    until,
 )
 from tests.telegram_api.shapes import CATEGORIES, COLOURS, draw, jpeg, png, title
 
@@ -223,6 +226,40 @@ async def test_every_bad_input_gets_a_short_helpful_reply(
     assert not errors, [r.getMessage() for r in errors]
 
 
+async def test_an_animation_is_told_to_send_a_still_photo(
+    server: BotApiServer, shapes_index: BuiltIndex, service: SearchService
+) -> None:
+    """Telegram turns a GIF into an MPEG-4 animation and sends a document beside it."""
+    clip = {**server.add_file(b"mp4"), "file_name": "sofa.gif.mp4", "mime_type": "video/mp4"}
+    animation = {**clip, "width": 64, "height": 64, "duration": 2}
+    settings = bot_settings(server, shapes_index.index_dir)
+    async with running_bot(settings, service):
+        await server.send_message(USER, animation=animation, document=clip)
+        assert await text_reply(server, USER, 0) == UNSUPPORTED["animation"]
+        mark = len(server.calls)  # a GIF sent as a file stays an image: its first frame
+        gif = io.BytesIO()
+        draw("sofa", "red").save(gif, "GIF")
+        await server.send_document(USER, gif.getvalue(), file_name="s.gif", mime_type="image/gif")
+        album, _ = await results(server, USER, mark)
+    assert album.captions()[0].startswith("#1 Red sofa")
+
+
+async def test_a_file_over_the_limit_is_never_downloaded_whatever_the_server_allows(
+    server: BotApiServer, shapes_index: BuiltIndex, service: SearchService
+) -> None:
+    """A self-hosted Bot API server answers getFile for files up to 2000 MB; the photo's
+    message does not say its size."""
+    server.getfile_limit = 2000 * 1024 * 1024
+    big = server.add_file(png(draw("sofa", "red")), size=GETFILE_LIMIT + 1)
+    photo = {"file_id": big["file_id"], "file_unique_id": big["file_unique_id"]}
+    settings = bot_settings(server, shapes_index.index_dir)
+    async with running_bot(settings, service):
+        await server.send_message(USER, photo=[{**photo, "width": 4000, "height": 3000}])
+        reply = await text_reply(server, USER, 0)
+    assert "too big" in reply and server.count("getFile") == 1
+    assert server.downloads == []
+
+
 async def test_more_filter_and_similar_buttons_reuse_the_query_vector(
     server: BotApiServer, shapes_index: BuiltIndex, service: SearchService, extractions: list[int]
 ) -> None:
@@ -270,6 +307,58 @@ async def test_more_filter_and_similar_buttons_reuse_the_query_vector(
         again, _ = await results(server, USER, mark)
         assert again.captions()[0].startswith("#6 ")
     assert len(extractions) == 1
+
+
+async def test_a_press_telegram_no_longer_lets_us_answer_is_still_served(
+    server: BotApiServer,
+    shapes_index: BuiltIndex,
+    service: SearchService,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A press that waited (a busy bot, a restart) is past answerCallbackQuery's time limit."""
+    settings = bot_settings(server, shapes_index.index_dir)
+    async with running_bot(settings, service):
+        await server.send_photo(USER, png(draw("sofa", "red")))
+        _, buttons = await results(server, USER)
+        server.inject("answerCallbackQuery", "400")
+        mark = len(server.calls)
+        await server.press(USER, buttons.result, button(buttons, "More ▸"))
+        first = await server.wait_for(
+            lambda c: c.chat_id == USER and c.method in {"sendMessage", "sendMediaGroup"},
+            start=mark,
+        )
+        assert first.method == "sendMediaGroup", first.params.get("text")
+        assert first.captions()[0].startswith("#6 ")
+        await results(server, USER, mark)
+    assert server.faults_served == [("answerCallbackQuery", "400")]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_double_tap_sends_one_album(
+    server: BotApiServer, shapes_index: BuiltIndex, service: SearchService
+) -> None:
+    settings = bot_settings(server, shapes_index.index_dir)
+    async with running_bot(settings, service) as running:
+        await server.send_photo(USER, png(draw("sofa", "red")))
+        _, buttons = await results(server, USER)
+        more = button(buttons, "More ▸")
+        album_sent = server.hold("sendMediaGroup")  # the first press stays in flight
+        mark = len(server.calls)
+        try:
+            await server.press(USER, buttons.result, more)
+            await server.reply(USER, "editMessageReplyMarkup", start=mark)  # it is under way
+            await server.press(USER, buttons.result, more)
+            await until(lambda: running.res.stats.refused.get("repeated press") == 1)
+        finally:
+            album_sent.set()
+        album, _ = await results(server, USER, mark)
+        assert album.captions()[0].startswith("#6 ")
+        # pressed again once answered: that is a new press, served
+        await server.press(USER, buttons.result, more)
+        await results(server, USER, server.calls.index(album) + 1)
+    albums = [c for c in server.sent_to(USER, mark) if c.method == "sendMediaGroup"]
+    assert len(albums) == 2 and server.count("answerCallbackQuery") == 3
+    assert running.res.pressing == set()
 
 
 async def test_same_photo_again_is_answered_from_the_cache(
@@ -322,6 +411,28 @@ async def test_missing_catalog_image_falls_back_to_text(
     assert "https://shop.example/p/chair-red" in text.params["text"]
 
 
+async def test_a_catalog_image_turned_into_a_fifo_costs_a_text_line_not_a_hang(
+    server: BotApiServer, tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    """A catalog file changed after the build is read bounded: a FIFO would block a plain
+    read until someone writes to it."""
+    built = build(tmp_path, tiny_extractor)
+    fifo = built.catalog.parent / "images" / "chair-red.png"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    settings = bot_settings(server, built.index_dir)
+    async with running_bot(settings, service_for(built.index_dir, tiny_extractor)):
+        try:
+            await server.send_photo(USER, png(draw("chair", "red")))
+            album, _ = await results(server, USER)
+        finally:  # lets a reader blocked on the FIFO go (the old code), so the bot can stop
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert len(album.captions()) == 4 and "Red chair" not in " ".join(album.captions())
+    listed = [c.params["text"] for c in server.sent_to(USER) if c.method == "sendMessage"]
+    assert listed[0].startswith(f"#1 {title('chair', 'red')}")
+
+
 async def test_twenty_users_at_once_each_get_their_own_answer(
     server: BotApiServer, shapes_index: BuiltIndex, service: SearchService
 ) -> None:
@@ -336,6 +447,38 @@ async def test_twenty_users_at_once_each_get_their_own_answer(
     for number in range(20):
         albums = [c for c in server.sent_to(3000 + number) if c.method == "sendMediaGroup"]
         assert len(albums) == 1
+
+
+async def test_each_answer_to_an_album_of_photos_quotes_its_photo(
+    server: BotApiServer, shapes_index: BuiltIndex, service: SearchService
+) -> None:
+    """Sent at once, an album's answers interleave; the quote says which photo each answers,
+    the rate limit's refusal of one of them included."""
+    shown = {"sofa": "#1 Red sofa", "lamp": "#1 Red lamp", "bed": "#1 Red bed"}
+    settings = bot_settings(server, shapes_index.index_dir, rate_limit=2)
+    async with running_bot(settings, service):
+        photos = {}
+        for category in shown:
+            ref = server.add_file(png(draw(category, "red")))
+            size = {**ref, "width": 96, "height": 96}
+            sent = await server.send_message(USER, photo=[size], media_group_id="album1")
+            photos[sent["message"]["message_id"]] = category
+        refusal = await server.wait_for(
+            lambda c: c.chat_id == USER and "a lot of searches" in c.params.get("text", "")
+        )
+        answered = [await results(server, USER)]
+        answered.append(await results(server, USER, server.calls.index(answered[0][1]) + 1))
+        await server.send_photo(USER + 1, png(draw("rug", "red")))  # a photo on its own
+        alone = await results(server, USER + 1)
+    assert all("reply_parameters" not in call.params for call in alone)
+
+    def quoted(call: Call) -> str:
+        return photos[call.params["reply_parameters"]["message_id"]]
+
+    assert quoted(refusal) not in {quoted(album) for album, _ in answered}
+    for album, buttons in answered:
+        assert album.captions()[0].startswith(shown[quoted(album)] + "\n")
+        assert quoted(buttons) == quoted(album)
 
 
 async def test_busy_queue_gets_a_polite_refusal(

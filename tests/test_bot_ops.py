@@ -17,7 +17,7 @@ from bot.redaction import MASK
 from retrieval.errors import ConfigError
 from retrieval.extractor import Extractor
 from retrieval.search import SearchService
-from tests.telegram_api import BotApiServer
+from tests.telegram_api import TOKEN, BotApiServer
 from tests.telegram_api.harness import (
     BuiltIndex,
     bot_settings,
@@ -76,6 +76,20 @@ async def test_rate_limit_is_per_user(
     assert sum(c.method == "sendMediaGroup" for c in server.sent_to(USER)) == 2
 
 
+async def test_a_stranger_is_kept_out_even_when_the_refusal_cannot_be_sent(
+    server: BotApiServer, shapes_index: BuiltIndex, service: SearchService
+) -> None:
+    """An error in the gate must not let the update through to the handlers."""
+    settings = bot_settings(server, shapes_index.index_dir, allowed_users=f"{USER}")
+    server.inject("sendMessage", "400", description="Bad Request: chat not found")
+    async with running_bot(settings, service) as running:
+        await server.send_photo(STRANGER, png(draw("sofa", "red")))
+        await until(lambda: server.faults_served == [("sendMessage", "400")])
+        await until(lambda: running.app.update_processor.current_concurrent_updates == 0)
+    assert server.count("getFile") == 0
+    assert not [c for c in server.sent_to(STRANGER) if c.method == "sendMediaGroup"]
+
+
 async def test_stats_are_for_admins(
     server: BotApiServer, shapes_index: BuiltIndex, service: SearchService
 ) -> None:
@@ -95,6 +109,35 @@ async def test_stats_are_for_admins(
     p50 = stats.split("p50 ")[1].split(" ms")[0]
     assert float(p50) > 0 and "p95 " in stats
     assert "extract" in stats and "download" in stats
+
+
+async def test_admin_commands_with_arguments_do_nothing_and_say_how_to_use_them(
+    server: BotApiServer,
+    shapes_index: BuiltIndex,
+    service: SearchService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reloads: list[int] = []
+    original = service.reload
+
+    def counted():
+        reloads.append(1)
+        return original()
+
+    monkeypatch.setattr(service, "reload", counted)
+    settings = bot_settings(server, shapes_index.index_dir, admin_ids=f"{ADMIN}")
+    async with running_bot(settings, service):
+        for command in ("/reload 20260101T000000Z", "/stats today"):
+            mark = len(server.calls)
+            await server.send_text(ADMIN, command)
+            reply = await text_reply(server, ADMIN, mark)
+            name = command.split()[0]
+            assert reply.startswith(f"{name} takes no arguments") and len(reply) < 120, reply
+        assert reloads == []
+        mark = len(server.calls)
+        await server.send_text(ADMIN, "/reload")
+        assert (await text_reply(server, ADMIN, mark)).startswith("Reloaded: 24 products")
+    assert reloads == [1]
 
 
 async def test_reload_swaps_the_index_while_a_query_is_in_flight(
@@ -214,6 +257,22 @@ async def test_the_reply_survives_a_bot_api_failure(
     assert server.count("sendMediaGroup") == 1
 
 
+async def test_a_user_who_blocked_the_bot_is_no_error_and_gets_no_apology(
+    server: BotApiServer,
+    shapes_index: BuiltIndex,
+    service: SearchService,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = bot_settings(server, shapes_index.index_dir)
+    server.inject("sendMediaGroup", "403")  # blocked while the search ran
+    async with running_bot(settings, service) as running:
+        await server.send_photo(USER, png(draw("rug", "blue")))
+        await until(lambda: running.res.stats.refused.get("Forbidden") == 1)
+    assert server.faults_served == [("sendMediaGroup", "403")]
+    assert not [c for c in server.sent_to(USER) if c.method == "sendMessage"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_a_rejected_token_is_one_line_and_never_logged(
     server: BotApiServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -232,6 +291,25 @@ async def test_a_rejected_token_is_one_line_and_never_logged(
     logged = [r.getMessage() + (r.exc_text or "") for r in caplog.records]
     assert not [line for line in logged if wrong in line]
     assert any(MASK in line for line in logged)  # PTB did log the URL: redacted
+
+
+async def test_no_form_of_the_token_reaches_the_log_while_serving_a_photo(
+    server: BotApiServer,
+    shapes_index: BuiltIndex,
+    service: SearchService,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The download URL is logged percent-encoded by httpx, and inside the getFile result PTB
+    logs and then completes (the capture formats records later, as a MemoryHandler does)."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="httpx")  # its request lines carry the file URL
+    settings = bot_settings(server, shapes_index.index_dir)
+    async with running_bot(settings, service):
+        await server.send_photo(USER, png(draw("sofa", "red")))
+        await results(server, USER)
+    secret = TOKEN.split(":")[1]  # in every form: raw, percent-encoded, in a dict's repr
+    assert server.count("getFile") == 1 and "/files/" in caplog.text  # the URL was logged
+    assert secret not in caplog.text
 
 
 def test_a_missing_or_malformed_token_is_one_actionable_line(

@@ -40,6 +40,11 @@ _JSON_FIELDS = {
     "disable_notification",
     "protect_content",
 }
+# What Telegram says when it refuses a call for good (a fault's default description)
+_REFUSALS = {
+    "400": "Bad Request: query is too old and response timeout expired or query id is invalid",
+    "403": "Forbidden: bot was blocked by the user",
+}
 _INT_FIELDS = {"chat_id", "message_id", "offset", "limit", "timeout", "max_connections"}
 
 
@@ -79,9 +84,10 @@ class Call:
 
 @dataclass
 class _Fault:
-    kind: str  # "500" | "429" | "timeout" | "slow"
+    kind: str  # "400" | "403" | "500" | "429" | "timeout" | "slow"
     retry_after: int = 1
     hang: float = 5.0
+    description: str = ""  # a 400's or 403's; empty: Telegram's usual one (`_REFUSALS`)
 
 
 class _ApiError(Exception):
@@ -102,6 +108,8 @@ class BotApiServer:
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.confirmed_offset = 0
+        self.getfile_limit = GETFILE_LIMIT  # a self-hosted Bot API server allows up to 2000 MB
+        self.downloads: list[str] = []  # file_ids whose bytes were fetched
         self._pending: list[dict[str, Any]] = []
         self._files: dict[str, tuple[bytes, str, int]] = {}  # file_id -> (data, unique, size)
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
@@ -109,6 +117,7 @@ class BotApiServer:
         self._update_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._faults: dict[str, deque[_Fault]] = {}
+        self._holds: dict[str, deque[asyncio.Event]] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
@@ -265,15 +274,29 @@ class BotApiServer:
     # ---- faults ----------------------------------------------------------------------------
 
     def inject(
-        self, method: str, kind: str, *, times: int = 1, retry_after: int = 1, hang: float = 5.0
+        self,
+        method: str,
+        kind: str,
+        *,
+        times: int = 1,
+        retry_after: int = 1,
+        hang: float = 5.0,
+        description: str = "",
     ) -> None:
-        """Disturb the next `times` calls of `method`: answer 500, answer 429 (retry_after),
-        hang `hang` seconds and drop the call ("timeout"), or answer normally after `hang`
-        seconds ("slow")."""
-        if kind not in {"500", "429", "timeout", "slow"}:
+        """Disturb the next `times` calls of `method`: answer 400 or 403 (`description`, or
+        the usual one), answer 500, answer 429 (retry_after), hang `hang` seconds and drop the
+        call ("timeout"), or answer normally after `hang` seconds ("slow")."""
+        if kind not in {"400", "403", "500", "429", "timeout", "slow"}:
             raise ValueError(f"unknown fault {kind!r}")
         queue = self._faults.setdefault(method, deque())
-        queue.extend(_Fault(kind, retry_after, hang) for _ in range(times))
+        queue.extend(_Fault(kind, retry_after, hang, description) for _ in range(times))
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Keep the next call of `method` waiting until the returned event is set (then it is
+        answered as usual): a reply the test holds in flight while it acts."""
+        gate = asyncio.Event()
+        self._holds.setdefault(method, deque()).append(gate)
+        return gate
 
     # ---- waiting for the bot ---------------------------------------------------------------
 
@@ -312,6 +335,9 @@ class BotApiServer:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
+        holds = self._holds.get(method)
+        if holds:
+            await holds.popleft().wait()
         fault = self._next_fault(method)
         if fault is not None:
             self.faults_served.append((method, fault.kind))
@@ -336,6 +362,7 @@ class BotApiServer:
         file_id = request.match_info["path"].rsplit("/", 1)[-1]
         if file_id not in self._files:
             return web.Response(status=404)
+        self.downloads.append(file_id)
         return web.Response(body=self._files[file_id][0])
 
     async def _record(self, call: Call) -> None:
@@ -387,7 +414,7 @@ class BotApiServer:
         if file_id not in self._files:
             raise _ApiError(400, "Bad Request: invalid file_id")
         _, unique, size = self._files[file_id]
-        if size > GETFILE_LIMIT:
+        if size > self.getfile_limit:
             raise _ApiError(400, "Bad Request: file is too big")
         return {
             "file_id": file_id,
@@ -560,6 +587,8 @@ async def _apply(fault: _Fault) -> web.Response | None:
     if fault.kind == "timeout":  # a lost request: nothing recorded, no answer in time
         await asyncio.sleep(fault.hang)
         return _error(500, "Internal Server Error")
+    if fault.kind in _REFUSALS:
+        return _error(int(fault.kind), fault.description or _REFUSALS[fault.kind])
     if fault.kind == "429":
         return _error(
             429,

@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +27,8 @@ from index.embedding import EmbedOptions, ImageJob, cache_missing
 from index.indexed_views import crop, view_key, with_views
 from index.publish import publish, staging_dir
 from index.room_references import write_room_references
+from index.scene_views import VIEWS as SCENE_VIEWS
+from index.scene_views import scene_jobs
 from index.vector_cache import VectorCache
 from index.vector_writer import cached_vectors, write_from_cache
 from retrieval.bounded_read import read_image_file
@@ -38,6 +40,7 @@ from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest
 from retrieval.model_input import decode_for_model
 from retrieval.products import SCHEMA
 from retrieval.rerank import DEFAULT as DEFAULT_RERANK
+from retrieval.scene_views import SceneViews
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class BuildOptions:
     allow_roots: tuple[Path, ...] = ()  # folders besides the catalog's own images may be in
     objects: bool = False  # also write the region hubness, for finding objects in room photos
     views: int = 0  # crops of each picture indexed besides it (index/indexed_views.py)
+    scenes: int = SCENE_VIEWS  # furnished views of tables and beds (index/scene_views.py)
 
 
 def build_index(
@@ -122,16 +126,24 @@ def _build_locked(
             reuse=not options.full, batch_size=options.batch_size, progress=options.progress
         )
         done = cache_missing(plain, jobs, cache, run)  # the writers below stream them back
+        kept = [e for e in entries if e.content_hash in done.keys]
+        # companions are drawn from readable pictures only, so scenes wait for the pictures
+        load_path = functools.partial(_load, limits=options.limits, decode=load)
+        scenes = scene_jobs(kept, options.scenes, load_path)
+        staged = cache_missing(plain, [j for _, j in scenes], cache, replace(run, desc="scenes"))
     finally:
         cache.close()
-    unreadable = [*source.unreadable, *dict(done.unreadable).items()]
-    reused, embedded = done.stats.cached, done.stats.extracted
+    unreadable = [*source.unreadable, *dict(done.unreadable + staged.unreadable).items()]
+    reused = done.stats.cached + staged.stats.cached
+    embedded = done.stats.extracted + staged.stats.extracted
 
-    kept = [e for e in entries if e.content_hash in done.keys]
     if not kept:
         raise SnapfindError(f"no image of catalog {catalog} could be decoded")
     staging = staging_dir(index_dir)
-    indexed = [(e, key) for e, key in with_views(kept, options.views) if key in done.keys]
+    # whole pictures, then their scene views, then their crops: see retrieval/scene_views.py
+    viewed = [(e, key) for e, key in with_views(kept, options.views) if key in done.keys]
+    furnished = [(e, job.key) for e, job in scenes if job.key in staged.keys]
+    indexed = viewed[: len(kept)] + furnished + viewed[len(kept) :]
     choice = choose_index(len(indexed), extractor.fingerprint.dim, options.ram_budget_bytes)
     hashes_in_order = [key for _, key in indexed]  # cache keys in vector order
     pictures = [e.content_hash for e in kept]  # whole pictures: the threshold's sample
@@ -167,12 +179,17 @@ def _build_locked(
         }
         | ({} if written.recall is None else {"ann_recall_at_5": round(written.recall, 3)})
         | DEFAULT_RERANK.to_manifest()
-        | (CropGate(options.views, len(kept)).to_manifest() if options.views else {})
+        | (SceneViews(len(kept), len(furnished)).to_manifest() if furnished else {})
+        | (
+            CropGate(options.views, len(kept) + len(furnished)).to_manifest()
+            if options.views
+            else {}
+        )
         | no_match_from_cache(cache_dir, plain.fingerprint, pictures, head),
     )
     (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     release = publish(index_dir, staging)
-    _prune_cache(index_dir, plain, {job.key for job in jobs})
+    _prune_cache(index_dir, plain, {job.key for job in jobs} | {job.key for _, job in scenes})
     log.info("published %s: %d products, %d vectors", release, products, len(indexed))
     return BuildReport(
         release, products, len(indexed), embedded, reused, len(unreadable), seconds, choice.key

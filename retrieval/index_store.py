@@ -26,6 +26,7 @@ from retrieval.products import ProductStore
 from retrieval.rerank import RerankParams, expand_query, staged
 from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, Page
 from retrieval.room_probe import RoomProbe
+from retrieval.scene_views import SceneViews, WithoutScenes
 
 CURRENT = "current"
 ReleaseStamp = tuple[str, int, int]
@@ -87,6 +88,12 @@ class CatalogIndex:
         self._first_vector = self._first_vector_of_products()
         self.rerank = RerankParams.from_manifest(self.manifest.extra)
         self.crop_gate = CropGate.from_manifest(self.manifest.extra)  # None: no crops
+        self.scene_views = SceneViews.from_manifest(self.manifest.extra)  # None: no scenes
+        self._object_gate = (  # what `nearest` ranks for the object finder: no scene views
+            self.crop_gate
+            if self.scene_views is None
+            else WithoutScenes(self.scene_views, self.crop_gate)
+        )
         threshold = self.manifest.extra.get(NO_MATCH_KEY)
         self.no_match_below = float(threshold) if threshold is not None else None
         self.info = self._describe()  # a release never changes: described once, off the loop
@@ -111,7 +118,10 @@ class CatalogIndex:
 
     @property
     def pictures(self) -> int:
-        """How many stored vectors are whole pictures: ids below it (crops, if any, follow)."""
+        """How many stored vectors are whole pictures: ids below it (scene views and crops, if
+        any, follow)."""
+        if self.scene_views is not None:
+            return self.scene_views.first_vector
         return self.vectors if self.crop_gate is None else self.crop_gate.first_vector
 
     def _describe(self) -> CatalogInfo:
@@ -170,14 +180,21 @@ class CatalogIndex:
         return bool(self.search(self.vector_of(first.id), Page(1)))
 
     def search(
-        self, vector: np.ndarray, page: Page = FIRST_PAGE, rerank: RerankParams | None = None
+        self,
+        vector: np.ndarray,
+        page: Page = FIRST_PAGE,
+        rerank: RerankParams | None = None,
+        *,
+        scenes: bool = True,
     ) -> list[Hit]:
         """`page` of the products ranked for a (D,) unit vector: one slot per picture, best
         first.
 
         The second stage (`rerank`, by default the manifest's) may reorder the first
-        neighbours; scores stay the cosine similarity to `vector`.
+        neighbours; scores stay the cosine similarity to `vector`. `scenes=False` leaves the
+        scene views out, as the object finder ranks (`nearest`).
         """
+        gate = self.crop_gate if scenes else self._object_gate
         stage = self.rerank if rerank is None else rerank
         excluded, allowed = self._filters(page)
         owners = self.store.product_of_vector
@@ -193,9 +210,7 @@ class CatalogIndex:
             probe = expand_query(query[0], neighbours, scores[0][found], stage.qe_alpha)[None]
         want = stage.candidates(page.end)
         while True:
-            best = top_products(
-                self._vectors, probe, owners, want, excluded, allowed, self.crop_gate
-            )
+            best = top_products(self._vectors, probe, owners, want, excluded, allowed, gate)
             if stage.expands:
                 best = self._rescored(query, best)
             hits = self.hits(staged(best, self.store.categories_of, stage))
@@ -207,15 +222,15 @@ class CatalogIndex:
         self, vector: np.ndarray, k: int, where: Page = FIRST_PAGE
     ) -> list[tuple[int, float]]:
         """The `k` products nearest a (D,) unit vector that `where`'s category and exclusions
-        allow, as (product row, cosine), each at its best picture: no second stage and no
-        product records, for a caller that re-ranks first and reads only the records it
-        shows (`hits`), like the object finder."""
+        allow, as (product row, cosine), each at its best picture or crop, never a scene view
+        (`WithoutScenes`): no second stage and no product records, for a caller that re-ranks
+        first and reads only the records it shows (`hits`), like the object finder."""
         excluded, allowed = self._filters(where)
         if allowed is not None and allowed.size == 0:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)  # (1, D)
         owners = self.store.product_of_vector
-        return top_products(self._vectors, query, owners, k, excluded, allowed, self.crop_gate)
+        return top_products(self._vectors, query, owners, k, excluded, allowed, self._object_gate)
 
     def hits(self, best: list[tuple[int, float]]) -> list[Hit]:
         """(product row, score) pairs, best first → the answer's hits, products showing the
@@ -279,7 +294,7 @@ def top_products(
     k: int,
     excluded: set[int] | frozenset[int] = frozenset(),
     allowed: np.ndarray | None = None,
-    gate: CropGate | None = None,
+    gate: CropGate | WithoutScenes | None = None,
 ) -> list[tuple[int, float]]:
     """The `k` best (owner, score) pairs for a (1, D) query: each owner (product) at its
     best vector, skipping `excluded`, only among vector ids `allowed` if given, crops only

@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from index import scene_views
 from index.build import BuildOptions, BuildReport, build_index
 from index.catalog import catalog_source, describe_source
 from index.indexed_views import MAX_VIEWS
@@ -23,6 +24,7 @@ def build_from_settings(
     allow_roots: tuple[Path, ...] = (),
     objects: bool = False,
     views: int = 0,
+    scenes: int = scene_views.VIEWS,
 ) -> BuildReport:
     """Build the index of `settings.catalog` into `settings.index_dir`."""
     if settings.catalog is None:
@@ -37,6 +39,7 @@ def build_from_settings(
         allow_roots=allow_roots,
         objects=objects,
         views=views,
+        scenes=scenes,
     )
     return build_index(settings.catalog, settings.index_dir, extractor, options)
 
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         allow_roots=tuple(args.allow_root),
         objects=args.objects,
         views=args.views,
+        scenes=args.scenes,
     )
     print(
         f"published {report.release}\n"
@@ -102,6 +106,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also index this many crops of each picture (centre, then corners), so a photo "
         "of part of a product finds it; the index grows by as many vectors (default 0; "
         "docs/quality.md)",
+    )
+    build.add_argument(
+        "--scenes",
+        type=int,
+        default=scene_views.VIEWS,
+        choices=range(scene_views.MAX_VIEWS + 1),
+        metavar=f"0..{scene_views.MAX_VIEWS}",
+        help="also index this many furnished views of each table and bed picture (a table "
+        "among the catalog's chairs, a bed between its nightstands), as shoppers photograph "
+        f"them (default {scene_views.VIEWS}; 0: none; docs/quality.md)",
     )
     build.add_argument(
         "--allow-root",

@@ -51,9 +51,13 @@ FROM build AS export
 # The backbone to serve; its export (minutes; B7, exported to ONNX, peaked at 12 GB of memory
 # here) is the one model the runtime image can run.
 ARG BAKE_WEIGHTS=efficientnet-lite0
+# Its input side (compose passes SNAPFIND_INPUT_SIZE); empty: the backbone's own. The runtime
+# image has no TensorFlow, so it serves only the size exported here.
+ARG EXPORT_INPUT_SIZE=
 ENV KERAS_HOME=/opt/keras TF_CPP_MIN_LOG_LEVEL=2
 COPY --from=weights /opt/keras/models /opt/keras/models
 RUN /opt/venv/bin/snapfind export --backbone "$BAKE_WEIGHTS" --weights imagenet \
+      ${EXPORT_INPUT_SIZE:+--input-size "$EXPORT_INPUT_SIZE"} \
       --runtime-dir /opt/snapfind/runtime
 
 FROM python:3.11-slim AS serve-deps

@@ -25,7 +25,7 @@ from index.catalog import CatalogAccess, CatalogEntry, load_catalog
 from index.choice import choose_index
 from index.embedding import EmbedOptions, ImageJob, cache_missing
 from index.indexed_views import crop, view_key, with_views
-from index.publish import publish, staging_dir
+from index.publish import discard_staging, publish, staging_dir
 from index.room_references import write_room_references
 from index.scene_views import VIEWS as SCENE_VIEWS
 from index.scene_views import scene_jobs
@@ -84,7 +84,10 @@ def build_index(
     options = options or BuildOptions()
     index_dir = Path(index_dir)
     with build_lock(index_dir):
-        return _build_locked(catalog, index_dir, extractor, options)
+        try:
+            return _build_locked(catalog, index_dir, extractor, options)
+        finally:
+            discard_staging(index_dir)  # what a failed build began (a published one is renamed)
 
 
 def _build_locked(

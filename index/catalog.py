@@ -12,6 +12,7 @@ catalog can never make the bot send `/etc/passwd` to a shopper.
 import csv
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".ti
 LABEL_SEPARATORS = ("|", ";")
 KNOWN_FIELDS = {"id", "title", "categories", "category", "image", "url", "price"}
 MANIFEST_NAMES = ("catalog.csv", "catalog.jsonl")  # a folder holding one is read through it
+URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)  # an image column holding a link
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,21 @@ def describe_source(source: Path) -> str:
         raise ConfigError(f"catalog not found: {source}")
     if source.is_dir():
         return f"catalog {source}: a folder tree (ROOT/[source/]category/image)"
+    _check_manifest(source)
     kind = "CSV" if source.suffix.lower() == ".csv" else "JSONL"
     return f"catalog {source}: a {kind} manifest"
+
+
+def _check_manifest(source: Path) -> None:
+    """Parse every row (no image is read): a manifest that is not UTF-8, lacks its `image`
+    column or is malformed is refused before the model loads and before the index folder,
+    its lock and its cache are made."""
+    rows = {".csv": _csv_rows, ".jsonl": _jsonl_rows, ".ndjson": _jsonl_rows}
+    parse = rows.get(source.suffix.lower())
+    if parse is None:
+        raise ConfigError(f"catalog must be a folder, a .csv or a .jsonl file, not {source.name}")
+    if sum(1 for _ in parse(source)) == 0:
+        raise ConfigError(f"catalog {source} lists no images: it has no rows")
 
 
 def load_catalog(path: Path, access: CatalogAccess = CatalogAccess()) -> Catalog:
@@ -196,13 +211,18 @@ def _not_utf8(path: Path) -> ConfigError:
 
 
 def _require_image_column(path: Path, found: Iterable[str] | None) -> None:
-    names = [name[:40] for name in (found or [])]
+    names = [_printable(name[:40]) for name in (found or [])]
     if "image" not in names:
         listed = ", ".join(names[:20]) + (", …" if len(names) > 20 else "") or "none"
         raise ConfigError(
             f"{path} has no `image` column (found: {listed}); "
             "each row needs the path of its image, relative to the CSV"
         )
+
+
+def _printable(text: str) -> str:
+    """`text` fit for one terminal line: a binary file's header has NULs and escapes."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _jsonl_rows(path: Path) -> Iterator[dict[str, object]]:
@@ -224,7 +244,17 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, object]]:
 
 def _resolve_image(row: dict[str, object], base: Path) -> dict[str, object]:
     image = str(row.get("image") or "").strip()
+    if URL.match(image):  # kept as text: refused by `_no_file`, never fetched
+        return row | {"image": image}
     return row | {"image": (base / image) if image else None}
+
+
+def _no_file(row: dict[str, object]) -> tuple[str, str]:
+    """(what, why) for a row whose image is no local path: a URL, or nothing at all."""
+    image = row.get("image")
+    if isinstance(image, str):
+        return image[:200], "a URL: images are read from local files only; download it first"
+    return str(row.get("id", "?")), "no image given"
 
 
 def _labels(value: object) -> tuple[str, ...]:
@@ -253,7 +283,7 @@ def _from_rows(
     for row in rows:
         image = row.get("image")
         if not isinstance(image, Path):
-            unreadable.append((str(row.get("id", "?")), "no image given"))
+            unreadable.append(_no_file(row))
             continue
         try:
             image = reader.place(image)

@@ -65,6 +65,13 @@ def _prune(releases: Path, keep: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def discard_staging(index_dir: Path) -> None:
+    """Remove this process's unpublished staging folders: a build that failed (a full disk,
+    Ctrl-C) leaves neither half a release nor the disk space it took."""
+    for path in (index_dir / RELEASES).glob(f"{STAGING_PREFIX}{os.getpid()}-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _remove_abandoned_staging(releases: Path) -> None:
     """Staging folders of builds that died (their process is gone)."""
     for path in releases.glob(f"{STAGING_PREFIX}*"):

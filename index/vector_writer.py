@@ -7,6 +7,8 @@ re-readable source in vector order, chunk by chunk: one pass draws a random trai
 read again), a second adds the rows to the trained index.
 """
 
+import errno
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass
 from pathlib import Path
@@ -83,8 +85,19 @@ def write_index(
     if search_params:
         faiss.ParameterSpace().set_index_parameters(index, search_params)
     written = Written(0) if check is None else Written(*astuple(check.tune(index)))
-    faiss.write_index(index, str(path))
+    save_index(index, path)
     return written
+
+
+def save_index(index: faiss.Index, path: Path) -> None:
+    """`faiss.write_index`, its C++ failure (a full disk) raised as the `OSError` it is, so the
+    command line says one line (`cannot use PATH: No space left on device`), not a traceback."""
+    try:
+        faiss.write_index(index, str(path))
+    except RuntimeError as error:
+        found = re.search(r"\(([^()]+)\)\s*$", str(error))  # faiss ends with "(strerror)"
+        reason = found.group(1) if found else "FAISS could not write the index"
+        raise OSError(errno.EIO, reason, str(path)) from None
 
 
 def reserve(index: faiss.Index, count: int) -> None:

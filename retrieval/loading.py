@@ -60,9 +60,26 @@ def load_extractor(settings: Settings, *, warmup: bool = False) -> Embedder:
 
 
 def load_keras_extractor(settings: Settings) -> Extractor:
-    """The Keras backbone itself: TensorFlow configured first (it reads options at import)."""
-    configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
+    """The Keras backbone itself: TensorFlow configured first (it reads options at import).
+
+    The serving image has no TensorFlow, only the model exported at its build: an extractor
+    it was not built for (another backbone, weights or input size) is one line, not a traceback.
+    """
+    try:
+        configure_tensorflow(threads=settings.threads, onednn=settings.onednn)
+    except ImportError as error:
+        raise ConfigError(_no_tensorflow(settings, error)) from None
     return Extractor(settings.backbone, settings.weights, settings.input_size)
+
+
+def _no_tensorflow(settings: Settings, error: ImportError) -> str:
+    size = f", {settings.input_size} px" if settings.input_size else ""
+    return (
+        f"no exported runtime model for {settings.backbone} ({settings.weights} weights{size}) "
+        f"in {settings.runtime_dir}, and TensorFlow, which would run it, cannot be imported "
+        f"({error}): export it where TensorFlow is (`snapfind export`; in Docker, "
+        "`docker compose build` with SNAPFIND_BACKBONE set), or set the backbone that was exported"
+    )
 
 
 def load_extractor_to_build(

@@ -6,9 +6,9 @@ environment itself.
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, get_args
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.errors import ConfigError
@@ -96,6 +96,15 @@ class Settings(BaseSettings):
         cut_outs = CUT_OUTS if self.object_cut_out else 0
         return ObjectOptions(self.object_detector, cut_outs, self.threads)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_empty_path(cls, value: object, info: ValidationInfo) -> object:
+        """`SNAPFIND_CATALOG=` would be `Path("")`, the current folder: a build would index
+        whatever folder it runs in. An empty path is refused; unset means the default."""
+        if isinstance(value, str) and not value.strip() and _is_path(cls, info.field_name):
+            raise ValueError("is empty: give a path, or remove the line to use the default")
+        return value
+
     @field_validator("backbone")
     @classmethod
     def _known_backbone(cls, value: str) -> str:
@@ -113,6 +122,12 @@ class Settings(BaseSettings):
             return parse_weights(value)
         except ConfigError as error:
             raise ValueError(str(error)) from None
+
+
+def _is_path(cls: type[BaseSettings], name: str | None) -> bool:
+    """Whether field `name` of `cls` (or a subclass's field) holds a path."""
+    field = cls.model_fields.get(name or "")
+    return field is not None and Path in (field.annotation, *get_args(field.annotation))
 
 
 def _field_name(location: tuple[int | str, ...]) -> str:
@@ -134,3 +149,8 @@ def load_settings(cls: type[S] = Settings, **overrides: object) -> S:  # type: i
             for e in error.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None
+    except UnicodeDecodeError as error:  # a .env saved as Latin-1 or UTF-16 by an editor
+        env_file = cls.model_config.get("env_file")
+        raise ConfigError(
+            f"{env_file} is not UTF-8 text (byte {error.start}): save it as UTF-8"
+        ) from None

@@ -125,3 +125,11 @@ def test_a_folder_with_a_manifest_and_unlisted_images_is_refused(tmp_path: Path)
     (tmp_path / "catalog.jsonl").write_text("")
     with pytest.raises(ConfigError, match=r"holds both catalog\.csv and catalog\.jsonl"):
         load_catalog(tmp_path)
+
+
+def test_a_binary_file_named_csv_is_refused_in_one_printable_line(tmp_path: Path) -> None:
+    """Its header was echoed raw: NULs and escape codes in the operator's terminal."""
+    (tmp_path / "catalog.csv").write_bytes(b"\x00\x1b[2Jbinary\x07,x\n")
+    with pytest.raises(ConfigError, match="has no `image` column") as refused:
+        load_catalog(tmp_path / "catalog.csv")
+    assert str(refused.value).isprintable()

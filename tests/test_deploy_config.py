@@ -88,6 +88,17 @@ def test_env_example_sets_no_optional_setting_to_an_empty_value():
     assert not empty, f"set these or comment them out: {sorted(empty)}"
 
 
+def test_env_example_shows_the_values_the_image_sets():
+    """Its commented lines show defaults; where the image sets a setting, uncommenting the line
+    must keep the image's value (`data/runtime` would lose the model exported into it)."""
+    image = dict(re.findall(r"\b(SNAPFIND_[A-Z0-9_]+)=(\S+)", DOCKERFILE.read_text()))
+    shown = dict(re.findall(r"^#\s*(SNAPFIND_[A-Z0-9_]+)=(.*)$", ENV_EXAMPLE.read_text(), re.M))
+    differ = {
+        name: (shown.get(name), value) for name, value in image.items() if shown.get(name) != value
+    }
+    assert not differ, f".env.example shows other values than the image sets: {differ}"
+
+
 def test_cloud_init_env_file_uses_only_documented_names():
     names = assigned(cloud_file("/etc/snapfind/snapfind.env"))
     undocumented = names - assigned(ENV_EXAMPLE.read_text())
@@ -157,6 +168,39 @@ def test_compose_bakes_the_configured_backbone():
     args = compose()["x-image"]["build"]["args"]
     assert args["BAKE_WEIGHTS"] == "${SNAPFIND_BACKBONE:-efficientnetb7}"
     assert "ARG BAKE_WEIGHTS" in DOCKERFILE.read_text()
+
+
+def test_no_variable_is_required_by_a_service_behind_a_profile():
+    """Compose interpolates the whole file before it applies profiles (docker/compose#11977):
+    a `${VAR:?}` in the milvus services stopped `docker compose build` and `up` of every bot
+    whose .env leaves the Milvus password empty, as .env.example and cloud-init do."""
+    services = compose()["services"]
+    offenders = {
+        name: required_variables(service)
+        for name, service in services.items()
+        if service.get("profiles") and required_variables(service)
+    }
+    assert not offenders, f"required variables in optional services: {offenders}"
+
+
+def required_variables(value: object) -> list[str]:
+    """`${VAR:?...}` / `${VAR?...}` anywhere in a loaded compose value."""
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in required_variables(item)]
+    if isinstance(value, list):
+        return [v for item in value for v in required_variables(item)]
+    return re.findall(r"\$\{(\w+):?\?", value) if isinstance(value, str) else []
+
+
+def test_compose_exports_the_configured_input_size():
+    """The serving image has no TensorFlow: it runs only the export its build made, so a
+    SNAPFIND_INPUT_SIZE in .env must reach that export or nothing in the image can serve it."""
+    args = compose()["x-image"]["build"]["args"]
+    assert args["EXPORT_INPUT_SIZE"] == "${SNAPFIND_INPUT_SIZE:-}"
+    dockerfile = DOCKERFILE.read_text()
+    export = dockerfile[dockerfile.index("AS export") :].split("FROM ")[0]
+    assert "ARG EXPORT_INPUT_SIZE" in export
+    assert '${EXPORT_INPUT_SIZE:+--input-size "$EXPORT_INPUT_SIZE"}' in export
 
 
 def test_cloud_init_installs_docker_and_starts_snapfind_at_every_boot():

@@ -50,3 +50,30 @@ def test_invalid_values_are_one_readable_line(monkeypatch: pytest.MonkeyPatch) -
         "SNAPFIND_WEIGHTS",
     ):
         assert part in message
+
+
+@pytest.mark.parametrize(
+    "name", ["SNAPFIND_CATALOG", "SNAPFIND_INDEX_DIR", "SNAPFIND_HEARTBEAT_FILE"]
+)
+def test_an_empty_path_in_dotenv_is_refused_not_read_as_the_current_folder(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`SNAPFIND_CATALOG=` was `Path("")`: a build indexed whatever folder it ran in."""
+    from bot.settings import BotSettings  # a subclass's path fields are covered too
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(f"{name}=\n")
+    with pytest.raises(ConfigError, match=f"{name}: is empty: give a path"):
+        load_settings(BotSettings)
+
+
+def test_a_dotenv_that_is_not_utf8_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor's Latin-1 `.env` (an accented shop name) was a UnicodeDecodeError traceback."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes("# Café Möbel\nSNAPFIND_TOP_K=3\n".encode("latin-1"))
+    with pytest.raises(
+        ConfigError, match=r"^\.env is not UTF-8 text \(byte \d+\): save it as UTF-8$"
+    ):
+        load_settings()

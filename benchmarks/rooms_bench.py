@@ -12,6 +12,8 @@ its vector, the same vector re-ranked against the hub pictures as a press on its
 alone. The first album as served is the bot's decision on top: the index's room probe, then
 the default's first object where the photo shows a room with two objects or more, else the
 whole photo's album (through `ObjectSearch.search` itself, and replayed for other draws).
+Under the table, every album the served reply offers (the first, each object's button, Whole
+photo): how often some album's first page holds a product of the room.
 `--draws` scores every object variant's first object again over other pseudo-room draws
 (the region hubness recomputed as the build would, with other seeds), since one draw moves
 these figures by ±0.05. Photos are decoded as the product decodes them
@@ -145,6 +147,31 @@ def first_album(search: ObjectSearch, service: SearchService) -> Ranker:
     return rank
 
 
+def every_button(
+    search: ObjectSearch, service: SearchService
+) -> Callable[[bytes], list[list[str]]]:
+    """Every album the reply offers, as a shopper who taps each button sees it: the album sent
+    at once, each boxed object's press (`ObjectSearch.rank` from its cached vector and kind, as
+    `search_object_vector` serves it) and "Whole photo"; a photo without boxes, its one album.
+    Each list is the first two pages (10): hit@5 asks whether some album's first page holds a
+    product of the room, hit@10 whether its More does."""
+
+    def albums(data: bytes) -> list[list[str]]:
+        image = service.decode(data)
+        page = Page(2 * 5)
+        found = search.search(
+            image, service.index, page.k, lambda: service.search_image(image, page)
+        )
+        shown = [found.first.hits] + [
+            search.rank(item.result.vector, service.index, page, item.kind) for item in found.shown
+        ]
+        if found.shown:
+            shown.append(found.whole.hits)
+        return [[h.product.id for h in hits] for hits in shown]
+
+    return albums
+
+
 def first_album_of(finder: ObjectFinder, service: SearchService) -> Ranker:
     """The same decision over another draw's finder (`ObjectSearch` builds its own from the
     index's draw): the index's room probe, then the finder's objects."""
@@ -157,7 +184,8 @@ def first_album_of(finder: ObjectFinder, service: SearchService) -> Ranker:
         regions = finder.encoder.regions(image)
         whole = service.index.search(regions.whole, Page(k))
         if probe is None or probe.shows_room(regions.scene):
-            found = finder.find(image, k, regions, photo_kind(whole))
+            kind = photo_kind(service.index.search(regions.whole, Page(k), scenes=False))
+            found = finder.find(image, k, regions, kind)
             if len(found) >= MIN_OBJECTS:
                 return {FIRST: [h.product.id for h in found[0].hits]}
         return {FIRST: [h.product.id for h in whole]}
@@ -313,6 +341,8 @@ def main() -> int:
         **object_rankers(finders, service),
         f"{SERVED_FIRST} (ObjectSearch)": first_album(ObjectSearch(service.extractor), service),
     }
+    albums = every_button(ObjectSearch(service.extractor), service)
+    buttons: list[tuple[float, float, int]] = []  # per room: hit@5, hit@10, albums offered
     timed: dict[str, Callable[[bytes, int], object]] = {
         "whole photo": lambda data, k: service.search_bytes(data, Page(k)),
         "whole photo from the region map": variants["whole photo from the region map"],
@@ -362,6 +392,14 @@ def main() -> int:
                 hubs[row].update(ranking[:5])
                 if way == FIRST:
                     by_draw[name, "index"].append(quality[row][-1])
+        offered = albums(data)
+        buttons.append(
+            (
+                float(any(truth & set(ids[:5]) for ids in offered)),
+                float(any(truth & set(ids[:10]) for ids in offered)),
+                len(offered),
+            )
+        )
         for label, rankers in drawn.items():
             for name, rank in rankers.items():
                 by_draw[name, label].append(scores(rank(data, everything)[FIRST], truth))
@@ -395,6 +433,12 @@ def main() -> int:
     ):
         ms = 1000 * statistics.median(timing[line])
         print(f"{line}: {ms:.0f} ms median, {ms / (1000 * base):.2f} × whole")
+    h5, h10, offered = np.mean(buttons, axis=0)
+    print(
+        f"every album the served reply offers (first album, each object's button, Whole photo; "
+        f"{offered:.1f} a photo): some album's first page holds a room product in {h5:.3f} of "
+        f"the rooms, its first two pages in {h10:.3f}"
+    )
     if drawn:
         print_draws(by_draw, ["index", *drawn])
     if args.annotate:

@@ -24,7 +24,7 @@ from PIL import (  # noqa: F401
 )
 
 from retrieval.errors import ImageError
-from retrieval.limits import DEFAULT_LIMITS, ImageLimits
+from retrieval.limits import DEFAULT_LIMITS, MIN_QUERY_SIDE, ImageLimits
 
 # Formats Pillow decodes in-process; EPS/PDF (Ghostscript) and other exotic plugins stay out.
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # MPO opens as JPEG
@@ -80,6 +80,19 @@ def decode_image(
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"corrupt or truncated image: {error}", _DAMAGED) from None
     return np.asarray(image, dtype=np.uint8)
+
+
+def require_query_side(image: np.ndarray) -> np.ndarray:
+    """`image` if both its sides reach MIN_QUERY_SIDE; else an `ImageError` that asks for a
+    larger photo (what a query is searched with, not what a catalog may hold)."""
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_QUERY_SIDE:
+        raise ImageError(
+            f"image is {width}x{height}, a side under the {MIN_QUERY_SIDE}-pixel minimum",
+            f"That image is too small to search ({width}×{height} pixels). "
+            "Please send a larger photo.",
+        )
+    return image
 
 
 def _check_dimensions(size: tuple[int, int], limits: ImageLimits) -> None:

@@ -20,3 +20,8 @@ class ImageLimits:
 
 
 DEFAULT_LIMITS = ImageLimits()
+
+# A shopper's photo with a shorter side than this shows nothing to search: a 1×1 or 8×8 picture
+# would still get an album at a confident-looking similarity. Catalog pictures are not held to
+# it (an icon-sized product picture still indexes), so it is no `ImageLimits` field.
+MIN_QUERY_SIDE = 32

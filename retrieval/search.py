@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.decode import require_query_side
 from retrieval.errors import SnapfindError
 from retrieval.extractor import Extractor, Fingerprint
 from retrieval.index_store import CatalogIndex, ReleaseStamp, open_index, release_stamp
@@ -63,8 +64,9 @@ class SearchService:
         return self._index
 
     def decode(self, data: bytes) -> np.ndarray:
-        """(H, W, 3) uint8 pixels of an upload, within the image limits; raises `ImageError`."""
-        return decode_for_model(data, self.extractor.input_size, self.limits)
+        """(H, W, 3) uint8 pixels of an upload, within the image limits and not too small to
+        search; raises `ImageError`."""
+        return require_query_side(decode_for_model(data, self.extractor.input_size, self.limits))
 
     def search_bytes(self, data: bytes, page: Page = FIRST_PAGE) -> QueryResult:
         """Decode, embed and search an uploaded image; raises `ImageError` on bad bytes."""

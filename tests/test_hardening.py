@@ -344,3 +344,18 @@ def test_search_cli_bounds_reads_and_names_the_categories(
     assert "no category 'sofas' in this index; its categories: circles, squares" in (
         capsys.readouterr().err
     )
+
+
+def test_a_photo_too_small_to_show_anything_is_refused_before_the_network(service) -> None:
+    """A 1×1 or 8×8 picture used to get an album at a confident-looking similarity."""
+    from retrieval.limits import MIN_QUERY_SIDE
+
+    for width, height in ((1, 1), (8, 8), (MIN_QUERY_SIDE - 1, 400)):
+        with pytest.raises(ImageError) as refused:
+            service.search_bytes(jpeg_bytes(Image.new("RGB", (width, height), "grey")))
+        assert refused.value.user_message == (
+            f"That image is too small to search ({width}×{height} pixels). "
+            "Please send a larger photo."
+        )
+    small = jpeg_bytes(Image.new("RGB", (MIN_QUERY_SIDE, MIN_QUERY_SIDE), "grey"))
+    assert service.search_bytes(small).hits  # the smallest photo that is searched

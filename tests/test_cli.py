@@ -231,3 +231,17 @@ def test_search_says_when_nothing_in_the_catalog_looks_like_the_photo(
     assert main(search) == 0
     first, *listed = capsys.readouterr().out.splitlines()
     assert "no good match" in first and len(listed) == 2
+
+
+def test_a_tiny_photo_is_one_line_with_or_without_objects(
+    built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (8, 8), "grey").save(tiny)
+    for objects in ([], ["--objects"]):
+        assert main(["search", str(tiny), "--index", str(built / "idx"), *objects]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.strip() == (
+            f"{tiny}: That image is too small to search (8×8 pixels). Please send a larger photo."
+        )

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.bounded_read import read_image_file
-from retrieval.decode import decode_image
+from retrieval.decode import decode_image, require_query_side
 from retrieval.errors import ImageError
 from retrieval.results import FoundObject, Hit, ObjectsResult, Page
 from retrieval.search import SearchService
@@ -73,7 +73,8 @@ def _decode(service: SearchService, photo: Path) -> np.ndarray | None:
     """The photo decoded for the region pass, or None after saying on stderr why not."""
     try:
         data = read_image_file(photo, service.limits.max_bytes)  # bounded, regular files only
-        return decode_image(data, limits=service.limits)  # full size: boxes in the file's pixels
+        image = decode_image(data, limits=service.limits)  # full size: boxes in its pixels
+        return require_query_side(image)  # as `SearchService.decode` holds every query
     except ImageError as error:
         print(f"{photo}: {error.user_message}", file=sys.stderr)
         return None

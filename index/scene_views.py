@@ -8,9 +8,9 @@ the catalog's own readable pictures of the scene's companion category, then phot
 the tuned head's training views are. They only add ways to find the product: search scores a
 product at its best vector and gives it one slot, the whole picture stays its first vector,
 and the "no match" threshold, the room references and a room photo's boxes read whole
-pictures alone (retrieval/scene_views.py)
-(docs/quality.md, thirteenth pass: wild tables 0.553 → 0.658 as served on five categories
-with the kind head, 288 more vectors on the full catalog).
+pictures alone (retrieval/scene_views.py). docs/quality.md, thirteenth pass: wild tables
+0.553 → 0.658 as served on five categories with the kind head, for 288 more vectors on the
+full catalog.
 
 A view is a pure function of (picture, view number, companions), so its vector is cached under
 a key naming all three: a rebuild embeds only views whose picture or company changed.

@@ -143,7 +143,7 @@ def _room_kind(vector: np.ndarray, index: CatalogIndex, whole: QueryResult) -> s
     docs/objects.md); the whole-photo album itself keeps them."""
     if index.scene_views is None:
         return photo_kind(whole.hits)
-    return photo_kind(index.search(vector, Page(len(whole.hits) or 1), scenes=False))
+    return photo_kind(index.search(vector, Page(1), scenes=False))
 
 
 def _plain(found: DetectedObject) -> FoundObject:

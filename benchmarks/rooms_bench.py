@@ -158,7 +158,7 @@ def every_button(
 
     def albums(data: bytes) -> list[list[str]]:
         image = service.decode(data)
-        page = Page(2 * 5)
+        page = Page(PAGE)  # two pages of 5
         found = search.search(
             image, service.index, page.k, lambda: service.search_image(image, page)
         )

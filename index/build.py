@@ -103,19 +103,17 @@ def _build_locked(
             reason = f": {len(source.unreadable)} unreadable, the first {path}: {why}"
         raise SnapfindError(f"catalog {catalog} has no readable images{reason}")
 
-    load = functools.partial(
+    decode = functools.partial(
         decode_for_model, input_size=extractor.input_size, limits=options.limits
     )
+    read = functools.partial(_load, limits=options.limits, decode=decode)  # path → pixels
     jobs = [
-        ImageJob(
-            e.content_hash, str(e.image), functools.partial(_load, e.image, options.limits, load)
-        )
-        for e in entries
+        ImageJob(e.content_hash, str(e.image), functools.partial(read, e.image)) for e in entries
     ] + [
         ImageJob(
             view_key(e.content_hash, v),
             str(e.image),  # an unreadable image is listed once (dict below), not per crop
-            functools.partial(_load_crop, e.image, options.limits, load, v),
+            functools.partial(_load_crop, read, e.image, v),
         )
         for v in range(options.views)
         for e in entries
@@ -131,8 +129,7 @@ def _build_locked(
         done = cache_missing(plain, jobs, cache, run)  # the writers below stream them back
         kept = [e for e in entries if e.content_hash in done.keys]
         # companions are drawn from readable pictures only, so scenes wait for the pictures
-        load_path = functools.partial(_load, limits=options.limits, decode=load)
-        scenes = scene_jobs(kept, options.scenes, load_path)
+        scenes = scene_jobs(kept, options.scenes, read)
         staged = cache_missing(plain, [j for _, j in scenes], cache, replace(run, desc="scenes"))
     finally:
         cache.close()
@@ -204,11 +201,9 @@ def _load(path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray]
     return decode(read_image_file(path, limits.max_bytes))
 
 
-def _load_crop(
-    path: Path, limits: ImageLimits, decode: Callable[[bytes], np.ndarray], view: int
-) -> np.ndarray:
-    """A catalog image's crop number `view`, from the pixels `_load` gives."""
-    return crop(_load(path, limits, decode), view)
+def _load_crop(read: Callable[[Path], np.ndarray], path: Path, view: int) -> np.ndarray:
+    """A catalog image's crop number `view`, from the pixels `read` (`_load`) gives."""
+    return crop(read(path), view)
 
 
 def _prune_cache(index_dir: Path, extractor: Embedder, hashes: set[str]) -> None:

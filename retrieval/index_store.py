@@ -213,7 +213,7 @@ class CatalogIndex:
             best = top_products(self._vectors, probe, owners, want, excluded, allowed, gate)
             if stage.expands:
                 best = self._rescored(query, best)
-            hits = self.hits(staged(best, self.store.categories_of, stage))
+            hits = self.hits(staged(best, self.store.categories_of, stage), page.end)
             if len(hits) >= page.end or len(best) < want:
                 return page.of(hits)
             want *= 2
@@ -232,10 +232,11 @@ class CatalogIndex:
         owners = self.store.product_of_vector
         return top_products(self._vectors, query, owners, k, excluded, allowed, self._object_gate)
 
-    def hits(self, best: list[tuple[int, float]]) -> list[Hit]:
+    def hits(self, best: list[tuple[int, float]], slots: int | None = None) -> list[Hit]:
         """(product row, score) pairs, best first → the answer's hits, products showing the
-        same picture merged into one slot (so there may be fewer)."""
-        return self.store.hits(best)
+        same picture merged into one slot (so there may be fewer); `slots`: only the first
+        that many, reading only their records."""
+        return self.store.hits(best, slots)
 
     def _filters(self, page: Page) -> tuple[set[int], np.ndarray | None]:
         """The product rows `page` skips, and the vector ids it allows (None: all; empty:

@@ -23,7 +23,13 @@ from retrieval.embedder import Embedder
 from retrieval.errors import ConfigError, RuntimeModelError
 from retrieval.index_store import CatalogIndex
 from retrieval.object_options import DEFAULT_OBJECTS, ObjectOptions
-from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo, photo_kind
+from retrieval.objects import (
+    DetectedObject,
+    ObjectFinder,
+    kind_of,
+    looks_like_product_photo,
+    photo_kind,
+)
 from retrieval.regions import RegionEncoder, region_encoder_for
 from retrieval.results import FoundObject, Hit, ObjectsResult, Page, QueryResult
 from retrieval.room_probe import RoomProbe
@@ -137,13 +143,15 @@ def _searched(
 
 
 def _room_kind(vector: np.ndarray, index: CatalogIndex, whole: QueryResult) -> str:
-    """The room photo's own kind, which picks its first object: the first product's of its
-    page among whole pictures. Scene views (a table among chairs) read a dining room as a
-    table, and its first album then shows tables the room lacks (rooms_bench: one room of 60,
-    docs/objects.md); the whole-photo album itself keeps them."""
+    """The room photo's own kind, which picks its first object: that of the product nearest
+    it among whole pictures (the first of such a page, which the second stage keeps first),
+    read without a product record. Scene views (a table among chairs) read a dining room as
+    a table, and its first album then shows tables the room lacks (rooms_bench: one room of
+    60, docs/objects.md); the whole-photo album itself keeps them."""
     if index.scene_views is None:
         return photo_kind(whole.hits)
-    return photo_kind(index.search(vector, Page(1), scenes=False))
+    nearest = index.nearest(vector, 1)
+    return kind_of(index.store.categories_of(nearest[0][0])) if nearest else ""
 
 
 def _plain(found: DetectedObject) -> FoundObject:

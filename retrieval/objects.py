@@ -18,6 +18,7 @@ A plain product photo (one object on white, like the catalog's) gets no object s
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -327,9 +328,13 @@ class _Lead:
 
 
 def photo_kind(hits: list[Hit]) -> str:
-    """The kind a photo's whole-photo page reads as: its first product's category ("" for a
-    catch-all bin such as IKEA's `other`, which names no kind)."""
-    categories = hits[0].product.categories if hits else ()
+    """The kind a photo's whole-photo page reads as: its first product's (`kind_of`)."""
+    return kind_of(hits[0].product.categories if hits else ())
+
+
+def kind_of(categories: Sequence[str]) -> str:
+    """A product's kind: its first category ("" for none, or for a catch-all bin such as
+    IKEA's `other`, which names no kind)."""
     return "" if not categories or categories[0] in CATCH_ALL else categories[0]
 
 

@@ -97,14 +97,33 @@ class ProductStore:
         }
         return [found[row] for row in rows]
 
-    def hits(self, best: list[tuple[int, float]]) -> list[Hit]:
+    def hits(self, best: list[tuple[int, float]], slots: int | None = None) -> list[Hit]:
         """(product row, score) pairs, best first → a page's hits, products showing the same
-        picture merged into one slot (so there may be fewer)."""
+        picture merged into one slot (so there may be fewer). `slots`: only the first that
+        many, and only their products' records are read (a second stage ranks 30 candidates
+        for a page of 5 or 10)."""
+        if slots is not None:
+            best = self._filling(best, slots)
         hits = [
             Hit(p, score)
             for p, (_, score) in zip(self.get([r for r, _ in best]), best, strict=True)
         ]
         return merge_shared_pictures(hits, self._picture_of_id)
+
+    def _filling(self, best: list[tuple[int, float]], slots: int) -> list[tuple[int, float]]:
+        """The pairs of `best` that fill its first `slots` slots, order kept: each slot's
+        product and, wherever they rank, the others showing its picture (its "also as")."""
+        opened: set[str | tuple[int]] = set()
+        kept = []
+        for row, score in best:
+            picture = self._picture.get(row)
+            slot = (row,) if picture is None else picture  # no picture: a slot of its own
+            if slot not in opened:
+                if len(opened) == slots:
+                    continue
+                opened.add(slot)
+            kept.append((row, score))
+        return kept
 
     def _picture_of_id(self, product_id: str) -> str | None:
         row = self.row_of(product_id)

@@ -6,7 +6,7 @@ table makes each box O(1)), so hundreds of boxes cost one forward pass. A box's 
 what the catalog vectors are: an average of the same features, L2-normalised.
 """
 
-import warnings
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -196,32 +196,43 @@ def cells_of(fractions: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return np.concatenate([low, high], axis=1)
 
 
+@functools.cache  # a few grid shapes recur: a photo's boxes are listed once per shape
 def _boxes(h: int, w: int, smallest: int) -> np.ndarray:
-    """(R, 4) boxes (left, top, right, bottom): sides ≥ `smallest`, aspect ≤ MAX_ASPECT."""
+    """(R, 4) boxes (left, top, right, bottom): sides ≥ `smallest`, aspect ≤ MAX_ASPECT;
+    read-only, as it is shared."""
     spans_x = [(a, b) for a in range(w) for b in range(a + smallest, w + 1)]
     spans_y = [(a, b) for a in range(h) for b in range(a + smallest, h + 1)]
     boxes = np.array([(x0, y0, x1, y1) for y0, y1 in spans_y for x0, x1 in spans_x], np.int64)
     sides = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
     slim = sides.max(axis=1) <= MAX_ASPECT * sides.min(axis=1)
-    return boxes[slim] if slim.any() else boxes[:1]
+    kept = boxes[slim] if slim.any() else boxes[:1]
+    kept.flags.writeable = False
+    return kept
 
 
 def _texture(square: np.ndarray, size: tuple[int, int], cells: int) -> np.ndarray:
     """(g, g) grey-level std of the photo's own pixels under each map cell of its (S, S, 3)
-    white-padded square (the padding left out: its edge is not the photo's texture)."""
+    white-padded square (the padding left out: its edge is not the photo's texture; a cell
+    all padding has none). Sums of x and x² per cell: a NaN-masked std took 1 ms a photo."""
     side = square.shape[0]
     scale = side / max(size)
     inner = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))  # as to_square
     top, left = (side - inner[0]) // 2, (side - inner[1]) // 2
-    grey = np.full((side, side), np.nan, np.float32)
-    grey[top : top + inner[0], left : left + inner[1]] = square[
-        top : top + inner[0], left : left + inner[1]
-    ].mean(axis=2)
+    inside = (slice(top, top + inner[0]), slice(left, left + inner[1]))
+    grey, counted = np.zeros((side, side)), np.zeros((side, side))
+    grey[inside] = square[inside] @ np.full(3, 1 / 3, np.float32)  # a channel mean, 40x faster
+    counted[inside] = 1.0
     pixels = side // cells
-    blocks = grey[: cells * pixels, : cells * pixels].reshape(cells, pixels, cells, pixels)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a cell all padding: no texture
-        return np.nan_to_num(np.nanstd(blocks, axis=(1, 3)))
+    covered = cells * pixels
+
+    def per_cell(values: np.ndarray) -> np.ndarray:
+        return values[:covered, :covered].reshape(cells, pixels, cells, pixels).sum(axis=(1, 3))
+
+    count = per_cell(counted)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = per_cell(grey) / count
+        variance = per_cell(grey * grey) / count - mean * mean
+    return np.sqrt(np.clip(np.nan_to_num(variance), 0.0, None))
 
 
 def _box_means(fmap: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ class StoreIndex:
                 for f in found
                 if (row := self.store.row_of(f.product_id)) is not None
             ]
-            hits = self.store.hits(staged(known, self.store.categories_of, self.rerank))
+            hits = self.store.hits(staged(known, self.store.categories_of, self.rerank), page.end)
             if len(hits) >= page.end or len(found) < want:
                 return page.of(hits)
             want *= 2  # some were products this release does not know yet, or shared a picture

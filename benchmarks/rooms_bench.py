@@ -52,10 +52,10 @@ from retrieval.decode import decode_image
 from retrieval.detector import Detector
 from retrieval.loading import load_service
 from retrieval.object_options import CUT_OUTS, ObjectOptions
-from retrieval.object_search import ObjectSearch
-from retrieval.objects import ObjectFinder, looks_like_product_photo, photo_kind
+from retrieval.object_search import ObjectSearch, room_kind
+from retrieval.objects import ObjectFinder, looks_like_product_photo
 from retrieval.regions import cells_of, region_encoder_for
-from retrieval.results import MIN_OBJECTS, Page
+from retrieval.results import MIN_OBJECTS, Page, QueryResult
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 
@@ -184,7 +184,7 @@ def first_album_of(finder: ObjectFinder, service: SearchService) -> Ranker:
         regions = finder.encoder.regions(image)
         whole = service.index.search(regions.whole, Page(k))
         if probe is None or probe.shows_room(regions.scene):
-            kind = photo_kind(service.index.search(regions.whole, Page(k), scenes=False))
+            kind = room_kind(regions.whole, service.index, QueryResult(regions.whole, whole))
             found = finder.find(image, k, regions, kind)
             if len(found) >= MIN_OBJECTS:
                 return {FIRST: [h.product.id for h in found[0].hits]}

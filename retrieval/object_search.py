@@ -77,7 +77,7 @@ class ObjectSearch:
         if not probe.shows_room(regions.scene):
             return ObjectsResult(whole, [], timings | {"objects": 0.0})
         started = time.perf_counter()
-        found = finder.find(image, k, regions, _room_kind(regions.whole, index, whole))
+        found = finder.find(image, k, regions, room_kind(regions.whole, index, whole))
         timings["objects"] = time.perf_counter() - started
         return ObjectsResult(whole, [_plain(o) for o in found], timings)
 
@@ -142,7 +142,7 @@ def _searched(
     return QueryResult(vector, hits, dict(timings), index.no_match(hits))
 
 
-def _room_kind(vector: np.ndarray, index: CatalogIndex, whole: QueryResult) -> str:
+def room_kind(vector: np.ndarray, index: CatalogIndex, whole: QueryResult) -> str:
     """The room photo's own kind, which picks its first object: that of the product nearest
     it among whole pictures (the first of such a page, which the second stage keeps first),
     read without a product record. Scene views (a table among chairs) read a dining room as

@@ -117,26 +117,28 @@ async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """More / Only <category> / All categories / Similar to #n / an object of a room.
 
-    A double tap arrives as two presses: the second, while the first is being answered, is
-    dropped, so one tap never sends the same album twice.
+    A double tap arrives as two presses, perhaps at two replicas: the second, while the first
+    is being answered, is dropped (a claim in the shared state), so one tap never sends the
+    same album twice.
     """
     query = update.callback_query
-    if update.effective_chat is None:  # a button of an inline message: no chat to answer in
+    chat = update.effective_chat
+    if chat is None:  # a button of an inline message: no chat to answer in
         await query.answer(INLINE_BUTTON, show_alert=True)
         return
     res = resources(context)
-    tap = (query.from_user.id, query.message.message_id if query.message else 0, query.data)
-    if tap in res.pressing:
+    message = query.message.message_id if query.message else 0
+    tap = f"{chat.id}:{message}:{query.from_user.id}:{query.data}"  # this button, this user
+    if not await res.state.claim_press(tap):
         res.stats.record_refusal("repeated press")
         log.info("update %s: a button pressed again while answered: dropped", update.update_id)
         await _acknowledge(query)
         return
-    res.pressing.add(tap)
     try:
         await _acknowledge(query)
         await _answer_press(update, context)
     finally:
-        res.pressing.discard(tap)
+        await res.state.release_press(tap)
 
 
 async def _answer_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -7,6 +7,9 @@ Layout (all under `snapfind:<bot id>:`, every key with a TTL):
   TTL = the cache TTL. Never pickled.
 - `r:<user id>`    a sorted set of search times (sliding window, one Lua script); TTL = window.
 - `u:<update id>`  `SET NX EX`: the first replica to see an update answers it.
+- `p:<tap>`        `SET NX EX` of a random token while a button press is answered (a double
+  tap's second press, on any replica, is dropped); deleted only by its holder (one Lua
+  script), TTL = `PRESS_TTL`, so a replica that crashed mid-answer frees the button.
 Size is bounded by the TTLs plus Redis's own `maxmemory` with `allkeys-lru` (deploy/compose.yaml).
 
 Redis going away must not take the bot down: every call falls back to a `LocalState` in this
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = 1.0  # seconds a failed Redis is left alone before the next try
 TIMEOUT = 0.5  # seconds a Redis call may take before the bot answers without it
 UPDATE_TTL = 3600  # seconds an update id is remembered (Telegram retries within minutes)
+# seconds a press's claim lasts at most: beyond an answer's album upload (20 s write timeout)
+# and a retry, yet a replica that crashed mid-answer frees the button within a minute
+PRESS_TTL = 60
 VECTOR_DTYPES = frozenset({"<f2", "<f4", "<f8"})  # what a stored vector may be decoded as
 
 # Sliding-window limit, atomically: drop old searches, count, admit or say how long to wait.
@@ -50,6 +56,12 @@ end
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
 return '0'
+"""
+
+# Delete a press's claim only while it is still ours (it may have lapsed and been re-taken).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 T = TypeVar("T")
@@ -134,6 +146,8 @@ class RedisState:
         self.retry_after = retry_after
         self._down_until: float | None = None  # set while Redis is failing
         self._acquire = self.redis.register_script(_ACQUIRE)
+        self._release = self.redis.register_script(_RELEASE)
+        self._claims: dict[str, str] = {}  # tap -> token of this process's claims in Redis
 
     @property
     def up(self) -> bool:
@@ -177,6 +191,26 @@ class RedisState:
         if first is DOWN:
             return await self.fallback.first_delivery(update_id)
         return first is not None
+
+    async def claim_press(self, tap: str) -> bool:
+        if tap in self._claims or tap in self.fallback.presses:  # this process answers it
+            return False
+        token = secrets.token_hex(8)
+        claim = self.redis.set(self._key("p", tap), token, nx=True, ex=PRESS_TTL)
+        claimed = await self._try(claim)  # None: another press holds it
+        if claimed is DOWN:
+            return await self.fallback.claim_press(tap)
+        if claimed is None:
+            return False
+        self._claims[tap] = token
+        return True
+
+    async def release_press(self, tap: str) -> None:
+        token = self._claims.pop(tap, None)
+        if token is None:  # claimed in this process while Redis was away
+            await self.fallback.release_press(tap)
+            return
+        await self._try(self._release(keys=[self._key("p", tap)], args=[token]))  # DOWN: lapses
 
     async def close(self) -> None:
         await self.redis.aclose()

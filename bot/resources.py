@@ -21,16 +21,13 @@ class BotResources:
     service: Retrieval
     worker: InferenceWorker
     decoder: Decoder
-    state: SharedState  # query cache, rate limits, updates seen: this process's or Redis's
+    state: SharedState  # query cache, rate limits, updates seen, presses being answered
     reloader: IndexReloader
     page_size: int = 5
     objects: bool = False  # look for each piece of furniture in a photo (SNAPFIND_OBJECTS)
     allowed_users: frozenset[int] = frozenset()  # empty: everyone
     admin_ids: frozenset[int] = frozenset()
     stats: Stats = field(default_factory=Stats)
-    # buttons being answered, as (user, message, callback data): a double tap's second press
-    # is dropped while they are
-    pressing: set[tuple[int, int, str | None]] = field(default_factory=set)
 
     def allows(self, user_id: int) -> bool:
         return not self.allowed_users or user_id in self.allowed_users or user_id in self.admin_ids

@@ -1,4 +1,5 @@
-"""The bot's state that replicas must share: query states, rate limits, updates already seen.
+"""The bot's state that replicas must share: query states, rate limits, updates already seen,
+buttons being answered.
 
 `SharedState` is the one interface the handlers use; `LocalState` keeps everything in this
 process (the default: one bot process), `bot/redis_state.py` keeps it in Redis so any replica
@@ -17,7 +18,8 @@ SEEN_UPDATES = 10_000  # update ids remembered in-process: far more than Telegra
 
 
 class SharedState(Protocol):
-    """Query states (for buttons and repeated photos), per-user rate limits, seen updates."""
+    """Query states (for buttons and repeated photos), per-user rate limits, seen updates,
+    buttons being answered."""
 
     async def get_query(self, key: str) -> QueryState | None:
         """The state cached under `key`, or None (never cached, expired, or unreachable)."""
@@ -33,6 +35,16 @@ class SharedState(Protocol):
 
     async def first_delivery(self, update_id: int) -> bool:
         """True the first time `update_id` is seen (by any replica sharing this state)."""
+        ...
+
+    async def claim_press(self, tap: str) -> bool:
+        """True if no one (no replica sharing this state) is answering `tap` now; it is then
+        this caller's until `release_press` (in Redis, until its claim lapses at the latest)."""
+        ...
+
+    async def release_press(self, tap: str) -> None:
+        """Give back this caller's claim on `tap` (never another's): the button may be
+        pressed again."""
         ...
 
     async def close(self) -> None:
@@ -63,6 +75,7 @@ class LocalState:
         self.cache = cache
         self.limiter = limiter
         self.seen = SeenUpdates()
+        self.presses: set[str] = set()  # taps being answered (a crash forgets them with the rest)
 
     async def get_query(self, key: str) -> QueryState | None:
         return self.cache.get(key)
@@ -75,6 +88,15 @@ class LocalState:
 
     async def first_delivery(self, update_id: int) -> bool:
         return self.seen.first(update_id)
+
+    async def claim_press(self, tap: str) -> bool:
+        if tap in self.presses:
+            return False
+        self.presses.add(tap)
+        return True
+
+    async def release_press(self, tap: str) -> None:
+        self.presses.discard(tap)
 
     async def close(self) -> None:
         return None

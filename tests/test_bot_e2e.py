@@ -358,7 +358,7 @@ async def test_a_double_tap_sends_one_album(
         await results(server, USER, server.calls.index(album) + 1)
     albums = [c for c in server.sent_to(USER, mark) if c.method == "sendMediaGroup"]
     assert len(albums) == 2 and server.count("answerCallbackQuery") == 3
-    assert running.res.pressing == set()
+    assert running.res.state.presses == set()  # every claim released
 
 
 async def test_same_photo_again_is_answered_from_the_cache(

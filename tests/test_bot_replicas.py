@@ -116,6 +116,44 @@ async def test_buttons_pressed_on_another_replica_and_a_replay_answered_once(
     assert albums == [album, more_album, similar_album]  # the replay added nothing
 
 
+async def test_a_double_tap_split_between_replicas_sends_one_album(
+    server: BotApiServer, pair: tuple[list[RunningBot], Dispatcher, list[str]]
+) -> None:
+    bots, dispatcher, searched = pair
+    await server.send_photo(USER, jpeg(draw("lamp", "blue")))  # replica A
+    _, buttons = await results(server, USER)
+    more = button(buttons, "More ▸")
+    album_sent = server.hold("sendMediaGroup")  # the first press stays in flight
+    mark = len(server.calls)
+    try:
+        first = await server.press(USER, buttons.result, more)
+        await server.reply(USER, "editMessageReplyMarkup", start=mark)  # it is under way
+        second = await server.press(USER, buttons.result, more)
+        await until(lambda: bots[A].res.stats.refused.get("repeated press") == 1)
+    finally:
+        album_sent.set()
+    album, _ = await results(server, USER, mark)
+    assert album.captions()[0].startswith("#6 ")
+    assert dispatcher.replica_of(first["update_id"]) == [B]
+    assert dispatcher.replica_of(second["update_id"]) == [A]  # the other replica dropped it
+    assert bots[B].res.stats.refused.get("repeated press") is None
+
+    # pressed again once answered (the claim released in Redis): a new press, served
+    await _until_no_claims(bots[A].res.state)
+    again = await server.press(USER, buttons.result, more)
+    await results(server, USER, server.calls.index(album) + 1)
+    assert dispatcher.replica_of(again["update_id"]) == [B]
+    albums = [c for c in server.sent_to(USER, mark) if c.method == "sendMediaGroup"]
+    assert len(albums) == 2 and searched == ["replica 0"]
+
+
+async def _until_no_claims(state: object, timeout: float = 10.0) -> None:
+    assert isinstance(state, RedisState)
+    async with asyncio.timeout(timeout):
+        while await state.redis.keys(f"{state.prefix}p:*"):
+            await asyncio.sleep(0.02)
+
+
 async def test_redis_stopped_and_restarted_mid_conversation(
     server: BotApiServer,
     redis_server: RedisServer,

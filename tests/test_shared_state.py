@@ -10,7 +10,7 @@ from bot.buttons import QueryState
 from bot.poll_guard import AlreadyPolling, PollGuard
 from bot.query_cache import QueryCache
 from bot.rate_limit import RateLimiter
-from bot.redis_state import RETRY_AFTER, RedisState, decode_state, encode_state
+from bot.redis_state import PRESS_TTL, RETRY_AFTER, RedisState, decode_state, encode_state
 from bot.shared_state import LocalState, SeenUpdates
 from tests.redis_server import RedisServer
 
@@ -79,6 +79,41 @@ async def test_two_replicas_share_queries_limits_and_seen_updates(
         await two.close()
 
 
+async def test_a_press_is_claimed_once_until_released_in_this_process() -> None:
+    state = local()
+    assert await state.claim_press("1:2:3:m|k|0|5")
+    assert not await state.claim_press("1:2:3:m|k|0|5")  # the double tap's second press
+    assert await state.claim_press("1:2:3:s|k|0|1")  # another button is answered alongside
+    await state.release_press("1:2:3:m|k|0|5")
+    assert await state.claim_press("1:2:3:m|k|0|5")  # pressed again once answered
+
+
+async def test_replicas_share_press_claims_that_expire_and_release_only_their_own(
+    redis_server: RedisServer,
+) -> None:
+    one = RedisState(redis_server.url, "42", local())
+    two = RedisState(redis_server.url, "42", local())
+    key = "snapfind:42:p:tap"
+    try:
+        assert await one.claim_press("tap")
+        assert not await two.claim_press("tap") and not await one.claim_press("tap")
+        assert 0 < await two.redis.ttl(key) <= PRESS_TTL  # a crashed holder's claim lapses
+        await two.release_press("tap")  # not two's claim: it stays
+        assert not await two.claim_press("tap")
+        await one.release_press("tap")
+        assert not await two.redis.exists(key)
+        assert await two.claim_press("tap")  # pressed again once answered
+
+        await two.redis.delete(key)  # two's claim lapsed (its answer outlasted PRESS_TTL)
+        assert await one.claim_press("tap")
+        await two.release_press("tap")  # two finishes late: one's claim is left alone
+        assert await one.redis.exists(key) and not await two.claim_press("tap")
+        await one.release_press("tap")
+    finally:
+        await one.close()
+        await two.close()
+
+
 async def test_without_redis_the_process_answers_alone_and_uses_redis_when_back(
     redis_server: RedisServer,
 ) -> None:
@@ -91,6 +126,10 @@ async def test_without_redis_the_process_answers_alone_and_uses_redis_when_back(
         assert not state.up
         assert await state.get_query("new") is not None
         assert await state.acquire(1) == 0 and await state.first_delivery(9)
+        assert await state.claim_press("t") and not await state.claim_press("t")
+        await state.release_press("t")  # claimed in this process: released there
+        assert await state.claim_press("t")
+        await state.release_press("t")
 
         redis_server.start()
         # no restart, no call to `reachable`: within RETRY_AFTER of its return, Redis is used

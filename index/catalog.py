@@ -16,10 +16,11 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TextIO
 
 from retrieval.bounded_read import read_image_file
 from retrieval.errors import ConfigError, ImageError
-from retrieval.limits import DEFAULT_LIMITS
+from retrieval.limits import DEFAULT_LIMITS, MAX_MANIFEST_LINE
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 LABEL_SEPARATORS = ("|", ";")
@@ -228,7 +229,11 @@ def _printable(text: str) -> str:
 def _jsonl_rows(path: Path) -> Iterator[dict[str, object]]:
     with path.open(encoding="utf-8") as handle:
         try:
-            for number, line in enumerate(handle, start=1):
+            for number, line in enumerate(_bounded_lines(handle), start=1):
+                if len(line.rstrip("\n")) > MAX_MANIFEST_LINE:  # cut short: longer
+                    raise ConfigError(
+                        f"{path}:{number}: line longer than {MAX_MANIFEST_LINE} characters"
+                    )
                 if not line.strip():
                     continue
                 try:
@@ -240,6 +245,12 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, object]]:
                 yield _resolve_image(row, path.parent)
         except UnicodeDecodeError:
             raise _not_utf8(path) from None
+
+
+def _bounded_lines(handle: TextIO) -> Iterator[str]:
+    """Lines of at most `MAX_MANIFEST_LINE` + 1 characters: a longer one is cut, not read whole."""
+    while line := handle.readline(MAX_MANIFEST_LINE + 1):
+        yield line
 
 
 def _resolve_image(row: dict[str, object], base: Path) -> dict[str, object]:

@@ -25,3 +25,7 @@ DEFAULT_LIMITS = ImageLimits()
 # would still get an album at a confident-looking similarity. Catalog pictures are not held to
 # it (an icon-sized product picture still indexes), so it is no `ImageLimits` field.
 MIN_QUERY_SIDE = 32
+
+# One row of a catalog manifest (a JSONL line), in characters: Python's `csv` default field
+# limit, so both manifest kinds refuse a runaway row before it is held whole in memory.
+MAX_MANIFEST_LINE = 131_072

@@ -8,6 +8,7 @@ from PIL import Image
 
 from index.catalog import catalog_source, describe_source, load_catalog, read_catalog
 from retrieval.errors import ConfigError
+from retrieval.limits import MAX_MANIFEST_LINE
 from tests.synthetic import draw_item, write_shapes_catalog
 
 
@@ -71,6 +72,19 @@ def test_jsonl_rows_sharing_an_id_are_one_product_with_all_labels(tmp_path: Path
     entries = read_catalog(path)
     assert len(entries) == 2
     assert all(e.categories == ("sofas", "living room") for e in entries)
+
+
+def test_overlong_jsonl_line_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    title = "x" * (MAX_MANIFEST_LINE + 10)
+    path.write_text(json.dumps({"id": "1", "title": title, "image": "a.png"}) + "\n")
+    with pytest.raises(ConfigError, match=rf"c\.jsonl:1: line longer than {MAX_MANIFEST_LINE}"):
+        load_catalog(path)
+    row = {"id": "1", "title": "", "image": "a.png"}
+    row["title"] = "x" * (MAX_MANIFEST_LINE - len(json.dumps(row)))  # exactly at the limit
+    path.write_text(json.dumps(row) + "\n")
+    Image.new("RGB", (64, 64), "red").save(tmp_path / "a.png")
+    assert [e.title for e in load_catalog(path).entries] == [row["title"]]
 
 
 def test_bad_jsonl_line_names_the_line(tmp_path: Path) -> None:

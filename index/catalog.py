@@ -200,6 +200,13 @@ def _csv_rows(path: Path) -> Iterator[dict[str, object]]:
         try:
             _require_image_column(path, reader.fieldnames)
             for row in reader:
+                spare = row.pop(None, [])  # cells past the header's columns
+                if any(str(cell).strip() for cell in spare):
+                    raise ConfigError(
+                        f"{path}:{reader.line_num}: {len(reader.fieldnames or ()) + len(spare)} "
+                        f"cells for {len(reader.fieldnames or ())} columns; put a value that "
+                        "holds a comma in double quotes"
+                    )
                 yield _resolve_image(row, path.parent)
         except UnicodeDecodeError:
             raise _not_utf8(path) from None

@@ -87,6 +87,16 @@ def test_overlong_jsonl_line_is_refused_before_it_is_read_whole(tmp_path: Path) 
     assert [e.title for e in load_catalog(path).entries] == [row["title"]]
 
 
+def test_csv_row_with_more_cells_than_columns_is_refused_by_its_line(tmp_path: Path) -> None:
+    Image.new("RGB", (64, 64), "red").save(tmp_path / "a.png")
+    path = tmp_path / "catalog.csv"
+    path.write_text("id,title,categories,image\np1,Sofa,sofas,a.png,\n", encoding="utf-8")
+    assert [e.extra for e in load_catalog(path).entries] == [{}]  # a trailing empty cell: fine
+    path.write_text("id,title,categories,image\np1,Sofa, grey,sofas,a.png\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"catalog\.csv:2: 5 cells for 4 columns; put a value"):
+        load_catalog(path)  # unquoted, the comma shifted the category into the image column
+
+
 def test_bad_jsonl_line_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     path.write_text('{"id": 1}\n{not json\n', encoding="utf-8")

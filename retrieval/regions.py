@@ -196,7 +196,7 @@ def cells_of(fractions: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return np.concatenate([low, high], axis=1)
 
 
-@functools.cache  # a few grid shapes recur: a photo's boxes are listed once per shape
+@functools.lru_cache(maxsize=64)  # photos' grid shapes recur (≤ 1 MB each at 19×19)
 def _boxes(h: int, w: int, smallest: int) -> np.ndarray:
     """(R, 4) boxes (left, top, right, bottom): sides ≥ `smallest`, aspect ≤ MAX_ASPECT;
     read-only, as it is shared."""

@@ -139,7 +139,9 @@ async def test_a_double_tap_split_between_replicas_sends_one_album(
     assert bots[B].res.stats.refused.get("repeated press") is None
 
     # pressed again once answered (the claim released in Redis): a new press, served
-    await _until_no_claims(bots[A].res.state)
+    state = bots[A].res.state
+    assert isinstance(state, RedisState)
+    await until(lambda: _no_claims(state))
     again = await server.press(USER, buttons.result, more)
     await results(server, USER, server.calls.index(album) + 1)
     assert dispatcher.replica_of(again["update_id"]) == [B]
@@ -147,11 +149,9 @@ async def test_a_double_tap_split_between_replicas_sends_one_album(
     assert len(albums) == 2 and searched == ["replica 0"]
 
 
-async def _until_no_claims(state: object, timeout: float = 10.0) -> None:
-    assert isinstance(state, RedisState)
-    async with asyncio.timeout(timeout):
-        while await state.redis.keys(f"{state.prefix}p:*"):
-            await asyncio.sleep(0.02)
+async def _no_claims(state: RedisState) -> bool:
+    """No replica holds a press's claim in Redis."""
+    return not await state.redis.keys(f"{state.prefix}p:*")
 
 
 async def test_redis_stopped_and_restarted_mid_conversation(
@@ -178,7 +178,7 @@ async def test_redis_stopped_and_restarted_mid_conversation(
     for bot in bots:
         state = bot.res.state
         assert isinstance(state, RedisState)
-        await _until_reachable(state)
+        await until(state.reachable)
     mark = len(server.calls)
     photo = await server.send_photo(USER, jpeg(draw("table", "blue")))
     _, after_buttons = await results(server, USER, mark)
@@ -189,12 +189,6 @@ async def test_redis_stopped_and_restarted_mid_conversation(
     assert dispatcher.replica_of(photo["update_id"]) == [B]
     assert dispatcher.replica_of(press["update_id"]) == [A]
     assert searched == ["replica 0", "replica 1", "replica 1"]  # three photos, no press
-
-
-async def _until_reachable(state: RedisState, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await state.reachable():
-            await asyncio.sleep(0.05)
 
 
 async def test_only_one_process_polls(

@@ -8,6 +8,7 @@ change an index build their own small one.
 import asyncio
 import contextlib
 import functools
+import inspect
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -133,8 +134,13 @@ def button(call: Call, text: str) -> str:
 
 
 async def until(condition: Callable[[], object], timeout: float = 20.0) -> None:
-    """Wait for a state change no message marks (a count, a swapped release), checking as the
-    loop runs; fails after `timeout` seconds."""
+    """Wait for a state change no message marks (a count, a swapped release, a key gone from
+    Redis), checking as the loop runs; `condition` may be a coroutine function (a question
+    to Redis). Fails after `timeout` seconds."""
     async with asyncio.timeout(timeout):
-        while not condition():
+        while not await _answer(condition()):
             await asyncio.sleep(0.01)
+
+
+async def _answer(value: object) -> object:
+    return await value if inspect.isawaitable(value) else value

@@ -51,6 +51,17 @@ def write_shapes_catalog(root: Path, per_category: int = 5) -> Path:
     return root
 
 
+# The smallest real extractor on the command line: B0 with random weights at 64 px.
+TINY_ARGS = ["--backbone", "efficientnetb0", "--weights", "none", "--input-size", "64"]
+
+
+def tiny_build_command(root: Path) -> list[str]:
+    """`snapfind index build` argv over a catalog of 2 pictures per shape written under `root`
+    (into `root/idx`), with TINY_ARGS."""
+    catalog = write_shapes_catalog(root / "catalog", per_category=2)
+    return ["index", "build", "--catalog", str(catalog), "--out", str(root / "idx"), *TINY_ARGS]
+
+
 def jpeg_bytes(image: Image.Image, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", **options)

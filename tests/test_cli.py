@@ -11,9 +11,8 @@ import pytest
 from PIL import Image
 
 from snapfind.cli import main
+from tests.synthetic import TINY_ARGS as TINY
 from tests.synthetic import write_shapes_catalog
-
-TINY = ["--backbone", "efficientnetb0", "--weights", "none", "--input-size", "64"]
 
 
 @pytest.fixture(scope="module")

@@ -98,11 +98,9 @@ def test_the_command_builds_crops_and_refuses_more_than_it_has(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from snapfind.cli import main
-    from tests.synthetic import write_shapes_catalog
+    from tests.synthetic import tiny_build_command
 
-    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)
-    tiny = ["--backbone", "efficientnetb0", "--weights", "none", "--input-size", "64"]
-    build = ["index", "build", "--catalog", str(catalog), "--out", str(tmp_path / "idx"), *tiny]
+    build = tiny_build_command(tmp_path)
     with pytest.raises(SystemExit) as refused:
         main([*build, "--views", "6"])
     assert refused.value.code == 2 and "--views: invalid choice: 6" in capsys.readouterr().err

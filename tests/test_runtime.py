@@ -16,9 +16,9 @@ from retrieval.extractor import Extractor
 from retrieval.runtime_extractor import RuntimeExtractor, open_runner
 from retrieval.runtime_file import MODEL_FILES, RECORD, find_runtime, runtime_home
 from snapfind.cli import main
+from tests.synthetic import TINY_ARGS as TINY
 from tests.synthetic import draw_item, write_shapes_catalog
 
-TINY = ["--backbone", "efficientnetb0", "--weights", "none", "--input-size", "64"]
 TINY_ENV = {"SNAPFIND_BACKBONE": "efficientnetb0", "SNAPFIND_WEIGHTS": "none"}
 TINY_ENV |= {"SNAPFIND_INPUT_SIZE": "64"}
 

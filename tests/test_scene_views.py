@@ -129,11 +129,9 @@ def test_the_command_refuses_more_scenes_than_it_makes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from snapfind.cli import main
-    from tests.synthetic import write_shapes_catalog
+    from tests.synthetic import tiny_build_command
 
-    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=2)
-    tiny = ["--backbone", "efficientnetb0", "--weights", "none", "--input-size", "64"]
-    build = ["index", "build", "--catalog", str(catalog), "--out", str(tmp_path / "idx"), *tiny]
+    build = tiny_build_command(tmp_path)
     with pytest.raises(SystemExit) as refused:
         main([*build, "--scenes", "9"])
     assert refused.value.code == 2 and "--scenes: invalid choice: 9" in capsys.readouterr().err

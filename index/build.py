@@ -29,7 +29,7 @@ from index.publish import discard_staging, publish, staging_dir
 from index.room_references import write_room_references
 from index.scene_views import VIEWS as SCENE_VIEWS
 from index.scene_views import scene_jobs
-from index.vector_cache import VectorCache
+from index.vector_cache import CacheError, VectorCache
 from index.vector_writer import cached_vectors, write_from_cache
 from retrieval.bounded_read import read_image_file
 from retrieval.crop_gate import CropGate
@@ -207,12 +207,17 @@ def _load_crop(read: Callable[[Path], np.ndarray], path: Path, view: int) -> np.
 
 
 def _prune_cache(index_dir: Path, extractor: Embedder, hashes: set[str]) -> None:
-    """Drop cached vectors of images gone from the catalog: only after a successful publish."""
-    cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
+    """Drop cached vectors of images gone from the catalog: only after a successful publish.
+    The release is live by then, so a cache that cannot be written (read-only, a full disk)
+    is a warning, not a failed build: its unused vectors only wait for the next build."""
     try:
-        cache.keep_only(hashes)
-    finally:
-        cache.close()
+        cache = VectorCache(index_dir / CACHE, extractor.fingerprint)
+        try:
+            cache.keep_only(hashes)
+        finally:
+            cache.close()
+    except CacheError as error:
+        log.warning("published, but the vector cache was not pruned: %s", error)
 
 
 def _write_products(path: Path, entries: list[CatalogEntry]) -> int:

@@ -6,19 +6,24 @@ see the old release or the new one, never a half-written one; a crash leaves `cu
 """
 
 import os
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from retrieval.errors import SnapfindError
 from retrieval.index_store import CURRENT
 
 RELEASES = "releases"
 STAGING_PREFIX = ".staging-"
 KEEP_RELEASES = 3
+STAGING_NAME = re.compile(rf"{re.escape(STAGING_PREFIX)}(\d{{1,9}})-")  # what `staging_dir` names
+RELEASE_NAME = re.compile(r"\d{8}T\d{12}Z")  # what `publish` names a release: the only ones pruned
 
 
 def staging_dir(index_dir: Path) -> Path:
     """A fresh private directory to write a release into."""
+    _check_current(index_dir)
     releases = index_dir / RELEASES
     releases.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(releases)
@@ -42,8 +47,25 @@ def publish(index_dir: Path, staging: Path) -> Path:
     return final
 
 
+def _check_current(index_dir: Path) -> None:
+    """`current` must be a link (or absent): a link can be swapped atomically, a folder (an index
+    copied with `cp -r`, which follows links) cannot, and the swap would fail after the work."""
+    current = index_dir / CURRENT
+    if current.is_dir() and not current.is_symlink():
+        raise SnapfindError(
+            f"{current} is a folder, not the link a build swaps to publish: "
+            f"move it out of {index_dir}, then build again"
+        )
+
+
 def _fsync_tree(directory: Path) -> None:
+    """Files and folders, recursively; a link's own entry is made durable by its folder's."""
     for path in directory.iterdir():
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            _fsync_tree(path)
+            continue
         with path.open("rb") as handle:
             os.fsync(handle.fileno())
     _fsync_dir(directory)
@@ -58,8 +80,9 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _prune(releases: Path, keep: Path) -> None:
-    """Keep the newest releases; readers that still hold an older one keep their open files."""
-    published = sorted(p for p in releases.iterdir() if not p.name.startswith("."))
+    """Keep the newest releases; readers that still hold an older one keep their open files.
+    Only folders named as `publish` names them: anything else there is the operator's."""
+    published = sorted(p for p in releases.iterdir() if RELEASE_NAME.fullmatch(p.name))
     for old in published[:-KEEP_RELEASES]:
         if old != keep:
             shutil.rmtree(old, ignore_errors=True)
@@ -75,8 +98,8 @@ def discard_staging(index_dir: Path) -> None:
 def _remove_abandoned_staging(releases: Path) -> None:
     """Staging folders of builds that died (their process is gone)."""
     for path in releases.glob(f"{STAGING_PREFIX}*"):
-        pid = int(path.name.removeprefix(STAGING_PREFIX).split("-")[0] or 0)
-        if not _alive(pid):
+        named = STAGING_NAME.match(path.name)  # a folder named otherwise is not ours to remove
+        if named and not _alive(int(named[1])):
             shutil.rmtree(path, ignore_errors=True)
 
 

@@ -14,6 +14,10 @@ import numpy as np
 from retrieval.errors import SnapfindError
 from retrieval.extractor import Fingerprint
 
+# a row holds a vector of this cache's dimension only if its value is a blob of D float32s; any
+# other row (damaged, or written by something else) counts as missing, so it is embedded anew
+_WHOLE = "typeof(v) = 'blob' AND length(v) = ?"
+
 
 class CacheError(SnapfindError):
     """The cache file cannot be read or written: a full disk, a damaged or read-only file."""
@@ -51,20 +55,18 @@ class VectorCache:
             self._db.execute("CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, v BLOB)")
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
-        """The cached vectors among `hashes`."""
+        """The cached vectors among `hashes` (rows of another size count as missing)."""
         with _reported(self.path):
             found: dict[str, np.ndarray] = {}
             wanted = list(dict.fromkeys(hashes))
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 rows = self._db.execute(
-                    f"SELECT hash, v FROM vectors WHERE hash IN ({','.join('?' * len(chunk))})",
-                    chunk,
+                    f"SELECT hash, v FROM vectors WHERE {_WHOLE} AND hash IN "
+                    f"({','.join('?' * len(chunk))})",
+                    [self.dim * 4, *chunk],
                 )
-                for digest, blob in rows:
-                    vector = np.frombuffer(blob, dtype=np.float32)
-                    if vector.size == self.dim:
-                        found[digest] = vector
+                found.update((d, np.frombuffer(blob, dtype=np.float32)) for d, blob in rows)
             return found
 
     def hashes_among(self, hashes: Iterable[str]) -> set[str]:
@@ -75,7 +77,7 @@ class VectorCache:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 rows = self._db.execute(
-                    f"SELECT hash FROM vectors WHERE length(v) = ? AND hash IN "
+                    f"SELECT hash FROM vectors WHERE {_WHOLE} AND hash IN "
                     f"({','.join('?' * len(chunk))})",
                     [self.dim * 4, *chunk],
                 )

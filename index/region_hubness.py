@@ -25,9 +25,13 @@ def region_hubness(
     chunks: Iterable[np.ndarray], owners: np.ndarray, rooms: PseudoRooms
 ) -> np.ndarray:
     """(P,) float32: each catalog vector's mean cosine to its K nearest regions of the rooms its
-    product is not in. `chunks`: the whole pictures' (c, D) vectors in order, a chunk at a time
-    (a million pictures' vectors are never all in memory; a matrix at hand is `[matrix]`);
-    `owners`: (P,) their products."""
+    product is not in (fewer where fewer are left). `chunks`: the whole pictures' (c, D) vectors
+    in order, a chunk at a time (a million pictures' vectors are never all in memory; a matrix
+    at hand is `[matrix]`); `owners`: (P,) their products.
+
+    A picture pasted into every room used (most of a catalog under ~10 pictures) has no
+    reference: it gets the others' mean, neither hub nor anti-hub (0 if none has one). Its own
+    regions must never count as its hubness: at −1 it would win every box of a room photo."""
     used = max(1, len(owners) // 2)  # a small catalog's product stays out of most rooms
     regions, pasted = rooms.regions[:used], rooms.pasted[:used]
     reference = np.concatenate(regions)  # (M, D)
@@ -41,10 +45,14 @@ def region_hubness(
             rows = slice(done, done + len(block))
             for room, products in enumerate(pasted):
                 inside = np.isin(owners[rows], list(products))  # (c,) its products are in it
-                block[np.ix_(inside, room_of == room)] = -1.0
+                block[np.ix_(inside, room_of == room)] = -np.inf
             top = np.partition(block, block.shape[1] - k, axis=1)[:, -k:]  # unordered: a mean
-            hubness[rows] = top.mean(axis=1)
+            counted = np.isfinite(top)  # (c, k) regions outside its own rooms
+            sums, counts = np.where(counted, top, 0.0).sum(axis=1), counted.sum(axis=1)
+            hubness[rows] = np.divide(sums, counts, out=np.full(len(top), np.nan), where=counts > 0)
             done += len(block)
     if done != len(owners):
         raise ValueError(f"{done} vectors for {len(owners)} pictures")
+    unmeasured = np.isnan(hubness)
+    hubness[unmeasured] = hubness[~unmeasured].mean() if not unmeasured.all() else 0.0
     return hubness

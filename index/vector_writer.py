@@ -19,7 +19,7 @@ import numpy as np
 from index.choice import IndexChoice
 from index.list_partition import cut_lists
 from index.probe_tuning import ProbeCheck
-from index.vector_cache import VectorCache
+from index.vector_cache import CacheError, VectorCache
 from retrieval.extractor import Fingerprint
 from retrieval.vector_chunks import CHUNK, Chunks, rows_at
 
@@ -207,7 +207,10 @@ def cached_chunks(
     hashes: list[str],
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Chunks:
-    """A re-readable chunk source of the vectors of `hashes`, in that order, transformed."""
+    """A re-readable chunk source of the vectors of `hashes`, in that order, transformed.
+
+    A NaN or infinite cached vector (a damaged cache) is refused: FAISS would hide its product
+    from every search, or fail the build with a C++ trace; the threshold would become NaN."""
 
     def chunks() -> Iterator[np.ndarray]:
         for start in range(0, len(hashes), CHUNK):
@@ -220,6 +223,12 @@ def cached_chunks(
                 )
             chunk = np.stack([found[h] for h in part]).astype(np.float32, copy=False)  # (c, D)
             del found  # its blobs are a second copy of the chunk while faiss adds it
+            finite = np.isfinite(chunk).all(axis=1)  # (c,)
+            if not finite.all():
+                raise CacheError(
+                    f"the vector cache holds a damaged vector (NaN or infinite) for "
+                    f"{part[int(np.argmin(finite))]}; build again with --full to embed anew"
+                )
             yield chunk if transform is None else transform(chunk)
 
     return chunks

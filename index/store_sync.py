@@ -23,7 +23,7 @@ from retrieval.extractor import Fingerprint
 from retrieval.head import ProjectionHead, load_head
 from retrieval.manifest import MANIFEST, Manifest
 from retrieval.store_target import milvus_target
-from retrieval.vector_store import StoredVector
+from retrieval.vector_store import StoredVector, picture_key
 
 BATCH = 1000  # rows per upsert
 
@@ -36,7 +36,7 @@ class SyncReport:
 
 
 def rows_of(entries: list[CatalogEntry]) -> dict[str, tuple[CatalogEntry, str]]:
-    """key → (entry, content hash of image + product metadata), keys `<id>#<n>` per product."""
+    """key → (entry, content hash of image + product metadata), a `picture_key` per image."""
     rows: dict[str, tuple[CatalogEntry, str]] = {}
     count: dict[str, int] = {}
     for entry in entries:
@@ -44,7 +44,8 @@ def rows_of(entries: list[CatalogEntry]) -> dict[str, tuple[CatalogEntry, str]]:
         meta = json.dumps(
             [entry.content_hash, entry.title, entry.categories, entry.url, entry.price], default=str
         )
-        rows[f"{entry.id}#{count[entry.id]}"] = (entry, hashlib.sha256(meta.encode()).hexdigest())
+        digest = hashlib.sha256(meta.encode()).hexdigest()
+        rows[picture_key(entry.id, count[entry.id])] = (entry, digest)
     return rows
 
 

@@ -10,18 +10,10 @@ from retrieval.crop_gate import CropGate
 from retrieval.errors import IndexNotFoundError, SnapfindError
 from retrieval.extractor import Fingerprint
 from retrieval.filtered_search import search_within
-from retrieval.manifest import (
-    MANIFEST,
-    PRODUCTS,
-    VECTORS,
-    Manifest,
-    damaged,
-    region_hubness_file,
-    room_probe_file,
-    whole_probe_file,
-)
+from retrieval.manifest import MANIFEST, PRODUCTS, VECTORS, Manifest, damaged
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
+from retrieval.object_references import read_region_hubness, read_room_probe, whole_pictures
 from retrieval.products import ProductStore
 from retrieval.rerank import RerankParams, expand_query, staged
 from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, Page
@@ -87,6 +79,7 @@ class CatalogIndex:
             ivf.make_direct_map()  # lets vector_of() reconstruct stored vectors
         self._first_vector = self._first_vector_of_products()
         self.rerank = RerankParams.from_manifest(self.manifest.extra)
+        self.pictures = whole_pictures(release, self.manifest, self.vectors)  # checks the views
         self.crop_gate = CropGate.from_manifest(self.manifest.extra)  # None: no crops
         self.scene_views = SceneViews.from_manifest(self.manifest.extra)  # None: no scenes
         self._object_gate = (  # what `nearest` ranks for the object finder: no scene views
@@ -116,14 +109,6 @@ class CatalogIndex:
     def categories(self) -> list[str]:
         return self.store.categories()
 
-    @property
-    def pictures(self) -> int:
-        """How many stored vectors are whole pictures: ids below it (scene views and crops, if
-        any, follow)."""
-        if self.scene_views is not None:
-            return self.scene_views.first_vector
-        return self.vectors if self.crop_gate is None else self.crop_gate.first_vector
-
     def _describe(self) -> CatalogInfo:
         """The plain description front ends show (its images: pictures, not their crops)."""
         return describe_release(self.release, self.manifest, self.store, self.pictures)
@@ -141,38 +126,22 @@ class CatalogIndex:
 
     def picture_vectors(self, every: int = 1) -> np.ndarray:
         """(⌈P / every⌉, D) float32: every `every`-th whole picture's stored vector, in vector-id
-        order, without the crops that may follow them (what room photos' boxes are scored
-        against); a sample of a large catalog reads only its own rows."""
+        order, without the crops and scene views that may follow them; a sample of a large
+        catalog reads only its own rows."""
         return self._vectors.reconstruct_batch(np.arange(0, self.pictures, every))
 
+    def picture_sample(self, every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(S,) the vector ids of `picture_vectors(every)` and those vectors: what room photos'
+        boxes are scored against (`StoreIndex` may hold fewer)."""
+        return np.arange(0, self.pictures, every), self.picture_vectors(every)
+
     def region_hubness(self, side: int) -> np.ndarray | None:
-        """(P,) how much each whole picture resembles any piece of a room seen at `side` px (the
-        object finder's CSLS term), written by `index build --objects`; None for an index built
-        without it, or at another region side."""
-        path = self.release / region_hubness_file(side)
-        values = _optional_array(path)
-        if values is None:
-            return None
-        if values.shape == (self.vectors,):  # written for crops too, before they were left out
-            values = values[: self.pictures]
-        if values.shape != (self.pictures,) or values.dtype != np.float32:
-            raise damaged(path, f"{values.dtype} {values.shape} for {self.pictures} pictures")
-        return values
+        """(P,) the whole pictures' region hubness at `side` px (`read_region_hubness`)."""
+        return read_region_hubness(self.release, side, self.pictures, self.vectors)
 
     def room_probe(self, side: int) -> RoomProbe | None:
-        """Which photos show a room, for region vectors at `side` px, written by `index build
-        --objects`; None for an index built without it (before it existed), at another side, or
-        with a tuned head before the probe judged the backbone's own vectors."""
-        path = self.release / room_probe_file(side)
-        if not path.exists() and not self.manifest.fingerprint.head:
-            path = self.release / whole_probe_file(side)  # the same vectors without a head
-        values = _optional_array(path)
-        if values is None:
-            return None
-        dim = self._vectors.d
-        if values.shape != (dim + 1,) or values.dtype != np.float32:
-            raise damaged(path, f"{values.dtype} {values.shape} for dimension {dim}")
-        return RoomProbe.from_array(values)
+        """Which photos show a room, at `side` px (`read_room_probe`)."""
+        return read_room_probe(self.release, self.manifest, side)
 
     def answers(self) -> bool:
         """Whether a search from a stored vector finds a product: the cheap health probe."""
@@ -339,13 +308,3 @@ def _best_per_product(
 def open_index(index_dir: Path, fingerprint: Fingerprint | None = None) -> CatalogIndex:
     """Open the published index under `index_dir`, refusing one made by another extractor."""
     return CatalogIndex(resolve_release(Path(index_dir)), fingerprint, Path(index_dir))
-
-
-def _optional_array(path: Path) -> np.ndarray | None:
-    """A plain .npy file an index may lack (None); one that does not read is damaged."""
-    if not path.is_file():
-        return None
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise damaged(path, str(error)) from None

@@ -24,6 +24,7 @@ MAX_CATEGORY = 128
 FINGERPRINT = "snapfind.fingerprint"  # collection property: JSON of the extractor fingerprint
 FETCH_FACTOR = 4  # images fetched per product asked for, before collapsing to products
 PAGE = 4096  # rows per page when reading every row back
+KEYS_PER_QUERY = 1000  # keys named in one query's filter
 
 
 class MilvusStore:
@@ -132,6 +133,17 @@ class MilvusStore:
             raise KeyError(product_id)
         first = min(rows, key=lambda row: row["key"])
         return np.asarray(first["vector"], dtype=np.float32)
+
+    def vectors_of(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            rows = self._client.query(
+                self._name,
+                filter=f"key in {_quoted(keys[start : start + KEYS_PER_QUERY])}",
+                output_fields=["key", "vector"],
+            )
+            found.update((row["key"], np.asarray(row["vector"], np.float32)) for row in rows)
+        return found
 
     def contents(self) -> dict[str, str]:
         """key → content of every stored row (what an incremental sync compares).

@@ -6,9 +6,9 @@ finder is rebuilt once per served release: a hot reload swaps the catalog it sco
 A plain product photo never builds either, and a photo the index's room probe calls one piece
 (retrieval/room_probe.py) stops after the region pass, with its whole-photo album. Where the
 object step cannot run (a runtime exported before its feature-map model existed, served without
-TensorFlow; a vector store serving, which keeps the catalog's vectors out of this process; an
-index built without `--objects`, which has no room references), photos are searched whole, as
-before object search, and the log says why once.
+TensorFlow; an index built without `--objects`, which has no room references), photos are
+searched whole, as before object search, and the log says why once. A release served from a
+vector store finds objects too (`retrieval.store_index`).
 """
 
 import logging
@@ -122,7 +122,7 @@ class ObjectSearch:
                             self._encoder.side,
                         )
             # an export without its feature-map model and no TensorFlow, or a vector store
-            # serving (the catalog's vectors are not in this process)
+            # that holds none of the release's pictures
             except (ImportError, RuntimeModelError, ConfigError) as error:
                 log.warning("object search is off (%s); photos are searched whole", error)
                 self._unavailable = True

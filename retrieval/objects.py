@@ -111,12 +111,12 @@ class ObjectFinder:
         pictures = index.pictures
         owners = index.store.product_of_vector[:pictures]  # (P,)
         step = max(1, pictures // SCORING_SAMPLE)
-        sample = index.picture_vectors(step)  # a vector store's ConfigError says why not
+        ids, sample = index.picture_sample(step)
         _, _, basis = np.linalg.svd(sample, full_matrices=False)  # uncentred: keeps q·c
         top = basis[:SCORING_DIMS].T.copy()  # (D, d)
         self._sample = sample @ top  # (S, d)
         self._basis = encoder.scoring_basis(top)  # boxes are projected with it (a head folded in)
-        self._sample_owner = owners[::step]
+        self._sample_owner = owners[ids]
         hubness = index.region_hubness(encoder.side) if hubness is None else hubness
         if hubness is None:  # e.g. an index built at another region side, before an upgrade
             log.warning(
@@ -125,7 +125,7 @@ class ObjectFinder:
                 encoder.side,
             )
             hubness = np.zeros(pictures, np.float32)
-        self._sample_hubness = hubness[::step]
+        self._sample_hubness = hubness[ids]
         self._product_hubness = np.full(len(index), np.inf, np.float32)
         np.minimum.at(self._product_hubness, owners, hubness)  # (P,) a product's best image
 

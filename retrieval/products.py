@@ -42,6 +42,7 @@ class ProductStore:
         ):
             self._picture[row] = digest  # later rows win: the product's lowest vector id
         self._row_of_id = dict(self._db.execute("SELECT id, row FROM products"))
+        self._ids = [pid for (pid,) in self._db.execute("SELECT id FROM products ORDER BY row")]
         self._categories = [
             tuple(json.loads(c))
             for (c,) in self._db.execute("SELECT categories FROM products ORDER BY row")
@@ -52,6 +53,9 @@ class ProductStore:
 
     def row_of(self, product_id: str) -> int | None:
         return self._row_of_id.get(product_id)
+
+    def id_of(self, row: int) -> str:
+        return self._ids[row]
 
     def picture_of(self, row: int) -> str | None:
         """The content hash of a product's first picture (shared pictures share it)."""

@@ -13,6 +13,11 @@ Ranking is the store's cosine order, one hit per product, then what the release'
 asks of a FAISS release too: the category vote over the first neighbours and one slot per
 picture, which need only the products' records. Query expansion (off in the shipped stage)
 needs the neighbours' vectors in process and is not applied.
+
+Room photos' objects are found as for a FAISS release (`retrieval.objects`): the release holds
+the region hubness and room probe, the store a sample of the pictures' vectors (read once per
+release, by key) and each object's nearest products. The store mirrors whole pictures only, so
+an object's products never come from an indexed crop or scene view.
 """
 
 from pathlib import Path
@@ -25,11 +30,13 @@ from retrieval.index_store import describe_release, resolve_release
 from retrieval.manifest import MANIFEST, PRODUCTS, Manifest
 from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
+from retrieval.object_references import read_region_hubness, read_room_probe, whole_pictures
 from retrieval.products import ProductStore
 from retrieval.rerank import RerankParams, staged
 from retrieval.results import FIRST_PAGE, Hit, Page
+from retrieval.room_probe import RoomProbe
 from retrieval.store_target import milvus_target
-from retrieval.vector_store import VectorStore
+from retrieval.vector_store import ProductScore, VectorStore, picture_key
 
 
 class StoreIndex:
@@ -45,18 +52,17 @@ class StoreIndex:
         self.rerank = RerankParams.from_manifest(self.manifest.extra)
         threshold = self.manifest.extra.get(NO_MATCH_KEY)
         self.no_match_below = float(threshold) if threshold is not None else None
-        self.info = describe_release(release, self.manifest, self.store, self.manifest.vectors)
+        self.vectors = len(self.store.product_of_vector)  # the release's, as it wrote them
+        self.pictures = whole_pictures(release, self.manifest, self.vectors)
+        self.info = describe_release(release, self.manifest, self.store, self.pictures)
+        self.scene_views = None  # a store mirrors whole pictures only (index/store_sync.py)
 
     def search(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
         """`page` of the products ranked by the store, best first, after the manifest's vote."""
         want = self.rerank.candidates(page.end)
         while True:
             found = self._vectors.search(vector, want, page.category, page.exclude)
-            known = [
-                (row, f.score)
-                for f in found
-                if (row := self.store.row_of(f.product_id)) is not None
-            ]
+            known = self._known(found)
             hits = self.store.hits(staged(known, self.store.categories_of, self.rerank), page.end)
             if len(hits) >= page.end or len(found) < want:
                 return page.of(hits)
@@ -68,14 +74,44 @@ class StoreIndex:
     def categories(self) -> list[str]:
         return self.store.categories()
 
-    @property
-    def pictures(self) -> int:
-        """Not served, as `picture_vectors`: the object step needs the vectors here."""
-        raise _vectors_elsewhere()
+    def picture_sample(self, every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(S,) vector ids of every `every`-th whole picture of the release that the store
+        holds, and (S, D) their vectors as stored: a picture a later sync changed is read as
+        it is now, one it removed is left out."""
+        owners = self.store.product_of_vector[: self.pictures]
+        ids = np.arange(0, len(owners), every)
+        numbers = _numbers_within(owners)  # which of its product's pictures each one is
+        keys = [picture_key(self.store.id_of(int(owners[i])), int(numbers[i])) for i in ids]
+        stored = self._vectors.vectors_of(keys)
+        kept = [i for i, key in enumerate(keys) if key in stored]
+        if not kept:
+            raise ConfigError(f"the store holds none of {self.release}'s pictures: sync it first")
+        return ids[kept], np.stack([stored[keys[i]] for i in kept])
 
-    def picture_vectors(self, every: int = 1) -> np.ndarray:
-        """Not served: every vector lives in the store (`search --objects` needs them here)."""
-        raise _vectors_elsewhere()
+    def region_hubness(self, side: int) -> np.ndarray | None:
+        """(P,) the whole pictures' region hubness at `side` px (`read_region_hubness`)."""
+        return read_region_hubness(self.release, side, self.pictures, self.vectors)
+
+    def room_probe(self, side: int) -> RoomProbe | None:
+        """Which photos show a room, at `side` px (`read_room_probe`)."""
+        return read_room_probe(self.release, self.manifest, side)
+
+    def nearest(
+        self, vector: np.ndarray, k: int, where: Page = FIRST_PAGE
+    ) -> list[tuple[int, float]]:
+        """The `k` products the store finds nearest a (D,) unit vector within `where`'s
+        category and exclusions, as (product row, cosine), without a second stage or product
+        records (`CatalogIndex.nearest`); products this release does not know are left out."""
+        return self._known(self._vectors.search(vector, k, where.category, where.exclude))
+
+    def _known(self, found: list[ProductScore]) -> list[tuple[int, float]]:
+        """(product row, cosine) of the products found that this release knows, order kept."""
+        rows = [(self.store.row_of(f.product_id), f.score) for f in found]
+        return [(row, score) for row, score in rows if row is not None]
+
+    def hits(self, best: list[tuple[int, float]], slots: int | None = None) -> list[Hit]:
+        """(product row, score) pairs → the answer's hits (`ProductStore.hits`)."""
+        return self.store.hits(best, slots)
 
     def vector_of(self, product_id: str) -> np.ndarray:
         """The stored (D,) vector of a product the release knows; KeyError otherwise."""
@@ -115,7 +151,12 @@ def store_opener(store: str, fingerprint: Fingerprint):
     return open_release
 
 
-def _vectors_elsewhere() -> ConfigError:
-    return ConfigError(
-        "this needs the index's own vectors, not a vector store: unset SNAPFIND_STORE"
-    )
+def _numbers_within(owners: np.ndarray) -> np.ndarray:
+    """(V,) for each vector, how many earlier vectors belong to its product (`picture_key`'s
+    number: the release's whole pictures are in catalog order, as a sync numbers them)."""
+    order = np.argsort(owners, kind="stable")
+    ranks = np.arange(len(owners))
+    starts = np.searchsorted(owners[order], owners[order], side="left")
+    numbers = np.empty(len(owners), np.int64)
+    numbers[order] = ranks - starts
+    return numbers

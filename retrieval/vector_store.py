@@ -15,11 +15,17 @@ import faiss
 import numpy as np
 
 
+def picture_key(product_id: str, number: int) -> str:
+    """A stored image's key: its product's id and which of that product's pictures it is (0:
+    the first in catalog order), so a release's vector ids map to the store's rows."""
+    return f"{product_id}#{number}"
+
+
 @dataclass(frozen=True)
 class StoredVector:
     """One image's unit vector, with what a filter or an update needs to know of its product."""
 
-    key: str  # unique per image: "<product id>#<image number>"
+    key: str  # unique per image: `picture_key`
     product_id: str
     categories: tuple[str, ...]
     vector: np.ndarray  # (D,) float32, unit length
@@ -50,6 +56,9 @@ class VectorStore(Protocol):
 
     def vector_of(self, product_id: str) -> np.ndarray:
         """A stored (D,) vector of the product (its first image's); KeyError if absent."""
+
+    def vectors_of(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored (D,) vectors of those `keys` the store holds."""
 
 
 def best_per_product(
@@ -118,3 +127,6 @@ class FaissStore:
             if item.product_id == product_id:
                 return item.vector
         raise KeyError(product_id)
+
+    def vectors_of(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        return {key: self._items[self._ids[key]].vector for key in keys if key in self._ids}

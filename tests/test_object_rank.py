@@ -43,6 +43,9 @@ class TinyIndex:
         self.sampled = every
         return self.vectors[::every]
 
+    def picture_sample(self, every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        return np.arange(0, len(self.vectors), every), self.picture_vectors(every)
+
     def nearest(self, vector, k, where=FIRST_PAGE) -> list[tuple[int, float]]:
         cosines = self.vectors @ vector
         rows = [

@@ -84,6 +84,12 @@ def test_build_with_objects_writes_what_the_index_reads(tmp_path: Path, tiny_ext
     (report.release / name).write_bytes(b"\x93NUMPY truncated")
     with pytest.raises(IndexDamagedError, match=name):
         open_index(tmp_path / "objects").region_hubness(side)
+    (report.release / name).write_bytes(b"")  # an empty file: numpy's EOFError
+    with pytest.raises(IndexDamagedError, match=name):
+        open_index(tmp_path / "objects").region_hubness(side)
+    np.save(report.release / name, np.full(index.vectors, np.nan, np.float32))
+    with pytest.raises(IndexDamagedError, match=name):  # NaN would make every margin NaN
+        open_index(tmp_path / "objects").region_hubness(side)
 
 
 def test_a_build_with_objects_shows_its_region_passes_going(

@@ -90,9 +90,10 @@ def test_the_build_writes_a_probe_the_index_reads(
     damaged = tmp_path / "damaged"
     build_index(catalog, damaged, lite0_extractor, BuildOptions(progress=False, objects=True))
     release = open_index(damaged).release
-    np.save(release / room_probe_file(side), np.zeros(7, np.float32), allow_pickle=False)
-    with pytest.raises(IndexDamagedError, match=room_probe_file(side)):
-        open_index(damaged).room_probe(side)
+    for wrong in (np.zeros(7, np.float32), np.full(1281, np.nan, np.float32)):
+        np.save(release / room_probe_file(side), wrong, allow_pickle=False)
+        with pytest.raises(IndexDamagedError, match=room_probe_file(side)):
+            open_index(damaged).room_probe(side)
 
 
 def test_a_probe_from_before_the_scene_vector_is_read_only_without_a_head(

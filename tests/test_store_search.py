@@ -6,19 +6,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import ImageOps
 
 from index.build import BuildOptions, build_index
 from index.store_sync import sync_after_build
-from retrieval.errors import ConfigError, IndexMismatchError, IndexNotFoundError
+from retrieval.errors import IndexMismatchError, IndexNotFoundError
 from retrieval.extractor import Extractor, Fingerprint
 from retrieval.index_store import open_index
 from retrieval.loading import load_service
 from retrieval.rerank import DEFAULT
 from retrieval.results import Hit, Page
+from retrieval.search import SearchService
 from retrieval.settings import Settings
 from retrieval.store_index import StoreIndex
-from retrieval.vector_store import StoredVector
-from tests.synthetic import SHAPES, draw_item, write_shapes_catalog
+from retrieval.store_target import milvus_target
+from retrieval.vector_store import StoredVector, picture_key
+from tests.synthetic import (
+    FURNITURE,
+    SHAPES,
+    compose_room,
+    draw_furniture,
+    draw_item,
+    write_shapes_catalog,
+)
 
 QUIET = BuildOptions(progress=False, batch_size=4)
 CHANGED = "shop/squares/squares-1"
@@ -81,10 +91,8 @@ def test_category_filter_similar_and_probe_go_through_the_store(
     assert service.similar_to("shop/not/there") is None
     assert service.probe()
     assert "squares" in service.index.categories() and len(service.index) == 9
-    with pytest.raises(ConfigError, match="SNAPFIND_STORE"):
-        service.index.picture_vectors()  # `search --objects` says why instead of failing
     room = np.random.default_rng(0).integers(0, 200, (96, 128, 3), dtype=np.uint8)  # not on white
-    found = service.search_objects(room, k=2)  # the bot's room photos: whole, not an error
+    found = service.search_objects(room, k=2)  # built without --objects: searched whole
     assert found.objects == [] and found.whole.hits == service.search_image(room, Page(2)).hits
     page = service.search_vector(query, Page(2, offset=2))
     assert [h.product.id for h in page] == [
@@ -159,5 +167,62 @@ def test_contents_reads_every_row_past_one_query_window(tmp_path: Path) -> None:
             )
         contents = store.contents()
         assert len(contents) == count and contents["p16499#0"] == "h16499"
+        keys = [f"p{i}#0" for i in range(0, count, 6)] + ["gone#0"]  # 2,750: three queries
+        assert list(store.vectors_of(keys)) == keys[:-1]
     finally:
         store.close()
+
+
+def test_a_room_photo_served_from_the_store_finds_the_objects_the_release_finds(
+    tmp_path: Path, lite0_extractor: Extractor
+) -> None:
+    """The object step over Milvus: the same objects, labels and products as over the release's
+    FAISS file, from the release's hubness and probe and the store's vectors; the sample of
+    pictures is read by key (a product's second picture included), a removed one left out."""
+    milvus_store = pytest.importorskip("retrieval.milvus_store", reason="pymilvus not installed")
+    rows = ["id,title,categories,image"]
+    for kind in FURNITURE:
+        picture = draw_furniture(kind)
+        picture.save(tmp_path / f"{kind}.jpg", quality=95)
+        ImageOps.mirror(picture).save(tmp_path / f"{kind}-mirrored.jpg", quality=95)
+        rows += [f"{kind},A {kind},{kind},{kind}{side}.jpg" for side in ("", "-mirrored")]
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out, store = tmp_path / "idx", f"milvus://{tmp_path / 'm.db'}"
+    options = BuildOptions(progress=False, objects=True, scenes=0)  # a store mirrors pictures
+    try:
+        release = build_index(catalog, out, lite0_extractor, options).release
+        sync_after_build(store, catalog, out, release)
+    except Exception as error:  # milvus-lite is a native server; some machines cannot run it
+        pytest.skip(f"Milvus Lite cannot start here: {error}")
+    served = load_service(Settings(index_dir=out, store=store), lite0_extractor)
+    local = SearchService(lite0_extractor, open_index(out, lite0_extractor.fingerprint), out)
+    assert isinstance(served.index, StoreIndex)
+
+    ids, vectors = served.index.picture_sample()
+    expected_ids, expected = local.index.picture_sample()
+    assert ids.tolist() == expected_ids.tolist() == list(range(2 * len(FURNITURE)))
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+
+    image, truth = compose_room(("sofa", "lamp", "rug"))
+    found, expected_objects = served.search_objects(image, k=3), local.search_objects(image, k=3)
+    assert len(found.objects) >= 2
+    assert [(o.box, o.label) for o in found.objects] == [
+        (o.box, o.label) for o in expected_objects.objects
+    ]
+    for mine, theirs in zip(found.objects, expected_objects.objects, strict=True):
+        assert [h.product.id for h in mine.result.hits] == [
+            h.product.id for h in theirs.result.hits
+        ]
+    labels = {o.label for o in found.objects}
+    assert set(truth) <= labels, labels
+
+    milvus = milvus_store.MilvusStore(*milvus_target(store), lite0_extractor.fingerprint)
+    try:
+        milvus.remove_keys([picture_key("lamp", 1)])  # a sync removed the lamp's second picture
+    finally:
+        milvus.close()
+    ids, vectors = served.index.picture_sample()
+    lamp = local.index.store.row_of("lamp")
+    gone = [i for i in expected_ids if local.index.store.product_of_vector[i] == lamp][1]
+    assert gone not in ids and len(ids) == len(vectors) == len(expected_ids) - 1

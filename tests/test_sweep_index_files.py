@@ -1,6 +1,7 @@
-"""Defects found sweeping the index writer's files: small catalogs' region hubness, damaged
-cached vectors."""
+"""Defects found sweeping the index files: small catalogs' region hubness, damaged cached
+vectors, a manifest that misdescribes its views."""
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from index.publish import RELEASES
 from index.region_hubness import HUBNESS_K, region_hubness
 from index.vector_cache import CacheError, VectorCache
 from index.vector_writer import write_from_cache
+from retrieval.errors import IndexDamagedError
 from retrieval.extractor import Extractor, Fingerprint
 from retrieval.feature_map import region_side
 from retrieval.index_store import CURRENT, open_index
+from retrieval.manifest import MANIFEST
 from tests.synthetic import write_shapes_catalog
 
 
@@ -110,3 +113,28 @@ def test_an_infinite_cached_vector_is_refused_before_an_inverted_file_trains(
             target, IndexChoice("IVF4,Flat", 2, 0), tmp_path / "cache", fingerprint, keys
         )
     assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    "views",
+    [
+        {"scenes.count": 2},  # no first vector
+        {"scenes.count": 2, "scenes.first_vector": "abc"},
+        {"scenes.count": 2, "scenes.first_vector": 10**6},  # past the vectors
+        {"scenes.count": 2, "scenes.first_vector": -3},
+        {"views.count": 1, "views.first_vector": 0},  # crops, and no whole picture
+    ],
+    ids=["missing", "text", "past-the-end", "negative", "no-pictures"],
+)
+def test_a_manifest_that_misdescribes_its_views_is_damaged_when_the_index_opens(
+    views: dict[str, object], shapes_catalog: Path, tmp_path: Path, tiny_extractor: Extractor
+) -> None:
+    """Scene views and crops follow the whole pictures as the manifest says; a hand-edited
+    manifest that says it wrongly is one line at opening, not a KeyError or a count of -3."""
+    report = build_index(shapes_catalog, tmp_path, tiny_extractor, BuildOptions(progress=False))
+    manifest = report.release / MANIFEST
+    edited = json.loads(manifest.read_text())
+    edited["extra"] = {**edited["extra"], **views}
+    manifest.write_text(json.dumps(edited))
+    with pytest.raises(IndexDamagedError, match=r"manifest\.json is damaged"):
+        open_index(tmp_path)

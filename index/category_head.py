@@ -28,6 +28,8 @@ from tqdm import tqdm
 from retrieval.errors import ConfigError
 from retrieval.rerank import CATCH_ALL
 
+MAX_DIM = 1024  # added dimensions: W is (D, dim), and its training holds a batch × dim map
+
 
 @dataclass(frozen=True)
 class CategoryHeadOptions:
@@ -46,8 +48,8 @@ class CategoryHeadOptions:
 
     def __post_init__(self) -> None:
         """Refuse a map that cannot be trained, before any picture is read."""
-        if self.dim < 1:
-            raise ConfigError(f"kind dimensions must be at least 1 (got {self.dim})")
+        if not 1 <= self.dim <= MAX_DIM:
+            raise ConfigError(f"kind dimensions must be 1 to {MAX_DIM} (got {self.dim})")
         if self.steps < 0:
             raise ConfigError(f"steps must be 0 or more (got {self.steps})")
 

@@ -36,6 +36,7 @@ from retrieval.model_input import decode_for_model
 log = logging.getLogger(__name__)
 
 FEWEST_PICTURES = 10  # readable catalog pictures tuning needs
+MAX_VIEWS = 16  # shopper-like views per picture: each is embedded and held for every picture
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ class TuneOptions:
 
     def __post_init__(self) -> None:
         """Refuse what cannot train or be judged, before any picture is read."""
-        if self.views < 1:
-            raise ConfigError(f"views must be at least 1 (got {self.views})")
+        if not 1 <= self.views <= MAX_VIEWS:
+            raise ConfigError(f"views must be 1 to {MAX_VIEWS} (got {self.views})")
         if not 0 < self.holdout < 1:
             raise ConfigError(
                 f"holdout must be a share between 0 and 1, both excluded (got {self.holdout})"
@@ -228,7 +229,10 @@ def _split(entries: list[CatalogEntry], share: float, catalog: Path) -> np.ndarr
     """(P,) True for pictures kept out of training; refuses a catalog too small to tune on, or
     a split that leaves nothing to train on or to judge on (a small catalog, an extreme share)."""
     if len(entries) < FEWEST_PICTURES:
-        raise SnapfindError(f"catalog {catalog} has too few pictures to tune on ({len(entries)})")
+        raise SnapfindError(
+            f"catalog {catalog} has {len(entries)} distinct pictures; tuning needs at least "
+            f"{FEWEST_PICTURES}: add pictures, or serve the catalog untuned"
+        )
     held = np.array([held_out(e.content_hash, share) for e in entries])
     if held.all() or not held.any():
         side, fix = ("train on", "lower") if held.all() else ("judge on", "raise")

@@ -65,8 +65,11 @@ class Settings(BaseSettings):
         "is cut out and embedded on its own (better first album, one query forward more: "
         "docs/objects.md).",
     )
-    max_image_bytes: int = Field(
-        DEFAULT_LIMITS.max_bytes, ge=1024, description="Largest accepted image file in bytes."
+    max_image_bytes: int = Field(  # no file past the decoder's canvas bound is worth reading
+        DEFAULT_LIMITS.max_bytes,
+        ge=1024,
+        le=DEFAULT_LIMITS.max_canvas_bytes,
+        description="Largest accepted image file in bytes.",
     )
     max_image_pixels: int = Field(
         DEFAULT_LIMITS.max_pixels,

@@ -40,6 +40,8 @@ def test_invalid_values_are_one_readable_line(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("SNAPFIND_BACKBONE", "alexnet")
     monkeypatch.setenv("SNAPFIND_TOP_K", "0")
     monkeypatch.setenv("SNAPFIND_WEIGHTS", "/no/such/file.h5")
+    # a read allocates its bound first: 10^17 bytes was a MemoryError for a 3 KB photo
+    monkeypatch.setenv("SNAPFIND_MAX_IMAGE_BYTES", str(10**17))
     with pytest.raises(ConfigError) as caught:
         load_settings()
     message = str(caught.value)
@@ -48,6 +50,7 @@ def test_invalid_values_are_one_readable_line(monkeypatch: pytest.MonkeyPatch) -
         "SNAPFIND_BACKBONE: unknown backbone 'alexnet'",
         "SNAPFIND_TOP_K",
         "SNAPFIND_WEIGHTS",
+        "SNAPFIND_MAX_IMAGE_BYTES",
     ):
         assert part in message
 

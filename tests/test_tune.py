@@ -9,9 +9,9 @@ import pytest
 
 from index.build import BuildOptions, build_index
 from index.catalog import load_catalog
-from index.category_head import CategoryHeadOptions
+from index.category_head import MAX_DIM, CategoryHeadOptions
 from index.shopper_augment import WHITE, Scene, on_background, room_texture, shopper_view
-from index.tune import TuneOptions, judge, train_residual, tune
+from index.tune import MAX_VIEWS, TuneOptions, judge, train_residual, tune
 from retrieval.errors import ConfigError, IndexMismatchError
 from retrieval.extractor import Extractor
 from retrieval.head import HEAD_FILE, ProjectionHead, load_head
@@ -141,6 +141,8 @@ def test_tune_refuses_an_extractor_that_already_has_a_head(
         lambda: TuneOptions(scenes=-1),
         lambda: CategoryHeadOptions(steps=-1),
         lambda: CategoryHeadOptions(dim=0),
+        lambda: CategoryHeadOptions(dim=MAX_DIM + 1),
+        lambda: TuneOptions(views=MAX_VIEWS + 1),
     ],
 )
 def test_options_that_cannot_train_are_refused(make) -> None:
@@ -151,8 +153,10 @@ def test_options_that_cannot_train_are_refused(make) -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--views", "0"], "views must be at least 1 (got 0)"),
-        (["--views", "-2"], "views must be at least 1 (got -2)"),
+        (["--views", "0"], "views must be 1 to 16 (got 0)"),
+        (["--views", "-2"], "views must be 1 to 16 (got -2)"),
+        (["--views", "17"], "views must be 1 to 16 (got 17)"),  # each held for every picture
+        (["--kind-dim", "100000000"], "kind dimensions must be 1 to 1024"),
         (["--holdout", "1"], "holdout must be a share between 0 and 1"),
         (["--holdout", "0"], "holdout must be a share between 0 and 1"),
         (["--steps", "-1"], "steps must be 0 or more"),

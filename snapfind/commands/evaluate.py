@@ -14,16 +14,26 @@ from index.evaluation.runner import (
     parse_backbones,
     run_study,
 )
+from retrieval.errors import ConfigError
 from retrieval.settings import Settings, load_settings
 from retrieval.tf_runtime import configure_tensorflow
 
 
 def evaluate(config: StudyConfig, out: Path, *, progress: bool = True) -> StudyResult:
     """Run the study and write report.md, the CSVs and the plots into ``out``."""
+    check_out(out)
     require_plotting()
     result = run_study(config, progress=progress)
     write_report(result, out, command=command_line(config, out))
     return result
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``out`` under a file before the study, which can take an hour, rather than
+    when its report is written: the folder is made from its nearest existing ancestor."""
+    existing = next(path for path in (out, *out.parents) if path.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is a file, not a folder; choose another --out")
 
 
 def command_line(config: StudyConfig, out: Path) -> str:

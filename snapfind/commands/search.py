@@ -9,10 +9,11 @@ from retrieval.bounded_read import read_image_file
 from retrieval.errors import ConfigError, ImageError
 from retrieval.index_store import CatalogIndex
 from retrieval.loading import load_service
+from retrieval.objects import MAX_OBJECTS
 from retrieval.results import Page, QueryResult
 from snapfind.commands import search_objects
 from snapfind.commands.options import index_dir_option, settings_from
-from snapfind.contact_sheet import contact_sheet
+from snapfind.contact_sheet import check_sheet, contact_sheet, one_line
 
 
 def _as_json(photo: Path, result: QueryResult) -> str:
@@ -33,15 +34,20 @@ def _as_text(photo: Path, result: QueryResult) -> str:
         p = hit.product
         extras = "  ".join(x for x in (p.url, str(p.image) if p.image else None) if x)
         lines.append(
-            f"  {rank}. {hit.score:6.3f}  {p.title}  [{', '.join(p.categories)}]  {extras}"
+            one_line(
+                f"  {rank}. {hit.score:6.3f}  {p.title}  [{', '.join(p.categories)}]  {extras}"
+            )
         )
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, index_dir=args.index_dir, top_k=args.k)
+    if args.sheet:  # a row per photo, or per object found in it (at most MAX_OBJECTS)
+        rows = len(args.photos) * (MAX_OBJECTS if args.objects else 1)
+        check_sheet(args.sheet, rows, 1 + settings.top_k)
     service = load_service(settings)
-    if args.category:
+    if args.category is not None:  # `--category ""` too: it would match no product
         check_category(service.index, args.category)
     if args.objects:
         return search_objects.run(service, args, settings)
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(_as_json(photo, result) if args.json else _as_text(photo, result), flush=True)
         sheets.append((photo, result))
     if args.sheet and sheets:
-        contact_sheet(sheets).save(args.sheet)
+        contact_sheet(sheets, service.limits).save(args.sheet)
         print(f"contact sheet: {args.sheet}", file=sys.stderr)
     return 1 if failures else 0
 

@@ -17,7 +17,7 @@ from retrieval.errors import ImageError
 from retrieval.results import FoundObject, Hit, ObjectsResult, Page
 from retrieval.search import SearchService
 from retrieval.settings import Settings
-from snapfind.contact_sheet import Row, object_rows, query_row, sheet
+from snapfind.contact_sheet import Row, object_rows, one_line, query_row, sheet
 
 
 def hits_json(hits: list[Hit]) -> list[dict[str, object]]:
@@ -65,7 +65,9 @@ def _as_text(photo: Path, whole: list[Hit], objects: list[FoundObject]) -> str:
         lines.append(f"  {title}")
         for rank, hit in enumerate(hits, start=1):
             categories = ", ".join(hit.product.categories)
-            lines.append(f"    {rank}. {hit.score:6.3f}  {hit.product.title}  [{categories}]")
+            lines.append(
+                one_line(f"    {rank}. {hit.score:6.3f}  {hit.product.title}  [{categories}]")
+            )
     return "\n".join(lines)
 
 
@@ -94,9 +96,13 @@ def run(service: SearchService, args: argparse.Namespace, settings: Settings) ->
         whole, objects = _only(service, found, Page(k, args.category))
         print(_as_json(photo, whole, objects) if args.json else _as_text(photo, whole, objects))
         if args.sheet:  # a photo without objects (a product photo) as plain search draws it
-            drawn += object_rows(photo, image, objects) if objects else [query_row(photo, whole)]
+            drawn += (
+                object_rows(photo, image, objects)
+                if objects
+                else [query_row(photo, whole, service.limits)]
+            )
     if args.sheet and drawn:
-        sheet(drawn).save(args.sheet)
+        sheet(drawn, service.limits).save(args.sheet)
         print(f"contact sheet: {args.sheet}", file=sys.stderr)
     return 1 if failures else 0
 

@@ -78,7 +78,7 @@ class CatalogIndex:
             ivf.nprobe = self.manifest.nprobe  # set once here, never per request
             ivf.make_direct_map()  # lets vector_of() reconstruct stored vectors
         self._first_vector = self._first_vector_of_products()
-        self.rerank = RerankParams.from_manifest(self.manifest.extra)
+        self.rerank, self.no_match_below = search_rules(release, self.manifest)
         self.pictures = whole_pictures(release, self.manifest, self.vectors)  # checks the views
         self.crop_gate = CropGate.from_manifest(self.manifest.extra)  # None: no crops
         self.scene_views = SceneViews.from_manifest(self.manifest.extra)  # None: no scenes
@@ -87,8 +87,6 @@ class CatalogIndex:
             if self.scene_views is None
             else WithoutScenes(self.scene_views, self.crop_gate)
         )
-        threshold = self.manifest.extra.get(NO_MATCH_KEY)
-        self.no_match_below = float(threshold) if threshold is not None else None
         self.info = self._describe()  # a release never changes: described once, off the loop
 
     def _first_vector_of_products(self) -> np.ndarray:
@@ -235,6 +233,17 @@ def _read_flags(manifest: Manifest) -> int:
     """A refine index (`…,RFlat`) is memory-mapped: its exact vectors, read only to re-rank a
     short list, stay on disk (page cache) instead of in the process (docs/scale.md)."""
     return faiss.IO_FLAG_MMAP_IFC if manifest.index_key.endswith(",RFlat") else 0
+
+
+def search_rules(release: Path, manifest: Manifest) -> tuple[RerankParams, float | None]:
+    """The second stage and the no-match threshold a release's manifest asks of any search of
+    it; a hand-edited value that is no number is a damaged manifest, not a traceback."""
+    try:
+        threshold = manifest.extra.get(NO_MATCH_KEY)
+        rerank = RerankParams.from_manifest(manifest.extra)
+        return rerank, None if threshold is None else float(threshold)
+    except (ValueError, TypeError) as error:
+        raise damaged(release / MANIFEST, f"a rule is no number: {error}") from None
 
 
 def describe_release(

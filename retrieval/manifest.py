@@ -1,7 +1,8 @@
 """manifest.json: what made an index, read before its vectors are trusted."""
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from retrieval.errors import IndexDamagedError, IndexMismatchError
@@ -11,6 +12,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 PRODUCTS = "products.sqlite"
+MAX_JSON_BYTES = 1 << 20  # manifest.json and runtime.json: a few KB as snapfind writes them
 
 
 def region_hubness_file(side: int) -> str:
@@ -39,6 +41,50 @@ def damaged(path: Path, why: str) -> IndexDamagedError:
     )
 
 
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> object:
+    """The JSON value of a small file snapfind wrote; `ValueError` saying why it is not one.
+
+    Bounded: a file grown huge (or nested deep) by a mistake is refused before it fills memory
+    or the stack.
+    """
+    with path.open("rb") as handle:
+        data = handle.read(max_bytes + 1)  # one byte more tells a file over the limit
+    if len(data) > max_bytes:
+        raise ValueError(f"over {max_bytes} bytes")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+_JSON_TYPES = {str: (str,), int: (int,), float: (int, float)}  # a bool is no count
+
+
+def mistyped(record: object) -> list[str]:
+    """The str, int and float fields of a dataclass read from JSON that hold another type: a
+    hand-edited "64" is refused on reading, not met as a traceback in a search."""
+    return [
+        f.name
+        for f in fields(record)
+        if f.type in _JSON_TYPES and type(getattr(record, f.name)) not in _JSON_TYPES[f.type]
+    ]
+
+
+_EXTRA_SCALARS = (int, str, bool, type(None))
+
+
+def _mistyped_extra(extra: object) -> list[str]:
+    """The entries of `Manifest.extra` that are not one JSON scalar: a string, a finite number,
+    true, false or null (a NaN threshold or a list would be met later as a wrong answer)."""
+    if not isinstance(extra, dict):
+        return ["extra"]
+    return [
+        f"extra.{key}"
+        for key, value in extra.items()
+        if not (math.isfinite(value) if type(value) is float else type(value) in _EXTRA_SCALARS)
+    ]
+
+
 @dataclass(frozen=True)
 class Manifest:
     """The identity and shape of one published index."""
@@ -62,9 +108,9 @@ class Manifest:
     def read(cls, path: Path) -> "Manifest":
         """The manifest at `path`; `IndexDamagedError` if it is not one this snapfind wrote."""
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise damaged(path, f"not valid JSON: {error}") from None
+            raw = read_json(path)
+        except ValueError as error:  # bad JSON or UTF-8, too large
+            raise damaged(path, f"not readable as JSON: {error}") from None
         version = raw.get("format_version") if isinstance(raw, dict) else None
         if version != FORMAT_VERSION:
             raise IndexMismatchError(
@@ -73,9 +119,17 @@ class Manifest:
             )
         try:
             raw["fingerprint"] = Fingerprint(**raw["fingerprint"])
-            return cls(**raw)
+            manifest = cls(**raw)
         except (KeyError, TypeError) as error:
             raise damaged(path, f"missing or unknown field {error}") from None
+        wrong = [
+            *mistyped(manifest),
+            *(f"fingerprint.{name}" for name in mistyped(manifest.fingerprint)),
+            *_mistyped_extra(manifest.extra),
+        ]
+        if wrong:
+            raise damaged(path, f"wrong type of {', '.join(wrong)}")
+        return manifest
 
     def check_compatible(self, fingerprint: Fingerprint, where: Path) -> None:
         """Raise `IndexMismatchError` naming every difference, and how to rebuild."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.manifest import damaged
 from retrieval.results import Hit, Product
 from retrieval.shared_pictures import merge_shared_pictures
 
@@ -29,11 +30,42 @@ CREATE TABLE images (
 """
 
 
+def _labels(categories: object) -> tuple[str, ...]:
+    """A product's categories read back: a JSON list of strings, else `ValueError` (a bare
+    string would otherwise become one category per letter)."""
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        raise ValueError("categories is not a JSON list of strings")
+    return tuple(categories)
+
+
 class ProductStore:
     """Read-only view of products.sqlite; the vector → product map is held in memory."""
 
     def __init__(self, path: Path) -> None:
+        """Open and check the whole file: a damaged one is refused here, at start or reload, as
+        `IndexDamagedError`, never met at a shopper's photo or turned into wrong products."""
         self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            self._load()
+        except (sqlite3.Error, ValueError, TypeError) as error:  # not a database, bad JSON
+            self._db.close()
+            raise damaged(path, str(error)) from None
+
+    def _load(self) -> None:
+        """Hold the maps in memory, after checking the keys they are indexed by are dense: a
+        gap would shift every later vector onto another product."""
+        for table, column in (("products", "row"), ("images", "vector_id")):
+            count, low, high = self._db.execute(
+                f"SELECT count(*), min({column}), max({column}) FROM {table}"
+            ).fetchone()
+            if count and (low, high) != (0, count - 1):  # a unique integer key: dense iff so
+                raise ValueError(f"{table}.{column} is not 0..{count - 1}")
+        (stray,) = self._db.execute(
+            "SELECT count(*) FROM images WHERE typeof(product_row) != 'integer' "
+            "OR product_row NOT IN (SELECT row FROM products)"
+        ).fetchone()
+        if stray:
+            raise ValueError(f"{stray} images name no product")
         rows = self._db.execute("SELECT vector_id, product_row FROM images ORDER BY vector_id")
         self.product_of_vector = np.array([r[1] for r in rows], dtype=np.int64)  # (V,)
         self._picture: dict[int, str] = {}  # product row → content hash of its first image
@@ -44,9 +76,14 @@ class ProductStore:
         self._row_of_id = dict(self._db.execute("SELECT id, row FROM products"))
         self._ids = [pid for (pid,) in self._db.execute("SELECT id FROM products ORDER BY row")]
         self._categories = [
-            tuple(json.loads(c))
+            _labels(json.loads(c))
             for (c,) in self._db.execute("SELECT categories FROM products ORDER BY row")
         ]
+        (odd,) = self._db.execute(  # in SQLite: a million records' JSON parsed in C, not here
+            "SELECT count(*) FROM products WHERE json_type(extra) IS NOT 'object'"
+        ).fetchone()  # malformed JSON raises sqlite3.OperationalError
+        if odd:
+            raise ValueError(f"{odd} products' extra is not a JSON object")
 
     def __len__(self) -> int:
         return len(self._categories)

@@ -18,6 +18,7 @@ from retrieval.backbones import get_backbone
 from retrieval.errors import RuntimeModelError
 from retrieval.extractor import Fingerprint, file_sha256, resolve_weights
 from retrieval.feature_map import region_side
+from retrieval.manifest import mistyped, read_json
 
 # format → its model file; which format a backbone gets: retrieval/runtime_choice.py
 MODEL_FILES = {"litert": "model.tflite", "onnx": "model.onnx"}
@@ -60,16 +61,27 @@ class RuntimeRecord:
 
     @classmethod
     def read(cls, path: Path) -> "RuntimeRecord":
+        """The record at `path`; `RuntimeModelError` if it is not one `snapfind export` wrote
+        (bounded in size, every field of its type)."""
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = read_json(path)
             raw["fingerprint"] = Fingerprint(**raw["fingerprint"])
             if raw.get("regions") is not None:
                 raw["regions"] = RegionModel(**raw["regions"])
-            return cls(**raw)
+            record = cls(**raw)
         except (ValueError, TypeError, KeyError) as error:
-            raise RuntimeModelError(
-                f"unreadable runtime record {path} ({error}); re-export: snapfind export --force"
-            ) from None
+            raise _unreadable(path, str(error)) from None
+        parts = [record, record.fingerprint, *([record.regions] if record.regions else [])]
+        wrong = [name for part in parts for name in mistyped(part)]
+        if wrong:
+            raise _unreadable(path, f"wrong type of {', '.join(wrong)}")
+        return record
+
+
+def _unreadable(path: Path, why: str) -> RuntimeModelError:
+    return RuntimeModelError(
+        f"unreadable runtime record {path} ({why}); re-export: snapfind export --force"
+    )
 
 
 def regions_file(model_format: str, input_size: int) -> str:

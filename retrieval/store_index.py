@@ -26,13 +26,12 @@ import numpy as np
 
 from retrieval.errors import ConfigError, IndexMismatchError
 from retrieval.extractor import Fingerprint
-from retrieval.index_store import describe_release, resolve_release
+from retrieval.index_store import describe_release, resolve_release, search_rules
 from retrieval.manifest import MANIFEST, PRODUCTS, Manifest
-from retrieval.no_match import MANIFEST_KEY as NO_MATCH_KEY
 from retrieval.no_match import is_no_match
 from retrieval.object_references import read_region_hubness, read_room_probe, whole_pictures
 from retrieval.products import ProductStore
-from retrieval.rerank import RerankParams, staged
+from retrieval.rerank import staged
 from retrieval.results import FIRST_PAGE, Hit, Page
 from retrieval.room_probe import RoomProbe
 from retrieval.store_target import milvus_target
@@ -49,9 +48,7 @@ class StoreIndex:
         self.manifest.check_compatible(fingerprint, release)
         self.store = ProductStore(release / PRODUCTS)
         self._vectors = store
-        self.rerank = RerankParams.from_manifest(self.manifest.extra)
-        threshold = self.manifest.extra.get(NO_MATCH_KEY)
-        self.no_match_below = float(threshold) if threshold is not None else None
+        self.rerank, self.no_match_below = search_rules(release, self.manifest)
         self.vectors = len(self.store.product_of_vector)  # the release's, as it wrote them
         self.pictures = whole_pictures(release, self.manifest, self.vectors)
         self.info = describe_release(release, self.manifest, self.store, self.pictures)

@@ -90,6 +90,15 @@ class BotSettings(Settings):
             )
         return None if value is None else SecretStr(value.get_secret_value().strip())
 
+    @field_validator("heartbeat_file")
+    @classmethod
+    def _heartbeat_is_a_file(cls, value: Path | None) -> Path | None:
+        """The bot replaces this file at every beat: a folder there can never be one, and its
+        own age would read as a heartbeat."""
+        if value is not None and value.is_dir():
+            raise ValueError(f"{value} is a folder: name a file in it, e.g. {value}/heartbeat")
+        return value
+
     @field_validator("webhook_secret")
     @classmethod
     def _secret_form(cls, value: SecretStr | None) -> SecretStr | None:

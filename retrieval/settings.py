@@ -133,9 +133,12 @@ def _is_path(cls: type[BaseSettings], name: str | None) -> bool:
     return field is not None and Path in (field.annotation, *get_args(field.annotation))
 
 
-def _field_name(location: tuple[int | str, ...]) -> str:
-    """`backbone` → `SNAPFIND_BACKBONE`: the name the user actually set."""
+def _field_name(location: tuple[int | str, ...], given: set[str]) -> str:
+    """`backbone` → `SNAPFIND_BACKBONE`: the name the user actually set, or, for a value from
+    a command-line option (one of `given`), that setting as the command line gave it."""
     name = ".".join(str(part) for part in location)
+    if location and location[0] in given:
+        return f"{name} (from the command line)"
     return f"SNAPFIND_{name.upper()}" if name else "settings"
 
 
@@ -147,8 +150,9 @@ def load_settings(cls: type[S] = Settings, **overrides: object) -> S:  # type: i
     try:
         return cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
+        given = {key for key, value in overrides.items() if value is not None}
         problems = "; ".join(
-            f"{_field_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            f"{_field_name(e['loc'], given)}: {e['msg'].removeprefix('Value error, ')}"
             for e in error.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None

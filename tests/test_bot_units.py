@@ -270,7 +270,7 @@ def test_bot_settings_read_ids_and_urls_from_the_environment(
         ({"allowed_users": "1,two"}, "user ids are integers"),
         ({"bot_mode": "webhook"}, "SNAPFIND_WEBHOOK_URL"),
         ({"webhook_secret": "has space"}, "1-256 characters"),
-        ({"rate_limit": 0}, "SNAPFIND_RATE_LIMIT"),
+        ({"rate_limit": 0}, "rate_limit (from the command line)"),  # as the caller gave it
     ],
 )
 def test_bad_bot_settings_are_one_line(

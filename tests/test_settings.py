@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.settings import BotSettings
 from retrieval.errors import ConfigError
 from retrieval.object_options import DEFAULT_OBJECTS, ObjectOptions
 from retrieval.settings import Settings, load_settings
@@ -80,3 +81,21 @@ def test_a_dotenv_that_is_not_utf8_is_one_line(
         ConfigError, match=r"^\.env is not UTF-8 text \(byte \d+\): save it as UTF-8$"
     ):
         load_settings()
+
+
+def test_a_bad_value_from_the_command_line_is_named_as_given_there() -> None:
+    """`search -k 0` named SNAPFIND_TOP_K, a variable the user never set."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(top_k=0)
+    assert "top_k (from the command line):" in str(caught.value)
+    assert "SNAPFIND_TOP_K" not in str(caught.value)
+
+
+def test_a_heartbeat_file_that_is_a_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot could never replace it, and `health --heartbeat` read the folder's own age as
+    a recent beat."""
+    monkeypatch.setenv("SNAPFIND_HEARTBEAT_FILE", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"SNAPFIND_HEARTBEAT_FILE: .* is a folder: name a file"):
+        load_settings(BotSettings)

@@ -73,12 +73,12 @@ class ProductStore:
             "SELECT product_row, content_hash FROM images ORDER BY vector_id DESC"
         ):
             self._picture[row] = digest  # later rows win: the product's lowest vector id
-        self._row_of_id = dict(self._db.execute("SELECT id, row FROM products"))
-        self._ids = [pid for (pid,) in self._db.execute("SELECT id FROM products ORDER BY row")]
-        self._categories = [
-            _labels(json.loads(c))
-            for (c,) in self._db.execute("SELECT categories FROM products ORDER BY row")
-        ]
+        self._ids: list[str] = []  # rows are dense (checked above): a row is its position
+        self._categories: list[tuple[str, ...]] = []
+        for pid, categories in self._db.execute("SELECT id, categories FROM products ORDER BY row"):
+            self._ids.append(pid)
+            self._categories.append(_labels(json.loads(categories)))
+        self._row_of_id = {pid: row for row, pid in enumerate(self._ids)}
         (odd,) = self._db.execute(  # in SQLite: a million records' JSON parsed in C, not here
             "SELECT count(*) FROM products WHERE json_type(extra) IS NOT 'object'"
         ).fetchone()  # malformed JSON raises sqlite3.OperationalError

@@ -23,7 +23,7 @@ from retrieval.extractor import Fingerprint
 from retrieval.head import ProjectionHead, load_head
 from retrieval.manifest import MANIFEST, Manifest
 from retrieval.store_target import milvus_target
-from retrieval.vector_store import StoredVector, picture_key
+from retrieval.vector_store import StoredVector, picture_keys
 
 BATCH = 1000  # rows per upsert
 
@@ -38,14 +38,11 @@ class SyncReport:
 def rows_of(entries: list[CatalogEntry]) -> dict[str, tuple[CatalogEntry, str]]:
     """key → (entry, content hash of image + product metadata), a `picture_key` per image."""
     rows: dict[str, tuple[CatalogEntry, str]] = {}
-    count: dict[str, int] = {}
-    for entry in entries:
-        count[entry.id] = count.get(entry.id, -1) + 1
+    for key, entry in zip(picture_keys(e.id for e in entries), entries, strict=True):
         meta = json.dumps(
             [entry.content_hash, entry.title, entry.categories, entry.url, entry.price], default=str
         )
-        digest = hashlib.sha256(meta.encode()).hexdigest()
-        rows[picture_key(entry.id, count[entry.id])] = (entry, digest)
+        rows[key] = (entry, hashlib.sha256(meta.encode()).hexdigest())
     return rows
 
 

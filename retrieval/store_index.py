@@ -35,7 +35,7 @@ from retrieval.rerank import staged
 from retrieval.results import FIRST_PAGE, Hit, Page
 from retrieval.room_probe import RoomProbe
 from retrieval.store_target import milvus_target
-from retrieval.vector_store import ProductScore, VectorStore, picture_key
+from retrieval.vector_store import ProductScore, VectorStore, picture_keys
 
 
 class StoreIndex:
@@ -77,8 +77,8 @@ class StoreIndex:
         it is now, one it removed is left out."""
         owners = self.store.product_of_vector[: self.pictures]
         ids = np.arange(0, len(owners), every)
-        numbers = _numbers_within(owners)  # which of its product's pictures each one is
-        keys = [picture_key(self.store.id_of(int(owners[i])), int(numbers[i])) for i in ids]
+        numbered = picture_keys(self.store.id_of(row) for row in owners.tolist())
+        keys = [key for i, key in enumerate(numbered) if i % every == 0]  # those of `ids`
         stored = self._vectors.vectors_of(keys)
         kept = [i for i, key in enumerate(keys) if key in stored]
         if not kept:
@@ -146,14 +146,3 @@ def store_opener(store: str, fingerprint: Fingerprint):
         return StoreIndex(resolve_release(Path(index_dir)), connection, running)
 
     return open_release
-
-
-def _numbers_within(owners: np.ndarray) -> np.ndarray:
-    """(V,) for each vector, how many earlier vectors belong to its product (`picture_key`'s
-    number: the release's whole pictures are in catalog order, as a sync numbers them)."""
-    order = np.argsort(owners, kind="stable")
-    ranks = np.arange(len(owners))
-    starts = np.searchsorted(owners[order], owners[order], side="left")
-    numbers = np.empty(len(owners), np.int64)
-    numbers[order] = ranks - starts
-    return numbers

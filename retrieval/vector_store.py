@@ -7,7 +7,7 @@ with its best photo's cosine. `FaissStore` here is the exact, in-memory referenc
 checked against.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,6 +19,16 @@ def picture_key(product_id: str, number: int) -> str:
     """A stored image's key: its product's id and which of that product's pictures it is (0:
     the first in catalog order), so a release's vector ids map to the store's rows."""
     return f"{product_id}#{number}"
+
+
+def picture_keys(products: Iterable[str]) -> Iterator[str]:
+    """The `picture_key` of each picture, given its product's id in catalog order: the sync
+    numbers a catalog's images so, and a release reads its whole pictures back so."""
+    seen: dict[str, int] = {}
+    for product_id in products:
+        number = seen.get(product_id, 0)
+        seen[product_id] = number + 1
+        yield picture_key(product_id, number)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import hashlib
 import threading
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,6 +66,10 @@ def resolve_weights(backbone: Backbone, weights: str) -> tuple[str | None, str]:
     return choice, f"sha256:{file_sha256(Path(choice))[:16]}"
 
 
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(":")
+
+
 class Extractor(Embedder):
     """A headless Keras backbone compiled once; `embed` for catalogs, `embed_one` for queries.
 
@@ -100,23 +105,37 @@ class Extractor(Embedder):
         self._lock = threading.Lock()
 
     def _build(self, weights: str | None, size: int) -> "object":
+        """The Keras network with `weights`; a file that does not fit it is one line.
+
+        Keras explains a weights file of another network in a message of ~200 lines (tensor
+        values, every layer it skipped) after one warning per layer: the warnings are shown
+        only if the network builds, and the message is cut to its first line.
+        """
         import keras
 
         if weights is None:
             keras.utils.set_random_seed(RANDOM_SEED)
         try:
-            return self.backbone.build(weights, size)
+            with warnings.catch_warnings(record=True) as caught:
+                model = self.backbone.build(weights, size)
         except Exception as error:  # Keras reports a failed weights download as a bare Exception
             if weights != "imagenet":
                 raise ConfigError(
-                    f"could not load weights {weights!r} for {self.backbone.name}: {error}"
+                    f"could not load weights {weights!r} for {self.backbone.name}: "
+                    f"{_first_line(error)} (is it a weights file of {self.backbone.name}?)"
                 ) from None
             raise WeightsUnavailableError(
-                f"could not download the ImageNet weights of {self.backbone.name} ({error}). "
+                f"could not download the ImageNet weights of {self.backbone.name} "
+                f"({_first_line(error)}). "
                 f"Offline? Use {OFFLINE_BACKBONE}, whose weights ship with snapfind "
                 f"(SNAPFIND_BACKBONE={OFFLINE_BACKBONE} or --backbone {OFFLINE_BACKBONE}), "
                 "or point SNAPFIND_WEIGHTS at a local weights file"
             ) from None
+        for warning in caught:  # the network built: its warnings are news
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+        return model
 
     def _compile(self):
         import tensorflow as tf

@@ -46,6 +46,14 @@ class OnnxRunner:
         self._last_lock = threading.Lock()
 
     @property
+    def io_shape(self) -> tuple[int, int]:
+        """(square input side, feature length) the file was exported for; the side of a
+        model without a fixed one is 0."""
+        side = self._session.get_inputs()[0].shape[1]  # (N, S, S, 3); N is symbolic
+        dim = next(o for o in self._session.get_outputs() if o.name == self._outputs[0]).shape[-1]
+        return (side if isinstance(side, int) else 0), (dim if isinstance(dim, int) else 0)
+
+    @property
     def has_map(self) -> bool:
         """Whether the model also outputs the feature map (its second output)."""
         return len(self._outputs) > 1

@@ -12,10 +12,14 @@ or, for ONNX where the region side is the query side, a second output of the sam
 (`retrieval.runtime_file.regions_file`).
 """
 
+import contextlib
+import fcntl
 import logging
+import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from threading import Lock
@@ -49,6 +53,7 @@ from retrieval.runtime_file import (
 
 log = logging.getLogger(__name__)
 
+STAGING_PREFIX, RETIRED_PREFIX = ".export-", ".retired-"  # in the runtime folder, while exporting
 MIN_PROBE_COSINE = 0.99999  # runtime and Keras vectors must agree at least this well
 PROBE_SEED = 20261201
 
@@ -173,12 +178,21 @@ def export_runtime(
     `model_format` is a key of `MODEL_FILES`; None takes the backbone's (`choose_format`).
 
     The file is written and probed in a staging folder and moved into place only when it
-    agrees with Keras, so a failed export leaves the previous one untouched.
+    agrees with Keras, so a failed export leaves the previous one untouched. One export at a
+    time writes into `runtime_dir` (`_exclusive`).
     """
     runtime_dir = Path(runtime_dir)
-    home = runtime_home(runtime_dir, extractor.fingerprint)
     runtime_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=runtime_dir))
+    with _exclusive(runtime_dir):
+        return _export_into(extractor, runtime_dir, model_format)
+
+
+def _export_into(
+    extractor: Extractor, runtime_dir: Path, model_format: str | None
+) -> tuple[RuntimeRecord, Path]:
+    """`export_runtime` under the folder's lock."""
+    home = runtime_home(runtime_dir, extractor.fingerprint)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=runtime_dir))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from a separate serving user
     try:
         started = time.perf_counter()
@@ -220,11 +234,44 @@ def export_runtime(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _exclusive(runtime_dir: Path) -> Iterator[None]:
+    """Hold `runtime_dir`'s export lock (a `flock` on the folder itself, released when the
+    process dies), then remove what an export killed mid-way left there.
+
+    A SIGKILLed export (the OOM killer: B7 peaks at 12 GB) left its staging folder, as large
+    as the model, at every attempt; under the lock none of them can be a live export's.
+    """
+    folder = os.open(runtime_dir, os.O_RDONLY)
+    try:
+        if _lock(folder, runtime_dir):
+            for leftover in runtime_dir.iterdir():
+                if leftover.name.startswith((STAGING_PREFIX, RETIRED_PREFIX)) and leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+        yield
+    finally:
+        os.close(folder)  # releases the lock
+
+
+def _lock(folder: int, runtime_dir: Path) -> bool:
+    """Lock the open folder `folder`, waiting for another export; False where the file system
+    has no such locks (some network mounts), which leaves exports unguarded, as before."""
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.warning("another export is writing to %s: waiting for it", runtime_dir)
+        fcntl.flock(folder, fcntl.LOCK_EX)
+    except OSError as error:
+        log.warning("cannot lock %s (%s): not guarded against a second export", runtime_dir, error)
+        return False
+    return True
+
+
 def _move_into_place(staging: Path, home: Path) -> None:
     """Replace `home` by `staging` with renames; a reader sees the old folder or the new one."""
     retired = None
     if home.exists():
-        retired = home.with_name(f".retired-{home.name}-{time.time_ns()}")
+        retired = home.with_name(f"{RETIRED_PREFIX}{home.name}-{time.time_ns()}")
         home.rename(retired)
     staging.rename(home)
     if retired is not None:

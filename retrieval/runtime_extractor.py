@@ -18,6 +18,7 @@ from retrieval.embedder import Embedder
 from retrieval.errors import RuntimeModelError
 from retrieval.onnx_runner import OnnxFeatureMap, OnnxRunner
 from retrieval.runtime_file import (
+    RECORD,
     RuntimeRecord,
     expected_fingerprint,
     find_runtime,
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 class Runner(Protocol):
     """Runs an exported model: (N, S, S, 3) float32 → (N, D) float32 unit vectors."""
+
+    @property
+    def io_shape(self) -> tuple[int, int]: ...
 
     def run(self, batch: np.ndarray) -> np.ndarray: ...
 
@@ -46,6 +50,12 @@ class LiteRTRunner:
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._shape: tuple[int, ...] = ()
+
+    @property
+    def io_shape(self) -> tuple[int, int]:
+        """(square input side, feature length) the file was exported for."""
+        sides = self._interpreter.get_input_details()[0]["shape"]  # (N, S, S, 3)
+        return int(sides[1]), int(self._interpreter.get_output_details()[0]["shape"][-1])
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) float32 → (N, D) float32; re-plans memory only when N changes."""
@@ -123,5 +133,25 @@ def load_runtime_extractor(settings: Settings) -> RuntimeExtractor | None:
             )
         return None
     home = runtime_home(settings.runtime_dir, fingerprint)
-    runner = open_runner(record.format, home / record.model_file, settings.threads)
+    runner = open_checked(record, home / record.model_file, settings.threads)
     return RuntimeExtractor(record, runner, home, settings.threads)
+
+
+def open_checked(record: RuntimeRecord, model: Path, threads: int = 0) -> Runner:
+    """The runner of `model`, refused in one line unless the file takes the input side and
+    gives the feature length `record` (checked against the settings) says.
+
+    The hash only proves the file is the one `runtime.json` names: a folder copied under
+    another input size's key with its record edited to match passed it, and then LiteRT
+    raised a traceback at the first photo.
+    """
+    runner = open_runner(record.format, model, threads)
+    wanted = (record.fingerprint.input_size, record.fingerprint.dim)
+    if runner.io_shape != wanted:
+        side, dim = runner.io_shape
+        raise RuntimeModelError(
+            f"runtime model {model} takes {side} px images and gives {dim} features, but "
+            f"{model.parent / RECORD} and the settings say {wanted[0]} px and {wanted[1]}: "
+            "it was exported for another model; re-export it: snapfind export --force"
+        )
+    return runner

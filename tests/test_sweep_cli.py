@@ -148,3 +148,36 @@ def test_an_empty_category_is_refused_not_answered_with_nothing(
     [line] = captured.err.splitlines()
     assert code == 2 and captured.out == ""
     assert line.startswith("snapfind: error: no category '' in this index; its categories: ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["index", "build", "--catalog", "CATALOG", "--out", ""],
+        ["index", "build", "--catalog", "", "--out", "out"],
+        ["search", "PHOTO", "--index", ""],
+        ["search", "PHOTO", "--sheet", ""],
+        ["search", ""],
+        ["export", "--runtime-dir", ""],
+        ["tune", "--out", " "],
+        ["evaluate", "--catalog", "CATALOG", "--backbones", "efficientnet-lite0", "--out", ""],
+        ["bot", "--catalog", ""],
+    ],
+)
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(
+    argv: list[str],
+    photo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    catalog = write_shapes_catalog(tmp_path / "catalog", per_category=1)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)  # `index build --out ""` built the index into the current folder
+    argv = [{"CATALOG": str(catalog), "PHOTO": str(photo)}.get(a, a) for a in argv]
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    assert "an empty path: name a file or folder" in capsys.readouterr().err
+    assert list(here.iterdir()) == []

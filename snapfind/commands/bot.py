@@ -8,7 +8,6 @@ the log) and then serves; this composition root is the one place that may join `
 import argparse
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +18,12 @@ from retrieval.errors import IndexNotFoundError
 from retrieval.loading import load_extractor_to_build, load_service
 from retrieval.search import SearchService
 from snapfind.commands.index_build import build_from_settings
-from snapfind.commands.options import add_extractor_options, index_dir_option, settings_from
+from snapfind.commands.options import (
+    add_extractor_options,
+    index_dir_option,
+    path_argument,
+    settings_from,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     index_dir_option(parser)
     parser.add_argument(
-        "--catalog", type=Path, help="catalog to build the index from if none exists yet"
+        "--catalog", type=path_argument, help="catalog to build the index from if none exists yet"
     )
     parser.add_argument(
         "--mode", choices=("polling", "webhook"), help="how updates arrive (SNAPFIND_BOT_MODE)"

@@ -17,6 +17,7 @@ from index.evaluation.runner import (
 from retrieval.errors import ConfigError
 from retrieval.settings import Settings, load_settings
 from retrieval.tf_runtime import configure_tensorflow
+from snapfind.commands.options import path_argument
 
 
 def evaluate(config: StudyConfig, out: Path, *, progress: bool = True) -> StudyResult:
@@ -113,13 +114,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "images never on both sides), search the catalog with every query, and report "
         "Top-1/Acc@5/P@5/mAP@10 with their cost per backbone.",
     )
-    parser.add_argument("--catalog", type=Path, required=True, help="folder tree, CSV or JSONL")
+    parser.add_argument(
+        "--catalog", type=path_argument, required=True, help="folder tree, CSV or JSONL"
+    )
     parser.add_argument(
         "--backbones",
         required=True,
         help="comma-separated; NAME or NAME:WEIGHTS, e.g. efficientnet-lite0,resnet50:none",
     )
-    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument("--out", type=path_argument, required=True, help="report folder")
     parser.add_argument("--weights", default="imagenet", help="weights where none is given")
     parser.add_argument("--runs", type=int, default=3, help="seeded splits (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")
@@ -142,13 +145,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input-size", type=int, help="square input side for every backbone")
     parser.add_argument(
         "--queries",
-        type=Path,
+        type=path_argument,
         metavar="CSV",
         help="outside photos (`photo, category` CSV, paths relative to it) searched against "
         "the whole catalog: P@5, top-1 and macro F1 per class",
     )
     parser.add_argument(
-        "--cache", type=Path, default=DEFAULT_CACHE, help=f"feature cache (default {DEFAULT_CACHE})"
+        "--cache",
+        type=path_argument,
+        default=DEFAULT_CACHE,
+        help=f"feature cache (default {DEFAULT_CACHE})",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)

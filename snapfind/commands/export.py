@@ -3,7 +3,6 @@
 import argparse
 import contextlib
 import time
-from pathlib import Path
 
 from retrieval.backbones import get_backbone
 from retrieval.errors import IndexNotFoundError
@@ -26,7 +25,7 @@ from retrieval.runtime_file import (
     runtime_home,
 )
 from retrieval.settings import Settings
-from snapfind.commands.options import add_extractor_options, settings_from
+from snapfind.commands.options import add_extractor_options, path_argument, settings_from
 
 
 def export_from_settings(
@@ -120,7 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(docs/performance.md)",
     )
     parser.add_argument(
-        "--runtime-dir", type=Path, help="where runtime models live (SNAPFIND_RUNTIME_DIR)"
+        "--runtime-dir", type=path_argument, help="where runtime models live (SNAPFIND_RUNTIME_DIR)"
     )
     parser.add_argument("--force", action="store_true", help="export again even if one exists")
     add_extractor_options(parser)

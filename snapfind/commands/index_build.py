@@ -12,7 +12,7 @@ from retrieval.errors import ConfigError
 from retrieval.extractor import Extractor
 from retrieval.loading import load_extractor_to_build
 from retrieval.settings import Settings
-from snapfind.commands.options import add_extractor_options, settings_from
+from snapfind.commands.options import add_extractor_options, path_argument, settings_from
 
 
 def build_from_settings(
@@ -81,8 +81,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build = actions.add_parser(
         "build", help="build or refresh the index from a catalog (incremental unless --full)"
     )
-    build.add_argument("--catalog", type=Path, help="folder tree, CSV or JSONL (SNAPFIND_CATALOG)")
-    build.add_argument("--out", type=Path, help="index directory (SNAPFIND_INDEX_DIR)")
+    build.add_argument(
+        "--catalog", type=path_argument, help="folder tree, CSV or JSONL (SNAPFIND_CATALOG)"
+    )
+    build.add_argument("--out", type=path_argument, help="index directory (SNAPFIND_INDEX_DIR)")
     build.add_argument("--full", action="store_true", help="re-embed every image")
     build.add_argument(
         "--store",
@@ -119,7 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     build.add_argument(
         "--allow-root",
-        type=Path,
+        type=path_argument,
         action="append",
         default=[],
         metavar="DIR",

@@ -9,6 +9,14 @@ from retrieval.settings import Settings, load_settings
 S = TypeVar("S", bound=Settings)
 
 
+def path_argument(text: str) -> Path:
+    """A path given on the command line; an empty one is refused, where `Path("")` would be
+    the current folder (`index build --out ""` built the index into it)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: name a file or folder")
+    return Path(text)
+
+
 def add_extractor_options(parser: argparse.ArgumentParser) -> None:
     """--backbone, --weights, --input-size: override SNAPFIND_BACKBONE etc."""
     group = parser.add_argument_group("extractor (default: settings / SNAPFIND_*)")
@@ -35,5 +43,8 @@ def settings_from(
 
 def index_dir_option(parser: argparse.ArgumentParser, flag: str = "--index") -> None:
     parser.add_argument(
-        flag, dest="index_dir", type=Path, help="index directory (default SNAPFIND_INDEX_DIR)"
+        flag,
+        dest="index_dir",
+        type=path_argument,
+        help="index directory (default SNAPFIND_INDEX_DIR)",
     )

@@ -12,7 +12,7 @@ from retrieval.loading import load_service
 from retrieval.objects import MAX_OBJECTS
 from retrieval.results import Page, QueryResult
 from snapfind.commands import search_objects
-from snapfind.commands.options import index_dir_option, settings_from
+from snapfind.commands.options import index_dir_option, path_argument, settings_from
 from snapfind.contact_sheet import check_sheet, contact_sheet, one_line
 
 
@@ -81,12 +81,12 @@ def check_category(index: CatalogIndex, category: str) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("search", help="find the products most like some photos")
-    parser.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    parser.add_argument("photos", nargs="+", type=path_argument, metavar="PHOTO")
     index_dir_option(parser)
     parser.add_argument("-k", "--k", type=int, help="products per photo (SNAPFIND_TOP_K)")
     parser.add_argument("--category", help="only products of this category")
     parser.add_argument("--json", action="store_true", help="one JSON object per photo per line")
-    parser.add_argument("--sheet", type=Path, help="write a contact sheet PNG")
+    parser.add_argument("--sheet", type=path_argument, help="write a contact sheet PNG")
     parser.add_argument(
         "--objects", action="store_true", help="find each piece of furniture and search it"
     )

@@ -1,14 +1,13 @@
 """`snapfind tune`: learn the light head over the backbone from the catalog, beside the index."""
 
 import argparse
-from pathlib import Path
 
 from index.category_head import CategoryHeadOptions
 from index.tune import TuneOptions, TuneReport, tune
 from retrieval.errors import ConfigError
 from retrieval.loading import load_keras_extractor
 from retrieval.settings import Settings
-from snapfind.commands.options import add_extractor_options, settings_from
+from snapfind.commands.options import add_extractor_options, path_argument, settings_from
 
 
 def tune_from_settings(settings: Settings, options: TuneOptions) -> TuneReport:
@@ -73,8 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "as OUT/head.npz; `index build` and search then apply it. Views are cached: a re-run "
         "trains in seconds.",
     )
-    parser.add_argument("--catalog", type=Path, help="folder tree, CSV or JSONL (SNAPFIND_CATALOG)")
-    parser.add_argument("--out", type=Path, help="index directory (SNAPFIND_INDEX_DIR)")
+    parser.add_argument(
+        "--catalog", type=path_argument, help="folder tree, CSV or JSONL (SNAPFIND_CATALOG)"
+    )
+    parser.add_argument("--out", type=path_argument, help="index directory (SNAPFIND_INDEX_DIR)")
     kinds, identity = CategoryHeadOptions(), TuneOptions()
     parser.add_argument(
         "--views", type=int, default=4, help="views per picture, at least 1 (default 4)"

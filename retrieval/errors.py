@@ -38,3 +38,12 @@ class IndexMismatchError(SnapfindError):
 
 class RuntimeModelError(SnapfindError):
     """An exported runtime model is missing, damaged, or disagrees with the Keras model."""
+
+
+class StoreError(SnapfindError):
+    """The vector store could not be reached, refused a request, or did not answer in time.
+
+    `user_message` is fit to send to a shopper as is (the details are for the log).
+    """
+
+    user_message = "The catalog search is unavailable right now. Please try again in a minute."

@@ -7,7 +7,9 @@ categories) and holds the manifest's rules (the extractor fingerprint, the no-ma
 threshold); `snapfind index build --store` upserts changed products into the store in place,
 so a changed product's new vector is what the very next query searches — no reload, no
 restart. A product the store has but the served release does not yet know (added by a build
-whose release is not loaded yet) is left out until the bot reloads that release.
+whose release is not loaded yet) is left out until the bot reloads that release. A store that
+holds none of a sample of the release's products (another shop's collection, or one never
+synced) is refused when serving starts: it would answer every photo "no good match".
 
 Ranking is the store's cosine order, one hit per product, then what the release's manifest
 asks of a FAISS release too: the category vote over the first neighbours and one slot per
@@ -35,7 +37,9 @@ from retrieval.rerank import staged
 from retrieval.results import FIRST_PAGE, Hit, Page
 from retrieval.room_probe import RoomProbe
 from retrieval.store_target import milvus_target
-from retrieval.vector_store import ProductScore, VectorStore, picture_keys
+from retrieval.vector_store import ProductScore, VectorStore, picture_key, picture_keys
+
+CHECKED = 64  # products of the first release served looked up in the store, in one query
 
 
 class StoreIndex:
@@ -53,6 +57,21 @@ class StoreIndex:
         self.pictures = whole_pictures(release, self.manifest, self.vectors)
         self.info = describe_release(release, self.manifest, self.store, self.pictures)
         self.scene_views = None  # a store mirrors whole pictures only (index/store_sync.py)
+
+    def check_holds_release(self) -> None:
+        """Refuse a store that holds none of up to `CHECKED` products spread over the release
+        (each product's first picture, `<id>#0`), in one query."""
+        owners = self.store.product_of_vector[: self.pictures]  # (P,) product row per picture
+        if not len(owners):
+            return
+        spread = owners[np.linspace(0, len(owners) - 1, min(CHECKED, len(owners))).astype(int)]
+        keys = [picture_key(self.store.id_of(row), 0) for row in dict.fromkeys(spread.tolist())]
+        if not self._vectors.vectors_of(keys):
+            raise IndexMismatchError(
+                f"the vector store holds none of {len(keys)} products of {self.release} "
+                f"(another catalog's collection, or never synced): sync it with "
+                f"snapfind index build --store, or point SNAPFIND_STORE at this catalog's"
+            )
 
     def search(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:
         """`page` of the products ranked by the store, best first, after the manifest's vote."""
@@ -139,10 +158,18 @@ def store_opener(store: str, fingerprint: Fingerprint):
 
     uri, collection = milvus_target(store)
     connection = MilvusStore(uri, collection, fingerprint)
+    checked = False
 
     def open_release(index_dir: Path, running: Fingerprint) -> StoreIndex:
+        """The first release opened must be in the store (`check_holds_release`); a later one
+        is not checked, as a build publishes it before its sync has filled the store."""
+        nonlocal checked
         if running != fingerprint:
             raise IndexMismatchError("the store was opened for another extractor")
-        return StoreIndex(resolve_release(Path(index_dir)), connection, running)
+        index = StoreIndex(resolve_release(Path(index_dir)), connection, running)
+        if not checked:
+            index.check_holds_release()
+            checked = True
+        return index
 
     return open_release

@@ -12,6 +12,7 @@ from retrieval.errors import ConfigError
 from retrieval.extractor import Extractor
 from retrieval.loading import load_extractor_to_build
 from retrieval.settings import Settings
+from retrieval.store_target import milvus_target
 from snapfind.commands.options import add_extractor_options, path_argument, settings_from
 
 
@@ -46,6 +47,9 @@ def build_from_settings(
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, catalog=args.catalog, index_dir=args.out)
+    store = args.store or settings.store
+    if store:
+        milvus_target(store)  # a mistyped store is refused before the build, not after it
     if settings.catalog is not None:
         print(describe_source(catalog_source(settings.catalog)), flush=True)
     report = build_from_settings(
@@ -65,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if report.unreadable:
         print(f"  unreadable images are listed in {report.release / 'unreadable.tsv'}")
-    store = args.store or settings.store
     if store:
         synced = sync_after_build(store, settings.catalog, settings.index_dir, report.release)
         print(

@@ -152,7 +152,9 @@ async def serve(
     try:
         await guard.acquire()
         await app.start()
+        before = asyncio.all_tasks()
         await _start_updates(app, settings, guard)
+        guard.watch(asyncio.all_tasks() - before)
         if settings.watch_interval > 0 and res.service.reloadable:
             watcher = asyncio.create_task(res.reloader.watch(settings.watch_interval))
         if settings.heartbeat_file is not None:
@@ -176,7 +178,8 @@ async def serve(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+            with contextlib.suppress(InvalidToken):  # the polling loop's end: `guard` says it
+                await app.updater.stop()
         if app.running:
             await app.stop()  # waits for handlers already running
         await asyncio.to_thread(res.worker.stop)

@@ -21,13 +21,14 @@ import numpy as np
 from telegram import (
     Bot,
     Document,
+    File,
     InlineKeyboardMarkup,
     Message,
     PhotoSize,
     ReplyParameters,
     Update,
 )
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
 from bot.buttons import (
@@ -49,11 +50,13 @@ from bot.chat_action import showing
 from bot.errors import FileTooBig, QueryExpired, RateLimited
 from bot.replies import quoting, send_results
 from bot.resources import BotResources, resources
+from bot.retry import retried
 from retrieval.annotate import annotated_jpeg
 from retrieval.query_api import Retrieval
 from retrieval.results import FoundObject, Hit, Page, QueryResult
 
 GETFILE_LIMIT = 20 * 1024 * 1024  # the largest file Telegram lets a bot download
+DOWNLOAD_DEADLINE = 60.0  # seconds one try at a file's bytes may take (20 MB at 350 KB/s)
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,8 @@ async def download(bot: Bot, file_id: str) -> bytes:
     """The file's bytes via getFile; Telegram's "file is too big" becomes `FileTooBig`.
 
     A self-hosted Bot API server hands out files up to 2000 MB, and a photo's message need
-    not state its size: the size getFile states is checked before a byte is read.
+    not state its size: the size getFile states is checked before a byte is read. The
+    download is retried like every Bot API call (PTB sends it past the retry policy).
     """
     try:
         telegram_file = await bot.get_file(file_id)
@@ -298,7 +302,18 @@ async def download(bot: Bot, file_id: str) -> bytes:
         raise
     if (telegram_file.file_size or 0) > GETFILE_LIMIT:
         raise FileTooBig(f"getFile says the file has {telegram_file.file_size} bytes")
-    return bytes(await telegram_file.download_as_bytearray())
+    data = await retried(bot, partial(_fetch, telegram_file), "file download")
+    return bytes(data)
+
+
+async def _fetch(telegram_file: File) -> bytearray:
+    """The file's bytes within `DOWNLOAD_DEADLINE`: the read timeout bounds each read, not a
+    transfer that trickles in a byte at a time. Overdue is `TimedOut`, so it is retried."""
+    try:
+        async with asyncio.timeout(DOWNLOAD_DEADLINE):
+            return await telegram_file.download_as_bytearray()
+    except TimeoutError:
+        raise TimedOut(f"file download took over {DOWNLOAD_DEADLINE:.0f} s") from None
 
 
 def _similar(

@@ -7,7 +7,7 @@ and surprises alike reach `on_error`, which logs them with context and answers p
 import logging
 
 from telegram import CallbackQuery, Message, Update
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -26,7 +26,7 @@ from bot.dedup import drop_repeated
 from bot.errors import QueryExpired, UserFacingError
 from bot.replies import quoting
 from bot.resources import resources
-from retrieval.errors import ImageError, SnapfindError
+from retrieval.errors import ImageError, SnapfindError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +221,14 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         res.stats.record_refusal(type(error).__name__)
         log.info("%s refused: %s: %s", where, type(error).__name__, error)
         reply = error.user_message
+    elif isinstance(error, StoreError):  # the operator's Milvus: one line, no traceback
+        res.stats.record_refusal("vector store unavailable")
+        log.warning("%s failed: %s", where, error)
+        reply = error.user_message
+    elif _outage(error):  # retried for a while already: no fault of ours, no traceback
+        res.stats.record_refusal("Bot API unreachable")
+        log.warning("%s failed: the Bot API did not answer (%s)", where, error)
+        reply = SORRY
     else:
         log.error("%s failed", where, exc_info=error)
         admin_detail = isinstance(error, SnapfindError) and user and res.is_admin(user.id)
@@ -250,6 +258,14 @@ def add_handlers(app: Application, admin_ids: frozenset[int]) -> None:
     app.add_handler(CallbackQueryHandler(button))
     app.add_handler(MessageHandler(filters.ALL, unsupported))
     app.add_error_handler(on_error)
+
+
+def _outage(error: BaseException | None) -> bool:
+    """Telegram unreachable, failing (5xx) or flood-limiting us (429) past the retries: no
+    fault of ours. A 400 is a NetworkError too, in PTB, but it is our mistake."""
+    if isinstance(error, BadRequest):
+        return False
+    return isinstance(error, NetworkError | RetryAfter)
 
 
 def _ms(seconds: float | None) -> str:

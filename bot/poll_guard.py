@@ -4,7 +4,8 @@ With Redis, the poller holds `snapfind:<bot id>:poller` (`SET NX` with a TTL it 
 while polling; a crashed poller's lock lapses within `LOCK_TTL` seconds), so a second process
 is refused before it asks Telegram for anything. Without Redis, Telegram answers the second
 poller's getUpdates with 409 Conflict; PTB would log and retry it forever, so the guard turns
-it into one clear error and stops the bot. Webhook replicas need no guard (`NoGuard`).
+it into one clear error and stops the bot. So does a token revoked while the bot polls (PTB's
+polling loop gives up on it silently). Webhook replicas need no guard (`NoGuard`).
 """
 
 import asyncio
@@ -16,9 +17,9 @@ import socket
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from telegram.error import Conflict, TelegramError
+from telegram.error import Conflict, InvalidToken, TelegramError
 
-from retrieval.errors import SnapfindError
+from retrieval.errors import ConfigError, SnapfindError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,13 @@ ONLY_ONE = (
 )
 
 
+POLLING_TASK = "Updater:start_polling:polling_task"  # PTB's name for its polling loop
+REVOKED = (
+    "Telegram stopped accepting SNAPFIND_BOT_TOKEN while the bot ran ({error}): it was "
+    "revoked or changed in @BotFather; copy the new one (/mybots → API Token) and restart"
+)
+
+
 class AlreadyPolling(SnapfindError):
     """Another process polls (or Telegram has a webhook set) for this bot."""
 
@@ -53,6 +61,9 @@ class NoGuard:
 
     def on_poll_error(self, error: TelegramError) -> None:
         log.error("polling failed: %s", error)
+
+    def watch(self, started: set["asyncio.Task[object]"]) -> None:
+        return None
 
     def check(self) -> None:
         return None
@@ -71,6 +82,7 @@ class PollGuard(NoGuard):
         self.key = key
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.conflict: str | None = None
+        self.lost: SnapfindError | None = None  # why polling ended by itself
         self._refresher: asyncio.Task[None] | None = None
 
     async def acquire(self) -> None:
@@ -98,10 +110,34 @@ class PollGuard(NoGuard):
             log.error("%s: %s", self.conflict, ONLY_ONE.format(bot=self.bot))
         self.stop.set()
 
+    def watch(self, started: set["asyncio.Task[object]"]) -> None:
+        """Once polling runs (`started`: the tasks starting it made): stop the bot when PTB's
+        polling loop gives up by itself. It does only on a token Telegram no longer accepts,
+        and would leave a bot that answers nothing, its heartbeat beating on."""
+        loop = next((t for t in started if t.get_name() == POLLING_TASK), None)
+        if loop is None:
+            log.warning("PTB's polling task not found: a revoked token will not stop the bot")
+            return
+        loop.add_done_callback(self._polling_ended)
+
+    def _polling_ended(self, loop: "asyncio.Task[None]") -> None:
+        error = None if self.stop.is_set() or loop.cancelled() else loop.exception()
+        if error is None:  # stopped by us
+            return
+        if isinstance(error, InvalidToken):
+            self.lost = ConfigError(REVOKED.format(error=error))
+        else:
+            self.lost = SnapfindError(f"polling Telegram for updates stopped: {error!r}")
+        log.error("%s", self.lost)
+        self.stop.set()
+
     def check(self) -> None:
-        """After serving: raise `AlreadyPolling` if polling stopped for a conflict."""
+        """After serving: raise `AlreadyPolling` if polling stopped for a conflict, or why
+        it ended by itself (`ConfigError` for a token Telegram stopped accepting)."""
         if self.conflict is not None:
             raise AlreadyPolling(f"{self.conflict}: " + ONLY_ONE.format(bot=self.bot))
+        if self.lost is not None:
+            raise self.lost
 
     async def release(self) -> None:
         if self._refresher is not None:

@@ -30,7 +30,7 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from bot.buttons import PhotoObject, QueryState
 from bot.shared_state import LocalState
@@ -46,8 +46,10 @@ PRESS_TTL = 60
 VECTOR_DTYPES = frozenset({"<f2", "<f4", "<f8"})  # what a stored vector may be decoded as
 
 # Sliding-window limit, atomically: drop old searches, count, admit or say how long to wait.
+# A key that is no sorted set (written by hand, or by another program) is dropped first.
 _ACQUIRE = """
 local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('TYPE', KEYS[1]).ok ~= 'zset' then redis.call('DEL', KEYS[1]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -171,6 +173,7 @@ class RedisState:
     async def put_query(self, key: str, state: QueryState) -> None:
         ttl = max(1, round(self.fallback.cache.ttl))
         async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key("q", key))  # no field of an older state, nor another type
             pipe.hset(self._key("q", key), mapping=encode_state(state))
             pipe.expire(self._key("q", key), ttl)
             stored = await self._try(pipe.execute())
@@ -221,7 +224,8 @@ class RedisState:
     async def _try(self, call: Awaitable[T], *, now: bool = False) -> T | object:
         """`call`'s result, or `DOWN` while Redis is failing (then the caller falls back).
 
-        After a failure Redis is left alone for `retry_after` seconds, unless `now`.
+        After a failure Redis is left alone for `retry_after` seconds, unless `now`; a command
+        refused for a key of the wrong type falls back alone: Redis stays in use.
         """
         waiting = self._down_until is not None and time.monotonic() < self._down_until
         if waiting and not now:
@@ -230,6 +234,9 @@ class RedisState:
         try:
             result = await call
         except (RedisError, OSError) as error:
+            if _wrong_type(error):  # Redis is fine: one key holds another kind of value
+                log.warning("Redis at %s: %s: answered without it", self.where, error)
+                return DOWN
             if self._down_until is None:
                 log.warning(
                     "Redis at %s failed (%s): answering from this process's memory until it "
@@ -243,6 +250,11 @@ class RedisState:
             log.info("Redis at %s is back: shared query state in use again", self.where)
             self._down_until = None
         return result
+
+
+def _wrong_type(error: Exception) -> bool:
+    """A key of another type than the command's (set by hand, or by another program)."""
+    return isinstance(error, ResponseError) and str(error).startswith("WRONGTYPE")
 
 
 def _close(call: Awaitable[object]) -> None:

@@ -4,8 +4,10 @@ It implements what snapfind's bot uses (getMe, getUpdates with offset and long-p
 getFile and file download, sendMessage, sendPhoto, sendMediaGroup with multipart uploads and
 `attach://`, sendChatAction, answerCallbackQuery, editMessageText/ReplyMarkup,
 setWebhook/deleteWebhook), checks the limits Telegram checks (caption and text length,
-callback_data bytes, album size), records every call, and lets a test act as users. It binds
-127.0.0.1 on a random port and stops by itself after `lifetime` seconds.
+callback_data bytes, album size), records every call, and lets a test act as users and
+disturb the bot: faults on one call (`inject`, `hold`; file downloads too), an outage of every
+call (`outage`) or refused connections (`refuse_connections`). It binds 127.0.0.1 on a random
+port and stops by itself after `lifetime` seconds.
 """
 
 import asyncio
@@ -16,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -25,6 +28,7 @@ TOKEN = "123456789:TEST-loopback-token_0123456789abcdefghij"
 BOT_ID = 123456789
 GETFILE_LIMIT = 20 * 1024 * 1024  # Telegram's getFile download limit for bots
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DOWNLOAD = "download"  # the "method" of a file download, for `inject` and `hold`
 
 # PTB JSON-encodes every non-string parameter; these are the ones the bot sends.
 _JSON_FIELDS = {
@@ -110,6 +114,8 @@ class BotApiServer:
         self.confirmed_offset = 0
         self.getfile_limit = GETFILE_LIMIT  # a self-hosted Bot API server allows up to 2000 MB
         self.downloads: list[str] = []  # file_ids whose bytes were fetched
+        self.held: list[str] = []  # methods of the calls that reached a `hold`, in order
+        self.trickle: float | None = None  # seconds between the bytes of every file download
         self._pending: list[dict[str, Any]] = []
         self._files: dict[str, tuple[bytes, str, int]] = {}  # file_id -> (data, unique, size)
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
@@ -118,6 +124,8 @@ class BotApiServer:
         self._file_ids = itertools.count(1)
         self._faults: dict[str, deque[_Fault]] = {}
         self._holds: dict[str, deque[asyncio.Event]] = {}
+        self._outage: tuple[float, int] | None = None  # (until, status): every call refused
+        self._listening: asyncio.Task[None] | None = None  # listens again after a refusal
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
@@ -145,6 +153,8 @@ class BotApiServer:
     async def stop(self) -> None:
         if self._watchdog is not None and self._watchdog is not asyncio.current_task():
             self._watchdog.cancel()
+        if self._listening is not None:
+            self._listening.cancel()
         for task in list(self._deliveries):
             task.cancel()
         if self._session is not None:
@@ -291,9 +301,31 @@ class BotApiServer:
         queue = self._faults.setdefault(method, deque())
         queue.extend(_Fault(kind, retry_after, hang, description) for _ in range(times))
 
+    def outage(self, seconds: float, status: int = 502) -> None:
+        """For the next `seconds`, answer every call (getUpdates and file downloads too) with
+        `status`, as Telegram's front does while its Bot API is down."""
+        self._outage = (time.monotonic() + seconds, status)
+
+    async def refuse_connections(self, seconds: float) -> None:
+        """Stop listening and drop every open connection for `seconds`, as a Bot API host
+        that is down: the bot's calls meet refused connections. Returns at once."""
+        assert self._runner is not None and self._runner.server is not None
+        for site in list(self._runner.sites):
+            await site.stop()
+        for connection in list(self._runner.server.connections):
+            connection.force_close()
+        self._listening = asyncio.create_task(self._listen_again(seconds))
+
+    async def _listen_again(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if self._runner is not None:
+            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
     def hold(self, method: str) -> asyncio.Event:
         """Keep the next call of `method` waiting until the returned event is set (then it is
-        answered as usual): a reply the test holds in flight while it acts."""
+        answered as usual, or refused if an outage began meanwhile): a reply the test holds
+        in flight while it acts. `held` says when it arrived. `inject` and `hold` take
+        DOWNLOAD as the method of a file download."""
         gate = asyncio.Event()
         self._holds.setdefault(method, deque()).append(gate)
         return gate
@@ -335,15 +367,9 @@ class BotApiServer:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
-        holds = self._holds.get(method)
-        if holds:
-            await holds.popleft().wait()
-        fault = self._next_fault(method)
-        if fault is not None:
-            self.faults_served.append((method, fault.kind))
-            refusal = await _apply(fault)
-            if refusal is not None:
-                return refusal
+        refusal = await self._disturb(method)
+        if refusal is not None:
+            return refusal
         params, files = await _read_params(request)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
@@ -362,13 +388,37 @@ class BotApiServer:
         file_id = request.match_info["path"].rsplit("/", 1)[-1]
         if file_id not in self._files:
             return web.Response(status=404)
+        refusal = await self._disturb(DOWNLOAD)
+        if refusal is not None:
+            return refusal
         self.downloads.append(file_id)
-        return web.Response(body=self._files[file_id][0])
+        data = self._files[file_id][0]
+        if self.trickle is None:
+            return web.Response(body=data)
+        return await _trickle(request, data, self.trickle)
 
     async def _record(self, call: Call) -> None:
         async with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
+
+    async def _disturb(self, method: str) -> web.Response | None:
+        """What an outage, a hold or an injected fault does to this call (None: nothing)."""
+        holds = self._holds.get(method)
+        if holds:
+            self.held.append(method)
+            await holds.popleft().wait()
+        if self._outage is not None:
+            until, status = self._outage
+            if time.monotonic() < until:
+                self.faults_served.append((method, f"outage {status}"))
+                return _error(status, HTTPStatus(status).phrase)
+            self._outage = None
+        fault = self._next_fault(method)
+        if fault is None:
+            return None
+        self.faults_served.append((method, fault.kind))
+        return await _apply(fault)
 
     def _next_fault(self, method: str) -> _Fault | None:
         queue = self._faults.get(method)
@@ -596,6 +646,18 @@ async def _apply(fault: _Fault) -> web.Response | None:
             parameters={"retry_after": fault.retry_after},
         )
     return _error(500, "Internal Server Error")
+
+
+async def _trickle(request: web.Request, data: bytes, every: float) -> web.StreamResponse:
+    """`data` one byte every `every` seconds: a transfer that never stalls long enough for a
+    read timeout, yet never ends."""
+    response = web.StreamResponse(headers={"Content-Length": str(len(data))})
+    await response.prepare(request)
+    for offset in range(len(data)):
+        await response.write(data[offset : offset + 1])
+        await asyncio.sleep(every)
+    await response.write_eof()
+    return response
 
 
 def _error(status: int, description: str, **extra: Any) -> web.Response:

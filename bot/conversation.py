@@ -308,7 +308,8 @@ async def download(bot: Bot, file_id: str) -> bytes:
 
 async def _fetch(telegram_file: File) -> bytearray:
     """The file's bytes within `DOWNLOAD_DEADLINE`: the read timeout bounds each read, not a
-    transfer that trickles in a byte at a time. Overdue is `TimedOut`, so it is retried."""
+    transfer that trickles in a byte at a time. Overdue is `TimedOut`: past `PATIENCE` already,
+    so the shopper gets the polite reply instead of a reply that never comes."""
     try:
         async with asyncio.timeout(DOWNLOAD_DEADLINE):
             return await telegram_file.download_as_bytearray()

@@ -474,7 +474,7 @@ def annotate(
         print(f"{out}:")
         for i, item in enumerate(found, 1):
             names = ", ".join(h.product.title for h in item.hits[:3])
-            print(f"  {i} · {item.label} {item.score:.3f} {item.box.as_tuple()}: {names}")
+            print(f"  {i} · {item.name} {item.score:.3f} {item.box.as_tuple()}: {names}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from enum import StrEnum
 import numpy as np
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.captions import LABEL_LIMIT, clip
+from bot.captions import shown
 from retrieval.results import Hit
 
 MAX_BYTES = 64  # Telegram's limit on callback_data
@@ -146,7 +146,7 @@ def results_keyboard(
     labels = dict.fromkeys(label for hit in hits for label in hit.product.categories)
     numbers = {label: state.label_number(label) for label in labels}
     filters = [
-        _button(f"Only {clip(label, LABEL_LIMIT)}", Press(Action.FILTER, key, number))
+        _button(f"Only {shown(label)}", Press(Action.FILTER, key, number))
         for label, number in numbers.items()
         if number is not None and number != category
     ]
@@ -162,7 +162,7 @@ def results_keyboard(
 def objects_keyboard(key: str, state: QueryState) -> InlineKeyboardMarkup:
     """One button per object ("1 · sofa", "2 · lamp", …) and "Whole photo", each for its album."""
     picks = [
-        _button(f"{n} · {clip(found.label, LABEL_LIMIT)}", Press(Action.OBJECT, key, NO_FILTER, n))
+        _button(f"{n} · {shown(found.label)}", Press(Action.OBJECT, key, NO_FILTER, n))
         for n, found in enumerate(state.objects, start=1)
     ]
     whole = _button("Whole photo", Press(Action.OBJECT, key, NO_FILTER, 0))

@@ -20,7 +20,7 @@ def caption(rank: int, hit: Hit) -> str:
     """The caption under result `rank` (1-based); never longer than 1024 characters."""
     product = hit.product
     lines = [f"#{rank} {clip(product.title.strip() or product.id, TITLE_LIMIT)}"]
-    details = [", ".join(product.categories)] if product.categories else []
+    details = [", ".join(map(shown, product.categories))] if product.categories else []
     details.append(f"{similarity_percent(hit.score)}% similar")
     lines.append(" · ".join(details))
     if product.price:
@@ -40,7 +40,7 @@ NO_MATCH = "Nothing in the catalog looks much like this; here are the closest pr
 
 def objects_caption(labels: list[str]) -> str:
     """The caption of a room photo with its objects boxed and numbered."""
-    first = clip(labels[0], LABEL_LIMIT)
+    first = shown(labels[0])
     return (
         f"I see {len(labels)} pieces of furniture here. Below: matches for 1 · {first}. "
         "Tap a number to search another one, or “Whole photo”."
@@ -49,10 +49,16 @@ def objects_caption(labels: list[str]) -> str:
 
 def results_header(offset: int, count: int, category: str | None) -> str:
     """The text of the message that carries the buttons under an album."""
-    where = f" in {clip(category, LABEL_LIMIT)}" if category else ""
+    where = f" in {shown(category)}" if category else ""
     if count == 0:
         return f"No more matches{where}." if offset else f"No matches{where}."
     return f"Matches {offset + 1}–{offset + count}{where}. Tap a button for more."
+
+
+def shown(name: str) -> str:
+    """A category or an object's name as a shopper reads it: a folder name's underscores as
+    spaces ("chest_of_drawers": "chest of drawers"), clipped to `LABEL_LIMIT`."""
+    return clip(name.replace("_", " ").strip() or name, LABEL_LIMIT)
 
 
 def clip(text: str, limit: int) -> str:

@@ -45,7 +45,7 @@ from bot.buttons import (
     results_keyboard,
     without_more,
 )
-from bot.captions import LABEL_LIMIT, NO_MATCH, clip, objects_caption, results_header
+from bot.captions import NO_MATCH, objects_caption, results_header, shown
 from bot.chat_action import showing
 from bot.errors import FileTooBig, QueryExpired, RateLimited
 from bot.replies import quoting, send_results
@@ -133,7 +133,7 @@ class Conversation:
                 state = await self._remember(key, result, objects=found)
                 hits, no_match = result.hits, result.no_match
                 if objects:
-                    boxes = [(o.box, o.label) for o in objects]
+                    boxes = [(o.box, shown(o.label)) for o in objects]
                     picture = await asyncio.to_thread(annotated_jpeg, image, boxes)
                     first = objects[0].result.hits  # ranked by the finder, against this photo
             else:
@@ -249,7 +249,7 @@ class Conversation:
                 found.vector, state.labels, owners=state.owners, of_object=True, kind=found.kind
             )
             await res.state.put_query(page_key, page_state)
-            intro = f"{number} · {clip(found.label, LABEL_LIMIT)}: "
+            intro = f"{number} · {shown(found.label)}: "
         if hits is None:
             search = _page_search(res.service, page_state)
             hits = await res.worker.run(search, page_state.vector, Page(res.page_size))

@@ -40,7 +40,7 @@ def draw_objects(
 ) -> Image.Image:
     """A copy of the (H, W, 3) photo with the finder's objects boxed and numbered."""
     canvas = Image.fromarray(image).convert("RGB")
-    draw_boxes(canvas, [(o.box.as_tuple(), o.label) for o in objects], first)
+    draw_boxes(canvas, [(o.box.as_tuple(), o.name) for o in objects], first)
     return canvas
 
 

@@ -156,4 +156,4 @@ def room_kind(vector: np.ndarray, index: CatalogIndex, whole: QueryResult) -> st
 
 def _plain(found: DetectedObject) -> FoundObject:
     result = QueryResult(found.vector, found.hits)
-    return FoundObject(found.box.as_tuple(), found.label, found.score, result, found.kind)
+    return FoundObject(found.box.as_tuple(), found.name, found.score, result, found.kind)

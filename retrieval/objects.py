@@ -40,6 +40,8 @@ SCORING_DIMS = 128  # boxes are ranked in a PCA space of the catalog: exact sear
 SCORING_SAMPLE = 20_000  # catalog vectors the PCA and the box scores look at
 RERANK_POOL = 50  # nearest products an object's CSLS re-ranking orders (more for deep pages)
 LABEL_VOTES = 10  # the label is the category most of this many top products share
+TYPE_FIELD = "type"  # a catalog column with a product's own kind (IKEA's "Potted plant"): an
+TYPE_VOTES = 3  # object of a catch-all bin is named by it where this many of its 10 share it
 WHITE = 230  # a channel value at or above this counts as the catalog's white backdrop
 WHITE_BORDER = 0.9  # share of white border pixels that marks a product-on-white photo
 MIN_CROP = 8  # a detected box's smallest side, in pixels, when it is cut out
@@ -55,6 +57,7 @@ class DetectedObject:
     box: Box  # in the photo's pixels
     score: float  # how clearly the box matches a product (CSLS margin; higher is better)
     label: str  # the category most of its nearest products share
+    name: str  # how a shopper reads it: the label, or for a catch-all the type its products share
     vector: np.ndarray  # (D,) unit vector, kept so "more" needs no new forward pass
     hits: list[Hit]  # best first; scores are plain cosines, as a whole-photo search gives
     kind: str = ""  # the kind its pages put first (object 1 led by the photo's); "": none
@@ -183,9 +186,10 @@ class ObjectFinder:
                 ranking, hits, label = self._labelled(vector, k, first.photo, known)
             else:
                 ranking, hits, label = pooled_of(i)
+            named = _named(label, hits)
             led = kind if i == agreeing else ""  # its page shows the kind it leads for
             hits = self._page(ranking, Page(k), led) if led else hits[:k]
-            found.append(DetectedObject(box, float(scores[i]), label, vector, hits, led))
+            found.append(DetectedObject(box, float(scores[i]), label, named, vector, hits, led))
         return found
 
     def _lead(self, image: np.ndarray, regions: Regions) -> "_Lead | None":
@@ -346,3 +350,22 @@ def _label(hits: list[Hit]) -> str:
             category = hit.product.categories[0]
             votes[category] = votes.get(category, 0) + 1
     return max(votes, key=votes.__getitem__) if votes else "object"
+
+
+def _named(label: str, hits: list[Hit]) -> str:
+    """`label` as a shopper reads it: a catch-all bin (IKEA's `other`, half its catalog) says
+    nothing on a button, so it gives way to the `type` most of that bin's top hits share
+    (at least `TYPE_VOTES` of `LABEL_VOTES`) where the catalog has that column. Only shown:
+    kinds and filters stay categories."""
+    if label not in CATCH_ALL:
+        return label
+    votes: dict[str, int] = {}  # products without a type vote for none ("")
+    for hit in hits[:LABEL_VOTES]:
+        if hit.product.categories[:1] == (label,):
+            given = hit.product.extra.get(TYPE_FIELD)
+            given = given.strip() if isinstance(given, str) else ""
+            votes[given] = votes.get(given, 0) + 1
+    best = max(votes, key=votes.__getitem__, default="")  # ties: the better-ranked hit's
+    if not best or votes[best] < TYPE_VOTES:
+        return label
+    return best[0].lower() + best[1:] if best[1:2].islower() else best  # "TV bench" stays

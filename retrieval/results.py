@@ -91,7 +91,7 @@ class FoundObject:
     """One piece of furniture in a photo, searched on its own."""
 
     box: tuple[int, int, int, int]  # left, top, right, bottom in the searched image's pixels
-    label: str  # the category most of its nearest products share
+    label: str  # as its button reads: its products' category, or within a catch-all their type
     score: float  # how clearly the box matches some product (higher: clearer)
     result: QueryResult  # its own vector (for "more" without a forward pass) and hits
     kind: str = ""  # the kind its pages put first (`search_object_vector`'s); "": none

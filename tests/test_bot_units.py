@@ -18,15 +18,17 @@ from bot.buttons import (
     MAX_RESULTS,
     NO_FILTER,
     Action,
+    PhotoObject,
     Press,
     QueryState,
     decode,
     encode,
+    objects_keyboard,
     photo_key,
     results_keyboard,
     without_more,
 )
-from bot.captions import CAPTION_LIMIT, caption, results_header, similarity_percent
+from bot.captions import CAPTION_LIMIT, caption, objects_caption, results_header, similarity_percent
 from bot.errors import Busy
 from bot.product_photos import PHOTO_LIMIT, load_photo
 from bot.query_cache import QueryCache
@@ -167,6 +169,28 @@ def test_results_header_says_what_is_shown() -> None:
     assert results_header(5, 3, "lamp") == "Matches 6–8 in lamp. Tap a button for more."
     assert results_header(0, 0, "lamp") == "No matches in lamp."
     assert results_header(10, 0, None) == "No more matches."
+
+
+def test_a_folder_names_underscores_read_as_spaces_wherever_a_shopper_sees_it() -> None:
+    """Categories are often folder names (`chest_of_drawers`); the callback data keeps the
+    category's number, so a filter still names the catalog's own category."""
+    assert caption(1, hit("p", 0.5, ("chest_of_drawers",), title="Malm")).splitlines()[1] == (
+        "chest of drawers · 50% similar"
+    )
+    assert results_header(0, 0, "stool_bench") == "No matches in stool bench."
+    assert objects_caption(["plant_pot", "rug"]).startswith(
+        "I see 2 pieces of furniture here. Below: matches for 1 · plant pot."
+    )
+    state = QueryState(
+        np.zeros(4, np.float32),
+        labels=("stool_bench",),
+        objects=(PhotoObject("stool_bench", np.zeros(4, np.float32)),),
+    )
+    only = _buttons(
+        results_keyboard("k", state, [hit("a", categories=("stool_bench",))], 0, NO_FILTER, 5)
+    )
+    assert ("Only stool bench", "f|k|0|0") in only and state.label(0) == "stool_bench"
+    assert _buttons(objects_keyboard("k", state))[0] == ("1 · stool bench", "o|k|-1|1")
 
 
 def test_long_text_fallbacks_are_split_into_messages_under_the_limit() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from index.build import BuildOptions, build_index
 from retrieval import object_search
@@ -284,3 +284,32 @@ async def test_the_real_bot_answers_a_room_and_a_tap_runs_no_network(
     assert header.params["text"].startswith(f"{labels[1]}: Matches 1–")
     assert album.captions()[0] != first.captions()[0]  # another object, another best product
     assert passes == ["r"] and server.count("getFile") == 1
+
+
+def test_an_object_of_a_catch_all_category_is_named_by_its_products_type(
+    tmp_path: Path, lite0_extractor
+) -> None:
+    """IKEA files half its catalog under `other`: a button "1 · other" tells a shopper
+    nothing, so such an object reads as the `type` its products share (the CSV's column);
+    a real kind keeps its name whatever the type says."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    rows = ["id,title,category,type,image"]
+    for kind, category in (("sofa", "other"), ("lamp", "lamp"), ("rug", "rug")):
+        drawn = draw_furniture(kind)
+        smaller = ImageOps.pad(drawn.resize((200, 200)), drawn.size, color="white")
+        for n, look in enumerate((drawn, ImageOps.mirror(drawn), smaller)):  # 3 products
+            look.save(catalog / f"{kind}-{n}.jpg", quality=95)
+            rows.append(
+                f"{kind}-{n},{kind.upper()},{category},{kind.title()} with a view,{kind}-{n}.jpg"
+            )
+    (catalog / "catalog.csv").write_text("\n".join(rows) + "\n")
+    options = BuildOptions(progress=False, objects=True)
+    build_index(catalog / "catalog.csv", tmp_path / "index", lite0_extractor, options)
+    index = open_index(tmp_path / "index", lite0_extractor.fingerprint)
+    service = SearchService(lite0_extractor, index, tmp_path / "index")
+
+    image, _ = compose_room(("sofa", "lamp", "rug"))
+    found = service.search_objects(image, k=3).objects
+    named = {o.result.hits[0].product.id.split("-")[0]: o.label for o in found[::-1]}
+    assert named == {"sofa": "sofa with a view", "lamp": "lamp", "rug": "rug"}

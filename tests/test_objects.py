@@ -12,9 +12,15 @@ from PIL import Image
 from index.build import BuildOptions, build_index
 from retrieval.index_store import open_index
 from retrieval.object_options import CUT_OUTS
-from retrieval.objects import CUT_OUT_WEIGHT, ObjectFinder, looks_like_product_photo, photo_kind
+from retrieval.objects import (
+    CUT_OUT_WEIGHT,
+    ObjectFinder,
+    _named,
+    looks_like_product_photo,
+    photo_kind,
+)
 from retrieval.regions import Box, _boxes, non_max_suppression, region_encoder_for
-from retrieval.results import Page
+from retrieval.results import Hit, Page, Product
 from retrieval.search import SearchService
 from tests.synthetic import FURNITURE, compose_room, draw_furniture
 
@@ -179,6 +185,26 @@ def test_a_photo_reads_as_its_first_products_kind_and_a_bin_as_none() -> None:
     assert photo_kind(page(("other",), ("chair",))) == ""  # IKEA's catch-all names no kind
     assert photo_kind(page((), ("chair",))) == ""
     assert photo_kind([]) == ""
+
+
+def test_a_catch_all_label_reads_as_the_type_most_of_its_products_share() -> None:
+    def page(*products: tuple[str, object]) -> list[Hit]:
+        """Hits of (category, type) pairs, best first; None: the catalog gives no type."""
+        return [
+            Hit(Product(f"p{n}", "", (c,), None, extra={} if t is None else {"type": t}), 0.5)
+            for n, (c, t) in enumerate(products)
+        ]
+
+    plants = [("other", "Potted plant")] * 3
+    assert _named("other", page(*plants, ("other", "Cushion"))) == "potted plant"
+    assert _named("other", page(*plants[:2], ("other", "Cushion"))) == "other"  # 2 of 10: few
+    untyped = [("other", None)] * 3
+    assert _named("other", page(*untyped, *plants)) == "other"  # most of them have none: a tie
+    assert _named("other", page(("other", 7), ("other", " "), *plants)) == "potted plant"
+    assert _named("other", page(*[("other", "TV bench")] * 3)) == "TV bench"
+    assert _named("other", page(*[("chair", "Potted plant")] * 3)) == "other"  # not the bin's
+    assert _named("other", page(*[("other", "Plant")] * 10, *plants)) == "plant"  # the top 10
+    assert _named("sofa", page(*[("sofa", "Corner sofa")] * 5)) == "sofa"  # a kind stays
 
 
 def test_an_index_without_region_hubness_at_this_side_says_how_to_get_it(

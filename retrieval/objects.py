@@ -18,6 +18,7 @@ A plain product photo (one object on white, like the catalog's) gets no object s
 """
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -344,12 +345,8 @@ def kind_of(categories: Sequence[str]) -> str:
 
 def _label(hits: list[Hit]) -> str:
     """The category most of the top hits share; ties go to the better-ranked hit's."""
-    votes: dict[str, int] = {}
-    for hit in hits[:LABEL_VOTES]:
-        if hit.product.categories:
-            category = hit.product.categories[0]
-            votes[category] = votes.get(category, 0) + 1
-    return max(votes, key=votes.__getitem__) if votes else "object"
+    shared = [hit.product.categories[0] for hit in hits[:LABEL_VOTES] if hit.product.categories]
+    return _most_shared(shared)[0] if shared else "object"
 
 
 def _named(label: str, hits: list[Hit]) -> str:
@@ -359,13 +356,18 @@ def _named(label: str, hits: list[Hit]) -> str:
     kinds and filters stay categories."""
     if label not in CATCH_ALL:
         return label
-    votes: dict[str, int] = {}  # products without a type vote for none ("")
-    for hit in hits[:LABEL_VOTES]:
-        if hit.product.categories[:1] == (label,):
-            given = hit.product.extra.get(TYPE_FIELD)
-            given = given.strip() if isinstance(given, str) else ""
-            votes[given] = votes.get(given, 0) + 1
-    best = max(votes, key=votes.__getitem__, default="")  # ties: the better-ranked hit's
-    if not best or votes[best] < TYPE_VOTES:
+    types = [  # products without a type vote for none ("")
+        given.strip() if isinstance(given := hit.product.extra.get(TYPE_FIELD), str) else ""
+        for hit in hits[:LABEL_VOTES]
+        if hit.product.categories[:1] == (label,)
+    ]
+    best, votes = _most_shared(types)
+    if not best or votes < TYPE_VOTES:
         return label
     return best[0].lower() + best[1:] if best[1:2].islower() else best  # "TV bench" stays
+
+
+def _most_shared(values: list[str]) -> tuple[str, int]:
+    """The value most of `values` share and how many do ("", 0 for none); ties go to the
+    first, so to the better-ranked hit's."""
+    return Counter(values).most_common(1)[0] if values else ("", 0)

@@ -42,7 +42,7 @@ def objects_caption(labels: list[str]) -> str:
     """The caption of a room photo with its objects boxed and numbered."""
     first = shown(labels[0])
     return (
-        f"I see {len(labels)} pieces of furniture here. Below: matches for 1 · {first}. "
+        f"I see {len(labels)} things here. Below: matches for 1 · {first}. "
         "Tap a number to search another one, or “Whole photo”."
     )
 

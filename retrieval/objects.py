@@ -18,6 +18,7 @@ A plain product photo (one object on white, like the catalog's) gets no object s
 """
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -352,8 +353,9 @@ def _label(hits: list[Hit]) -> str:
 def _named(label: str, hits: list[Hit]) -> str:
     """`label` as a shopper reads it: a catch-all bin (IKEA's `other`, half its catalog) says
     nothing on a button, so it gives way to the `type` most of that bin's top hits share
-    (at least `TYPE_VOTES` of `LABEL_VOTES`) where the catalog has that column. Only shown:
-    kinds and filters stay categories."""
+    (at least `TYPE_VOTES` of `LABEL_VOTES`) where the catalog has that column, or else to
+    the thing most of those types name (`_head`): 3 of "Parasol", "Parasol, hanging",
+    "Parasol with base" read "parasol". Only shown: kinds and filters stay categories."""
     if label not in CATCH_ALL:
         return label
     types = [  # products without a type vote for none ("")
@@ -361,10 +363,21 @@ def _named(label: str, hits: list[Hit]) -> str:
         for hit in hits[:LABEL_VOTES]
         if hit.product.categories[:1] == (label,)
     ]
-    best, votes = _most_shared(types)
-    if not best or votes < TYPE_VOTES:
-        return label
-    return best[0].lower() + best[1:] if best[1:2].islower() else best  # "TV bench" stays
+    for votes_for in (types, [_head(given) for given in types]):
+        best, votes = _most_shared(votes_for)
+        if best and votes >= TYPE_VOTES:
+            return best[0].lower() + best[1:] if best[1:2].islower() else best  # "TV bench"
+    return label
+
+
+def _head(given: str) -> str:
+    """The thing a product's type names, so that near types add up: "Back cushion, outdoor"
+    and "Cushion" are both a cushion. "" for a type that counts parts ("2 sections",
+    "9-piece set"): a configuration is no name."""
+    phrase = re.split(r",| with | for | of ", given, maxsplit=1)[0].split()
+    if not phrase or not phrase[-1].isalpha() or given[:1].isdigit():
+        return ""
+    return phrase[-1] if phrase[-1].isupper() else phrase[-1].lower()
 
 
 def _most_shared(values: list[str]) -> tuple[str, int]:

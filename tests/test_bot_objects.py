@@ -119,7 +119,7 @@ async def test_a_room_photo_gets_numbered_boxes_and_at_once_the_first_objects_al
     labels = [label for label, _ in picture.buttons()]
     assert labels == ["1 · sofa", "2 · lamp", "3 · chair", "Whole photo"]
     assert all(len(data.encode()) <= 64 for _, data in picture.buttons())
-    assert picture.params["caption"].startswith("I see 3 pieces of furniture here.")
+    assert picture.params["caption"].startswith("I see 3 things here.")
     drawn = picture_of(picture)
     assert drawn.format == "JPEG" and max(drawn.size) == REPLY_SIDE
     scale = REPLY_SIDE / 320  # the fake room is 320 px wide; object i spans x = 100·i+5 … +95

@@ -179,7 +179,7 @@ def test_a_folder_names_underscores_read_as_spaces_wherever_a_shopper_sees_it() 
     )
     assert results_header(0, 0, "stool_bench") == "No matches in stool bench."
     assert objects_caption(["plant_pot", "rug"]).startswith(
-        "I see 2 pieces of furniture here. Below: matches for 1 · plant pot."
+        "I see 2 things here. Below: matches for 1 · plant pot."
     )
     state = QueryState(
         np.zeros(4, np.float32),

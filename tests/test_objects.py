@@ -205,6 +205,13 @@ def test_a_catch_all_label_reads_as_the_type_most_of_its_products_share() -> Non
     assert _named("other", page(*[("chair", "Potted plant")] * 3)) == "other"  # not the bin's
     assert _named("other", page(*[("other", "Plant")] * 10, *plants)) == "plant"  # the top 10
     assert _named("sofa", page(*[("sofa", "Corner sofa")] * 5)) == "sofa"  # a kind stays
+    parasols = [("other", "Parasol, hanging"), ("other", "Parasol with base"), ("other", "Parasol")]
+    assert _named("other", page(*parasols, ("other", "Cushion"))) == "parasol"  # near types
+    assert _named("other", page(*parasols[:2], *plants)) == "potted plant"  # a type first
+    assert _named("other", page(*parasols[:2], ("other", "Box"))) == "other"  # 2 parasols
+    sections = [("other", "2 sections"), ("other", "3 sections"), ("other", "1 section")]
+    assert _named("other", page(*sections, ("other", "Box"))) == "other"  # counts name nothing
+    assert _named("other", page(*[("other", "LED TV, wall")] * 2, ("other", "TV"))) == "TV"
 
 
 def test_an_index_without_region_hubness_at_this_side_says_how_to_get_it(

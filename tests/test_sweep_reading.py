@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from index.build import build_index
+from retrieval import products
 from retrieval.errors import ConfigError, IndexDamagedError, RuntimeModelError
 from retrieval.extractor import Extractor, Fingerprint, file_sha256
 from retrieval.head import HEAD_FILE, ProjectionHead, load_head
@@ -177,6 +178,25 @@ def test_an_untouched_products_file_still_reads(tmp_path: Path) -> None:
     store = ProductStore(_products_file(tmp_path, ""))
     assert [p.title for p in store.get([2, 0])] == ["Triangle", "Circle"]
     assert store.categories() == ["circles", "squares", "triangles"]
+    store.close()
+
+
+def test_records_read_again_come_from_memory_the_least_recent_leaving_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(products, "RECORDS_HELD", 2)
+    store = ProductStore(_products_file(tmp_path, ""))
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    first = store.get([2, 0])
+    again = store.get([0, 2, 2])  # 2 is now the one shown last
+    assert [p.title for p in again] == ["Circle", "Triangle", "Triangle"]
+    assert again[0] is first[1] and len(statements) == 1  # SQLite was asked once
+    store.get([1])  # a third record: the one shown least recently (0) leaves memory
+    assert len(statements) == 2
+    store.get([2])
+    assert len(statements) == 2
+    assert [p.title for p in store.get([0])] == ["Circle"] and len(statements) == 3
     store.close()
 
 

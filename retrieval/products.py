@@ -127,8 +127,8 @@ class ProductStore:
     def get(self, rows: list[int]) -> list[Product]:
         """Products at `rows`, in that order. The last RECORDS_HELD shown come from memory: a
         room photo pages six lists that share products, and hub pictures recur from photo to
-        photo; building records in Python took ≈ 1.5 ms of a room photo's 28 (docs/objects.md,
-        twentieth pass)."""
+        photo; holding them saved ≈ 1 ms of a room photo's 32 (docs/objects.md, twentieth
+        pass). Shared records: callers never change them."""
         with self._held_lock:
             found = {row: self._held[row] for row in rows if row in self._held}
             for row in found:

@@ -14,9 +14,9 @@ the default's first object where the photo shows a room with two objects or more
 whole photo's album (through `ObjectSearch.search` itself, and replayed for other draws).
 Under the table, every album the served reply offers (the first, each object's button, Whole
 photo): how often some album's first page holds a product of the room.
-`--draws` scores every object variant's first object again over other pseudo-room draws
-(the region hubness recomputed as the build would, with other seeds), since one draw moves
-these figures by ±0.05. Photos are decoded as the product decodes them
+`--draws` scores every object variant's first object and interleaved list again over other
+pseudo-room draws (the region hubness recomputed as the build would, with other seeds), since
+one draw moves these figures by up to ±0.10. Photos are decoded as the product decodes them
 (`SearchService.decode`). An object variant's time is its object step alone (decode +
 `ObjectFinder.find`); the lines under the
 table are the detector alone and a room photo as the bot serves it (`ObjectSearch.search`:
@@ -247,6 +247,7 @@ def served(search: ObjectSearch, service: SearchService) -> Callable[[bytes, int
 
 FIRST, PLAIN, INTERLEAVED = "first object", "first object, plain search", "interleaved"
 PRESS = "first object, press (hubness re-rank)"
+DRAWN_WAYS = (FIRST, INTERLEAVED)  # what --draws scores again: the album sent, every button
 POOLED = "objects, map boxes only (SNAPFIND_OBJECT_CUT_OUT=false)"
 DETECTED = "objects, detector box cut out and mixed + map boxes (SNAPFIND_OBJECT_DETECTOR)"
 DETECTED_ALONE = "objects, detector box cut out alone, as in the fifth pass (first)"
@@ -323,7 +324,7 @@ def main() -> int:
         type=parse_draws,
         default=[],
         help="more pseudo-room draws for the object variants, as SEED:ROOMS,... (the index's "
-        "own hubness is always the first): their first objects are scored on each",
+        "own hubness is always the first): first objects and interleaved lists are scored on each",
     )
     args = parser.parse_args()
 
@@ -390,8 +391,8 @@ def main() -> int:
                 row = f"{name}: {way}" if way else name
                 quality[row].append(scores(ranking, truth))
                 hubs[row].update(ranking[:5])
-                if way == FIRST:
-                    by_draw[name, "index"].append(quality[row][-1])
+                if way in DRAWN_WAYS:
+                    by_draw[row, "index"].append(quality[row][-1])
         offered = albums(data)
         buttons.append(
             (
@@ -402,7 +403,9 @@ def main() -> int:
         )
         for label, rankers in drawn.items():
             for name, rank in rankers.items():
-                by_draw[name, label].append(scores(rank(data, everything)[FIRST], truth))
+                for way, ranking in rank(data, everything).items():
+                    if way in DRAWN_WAYS:
+                        by_draw[f"{name}: {way}", label].append(scores(ranking, truth))
         print(f"\r{n}/{len(rooms)} rooms", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 
@@ -447,9 +450,10 @@ def main() -> int:
 
 
 def print_draws(by_draw: dict[tuple[str, str], list[tuple[float, ...]]], labels: list[str]) -> None:
-    """First object's hit@5 per pseudo-room draw (seed:rooms), and the means over draws."""
+    """First object's and interleaved hit@5 per pseudo-room draw (seed:rooms), and the means
+    over draws."""
     print()
-    print("First object's hit@5 by pseudo-room draw (seed:rooms), and means over the draws")
+    print("hit@5 by pseudo-room draw (seed:rooms), and means over the draws")
     print()
     print(f"| variant | {' | '.join(labels)} | mean hit@5 | mean hit@10 | mean MRR |")
     print("|---|" + "---|" * (len(labels) + 3))

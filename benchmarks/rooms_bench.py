@@ -302,6 +302,12 @@ def parse_draws(text: str) -> list[Draw]:
     return [Draw(*map(int, item.split(":"))) for item in text.split(",") if item]
 
 
+def row_of(name: str, way: str) -> str:
+    """A table row: the variant and the way its list is scored ("" for a single list); the
+    index's draw and the others share it, so `--draws` lines up with the table."""
+    return f"{name}: {way}" if way else name
+
+
 def scores(ranking: list[str], truth: set[str]) -> tuple[float, float, float, float]:
     """hit@5, hit@10, P@5, reciprocal rank of the first product of the room (whole catalog)."""
     first = next((i for i, pid in enumerate(ranking, 1) if pid in truth), None)
@@ -388,7 +394,7 @@ def main() -> int:
             timing[name].append(time.perf_counter() - started)
         for name, rank in variants.items():
             for way, ranking in rank(data, everything).items():
-                row = f"{name}: {way}" if way else name
+                row = row_of(name, way)
                 quality[row].append(scores(ranking, truth))
                 hubs[row].update(ranking[:5])
                 if way in DRAWN_WAYS:
@@ -405,7 +411,7 @@ def main() -> int:
             for name, rank in rankers.items():
                 for way, ranking in rank(data, everything).items():
                     if way in DRAWN_WAYS:
-                        by_draw[f"{name}: {way}", label].append(scores(ranking, truth))
+                        by_draw[row_of(name, way), label].append(scores(ranking, truth))
         print(f"\r{n}/{len(rooms)} rooms", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 

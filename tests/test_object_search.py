@@ -150,11 +150,14 @@ def test_the_cli_objects_json_goes_through_the_query_api(
     photo = tmp_path / "room.jpg"
     Image.fromarray(image).save(photo, quality=95)
     asked: list[int] = []
+    served: list = []  # what search_objects returned, and the size of the pixels it searched
     original = SearchService.search_objects
 
     def counted(self: SearchService, image: np.ndarray, k: int = 5):
         asked.append(k)
-        return original(self, image, k)
+        served.append((original(self, image, k), image.shape[:2]))
+        assert np.array_equal(image, self.decode(photo.read_bytes()))  # as the bot decodes
+        return served[-1][0]
 
     monkeypatch.setattr(SearchService, "search_objects", counted)
     sheet = tmp_path / "sheet.png"
@@ -170,6 +173,10 @@ def test_the_cli_objects_json_goes_through_the_query_api(
     for found in objects:
         assert len(found["box"]) == 4 and found["label"] in FURNITURE
         assert [r["rank"] for r in found["results"]] == [1, 2]
+    # found in the draft-decoded 360×270 pixels, given in the photo's 720×540
+    [(found, searched)] = served
+    assert searched == (270, 360)
+    assert [o["box"] for o in objects] == [[2 * v for v in o.box] for o in found.objects]
     sofa = truth["sofa"]
     over = [o for o in objects if sofa.left <= (o["box"][0] + o["box"][2]) / 2 < sofa.right]
     assert over and over[0]["results"][0]["id"].endswith("sofa")

@@ -94,6 +94,15 @@ def test_product_photo_detection_needs_a_white_border(tmp_path: Path) -> None:
     framed[20:80, 20:80] = 40
     assert not looks_like_product_photo(grey)
     assert looks_like_product_photo(framed)
+    cream = framed.copy()
+    cream[..., 2] = 200  # white in two channels only: a cream wall, not the catalog's white
+    assert not looks_like_product_photo(cream)
+    edged = framed.copy()
+    edged[:, :5] = 40  # one side of the border dark: a quarter of it, over the 10 % allowed
+    assert not looks_like_product_photo(edged)
+    edged[:, :5] = 255
+    edged[:2, :2] = 40  # a few dark pixels in a corner: still white enough
+    assert looks_like_product_photo(edged)
 
 
 def test_the_first_object_is_a_map_box_cut_out_mixed_with_it_pooled_and_finds_its_product(

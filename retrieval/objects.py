@@ -113,8 +113,8 @@ class ObjectFinder:
         self.detector = detector
         self.cut_outs = cut_outs
         self.cut_out_weight = cut_out_weight
-        # found once: `threadpool_limits` looks for the loaded libraries on every call, 1.3 ms
-        # of a room photo's 31 (docs/objects.md, twenty-second pass)
+        # found once: `threadpool_limits` looks for the loaded libraries on every call, about
+        # 1 ms of a room photo's 29 (docs/objects.md, twenty-second pass)
         self._threads = ThreadpoolController()
         pictures = index.pictures
         owners = index.store.product_of_vector[:pictures]  # (P,)

@@ -42,9 +42,10 @@ def main() -> int:
     counts, seconds = [], []
     for n, room in enumerate(rooms, 1):
         truth = set(room["product_ids"].split())
-        image = service.decode((args.rooms / room["room_image"]).read_bytes())
+        data = (args.rooms / room["room_image"]).read_bytes()
+        image = service.decode(data)
         started = time.perf_counter()
-        found = service.search_objects(image, PAGE)
+        found = service.search_objects(image, PAGE, data)
         seconds.append(time.perf_counter() - started)
         counts.append(len(found.objects))
         whole = [h.product.id for h in found.whole.hits]

@@ -412,7 +412,8 @@ def report_served(service: SearchService, wild_csv: Path) -> None:
     p5: dict[str, list[float]] = {c: [] for c in WILD_CLASSES}
     boxed = 0
     for _, data, label in wild_items(wild_csv):
-        found = service.search_objects(service.decode(data()), 5)
+        raw = data()
+        found = service.search_objects(service.decode(raw), 5, raw)
         boxed += bool(found.shown)  # the photo with numbered boxes
         p5[label].append(sum(c == label for c in page_categories(found.first.hits)) / 5)
     by_class = " / ".join(f"{np.mean(p5[c]):.3f}" for c in WILD_CLASSES)

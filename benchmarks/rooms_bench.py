@@ -113,7 +113,7 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
     and all objects interleaved; the photo decoded as the product decodes it."""
 
     def rank(data: bytes, k: int) -> dict[str, list[str]]:
-        found = finder.find(service.decode(data), k)
+        found = finder.find(service.decode(data), k, sharp=larger(service, data))
         if not found:  # a product photo: the whole-photo search, as the product does
             whole = [h.product.id for h in service.search_bytes(data, Page(k)).hits]
             return dict.fromkeys((FIRST, PLAIN, PRESS, INTERLEAVED), whole)
@@ -141,7 +141,14 @@ def first_album(search: ObjectSearch, service: SearchService) -> Ranker:
 
     def rank(data: bytes, k: int) -> dict[str, list[str]]:
         image = service.decode(data)
-        found = search.search(image, service.index, k, lambda: service.search_image(image, Page(k)))
+        whole = Page(k)
+        found = search.search(
+            image,
+            service.index,
+            k,
+            lambda: service.search_image(image, whole),
+            larger(service, data),
+        )
         return {"": [h.product.id for h in found.first.hits]}
 
     return rank
@@ -160,7 +167,11 @@ def every_button(
         image = service.decode(data)
         page = Page(PAGE)  # two pages of 5
         found = search.search(
-            image, service.index, page.k, lambda: service.search_image(image, page)
+            image,
+            service.index,
+            page.k,
+            lambda: service.search_image(image, page),
+            larger(service, data),
         )
         shown = [found.first.hits] + [
             search.rank(item.result.vector, service.index, page, item.kind) for item in found.shown
@@ -185,12 +196,18 @@ def first_album_of(finder: ObjectFinder, service: SearchService) -> Ranker:
         whole = service.index.search(regions.whole, Page(k))
         if probe is None or probe.shows_room(regions.scene):
             kind = room_kind(regions.whole, service.index, QueryResult(regions.whole, whole))
-            found = finder.find(image, k, regions, kind)
+            found = finder.find(image, k, regions, kind, larger(service, data))
             if len(found) >= MIN_OBJECTS:
                 return {FIRST: [h.product.id for h in found[0].hits]}
         return {FIRST: [h.product.id for h in whole]}
 
     return rank
+
+
+def larger(service: SearchService, data: bytes) -> Callable[[], np.ndarray] | None:
+    """What a room's first object is cut out of, as `search_objects` has it when the bot
+    gives it the photo's bytes."""
+    return service.cut_out_source(data)
 
 
 def first_only(rank: Ranker) -> Ranker:
@@ -208,7 +225,7 @@ def detector_pooled(finder: ObjectFinder, service: SearchService) -> Ranker:
         regions = finder.encoder.regions(image)
         found = finder.detector.detect(image)
         if not found.labels:
-            first = finder.find(image, k, regions)
+            first = finder.find(image, k, regions, sharp=larger(service, data))
             return {FIRST: [h.product.id for h in first[0].hits] if first else []}
         cells = cells_of(found.boxes[:1], regions.content.shape[:2])
         vector = replace(regions, cells=cells).vectors()[0]
@@ -219,7 +236,7 @@ def detector_pooled(finder: ObjectFinder, service: SearchService) -> Ranker:
 
 def object_step(finder: ObjectFinder, service: SearchService) -> Callable[[bytes, int], object]:
     """What the object step costs: decode (as the product does) and find, no whole query."""
-    return lambda data, k: finder.find(service.decode(data), k)
+    return lambda data, k: finder.find(service.decode(data), k, sharp=larger(service, data))
 
 
 def served_before(finder: ObjectFinder, service: SearchService) -> Callable[[bytes, int], object]:
@@ -240,7 +257,13 @@ def served(search: ObjectSearch, service: SearchService) -> Callable[[bytes, int
     def serve(data: bytes, k: int) -> object:
         image = service.decode(data)
         whole = Page(k)
-        return search.search(image, service.index, k, lambda: service.search_image(image, whole))
+        return search.search(
+            image,
+            service.index,
+            k,
+            lambda: service.search_image(image, whole),
+            larger(service, data),
+        )
 
     return serve
 

@@ -125,7 +125,7 @@ class Conversation:
                 image = await res.decoder.run(res.service.decode, data)
                 stages["decode"] = time.perf_counter() - mark
                 mark = time.perf_counter()
-                result, objects = await self._search(image)
+                result, objects = await self._search(image, data)
                 worked = sum(result.timings.values())
                 stages["queue"] = max(0.0, time.perf_counter() - mark - worked)
                 stages.update(result.timings)
@@ -261,13 +261,16 @@ class Conversation:
         if wait > 0:
             raise RateLimited(wait)
 
-    async def _search(self, image: np.ndarray) -> tuple[QueryResult, list[FoundObject]]:
+    async def _search(
+        self, image: np.ndarray, data: bytes
+    ) -> tuple[QueryResult, list[FoundObject]]:
         """The photo's own result (its timings: every stage's) and its objects, if there
-        are enough to choose from (none when the bot does not look for objects)."""
+        are enough to choose from (none when the bot does not look for objects); `data`: the
+        bytes `image` came from (a room's first object is cut out of them, decoded larger)."""
         res = self.res
         if not res.objects:
             return await res.worker.run(res.service.search_image, image, Page(res.page_size)), []
-        found = await res.worker.run(res.service.search_objects, image, res.page_size)
+        found = await res.worker.run(res.service.search_objects, image, res.page_size, data)
         found.whole.timings = found.timings
         return found.whole, found.shown
 

@@ -82,6 +82,12 @@ def decode_image(
     return np.asarray(image, dtype=np.uint8)
 
 
+def is_jpeg(data: bytes) -> bool:
+    """Whether `data` starts as a JPEG does: the one format that decodes at a draft scale, so
+    a second, larger decode of it costs a few ms whatever its size."""
+    return data[:3] == b"\xff\xd8\xff"
+
+
 def require_query_side(image: np.ndarray) -> np.ndarray:
     """`image` if both its sides reach MIN_QUERY_SIDE; else an `ImageError` that asks for a
     larger photo (what a query is searched with, not what a catalog may hold)."""

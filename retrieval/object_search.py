@@ -59,12 +59,14 @@ class ObjectSearch:
         index: CatalogIndex,
         k: int,
         search_whole: Callable[[], QueryResult],
+        sharp: Callable[[], np.ndarray] | None = None,
     ) -> ObjectsResult:
         """The photo searched whole and, if it shows a room, object by object in `index`. A
         plain product photo, or one where the object step cannot run, is searched whole by
         `search_whole` (the query forward); any other photo takes its whole-photo vector from
         the region pass's own map (its mean, as the query's pooling is), so it costs one
-        forward, not two; a photo of one piece (the index's room probe) stops there."""
+        forward, not two; a photo of one piece (the index's room probe) stops there.
+        `sharp`: the photo decoded larger, for the first object's cut-out (`ObjectFinder.find`)."""
         prepared = None if looks_like_product_photo(image) else self._prepared(index)
         if prepared is None:
             whole = search_whole()
@@ -77,7 +79,7 @@ class ObjectSearch:
         if not probe.shows_room(regions.scene):
             return ObjectsResult(whole, [], timings | {"objects": 0.0})
         started = time.perf_counter()
-        found = finder.find(image, k, regions, room_kind(regions.whole, index, whole))
+        found = finder.find(image, k, regions, room_kind(regions.whole, index, whole), sharp)
         timings["objects"] = time.perf_counter() - started
         return ObjectsResult(whole, [_plain(o) for o in found], timings)
 

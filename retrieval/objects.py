@@ -4,8 +4,9 @@
           ─▶ keep the best boxes that do not overlap (NMS) ─▶ index search per box ─▶ label
     image ─▶ detector (chairs, tables, desks) ─▶ its most probable box, cut out and embedded
           by the query network: the first object, when there is one
-    or the map's best `cut_outs` boxes, each cut out and embedded by the query network: the
-          one whose products it matches most clearly is the first object
+    or the map's best `cut_outs` boxes, each cut out (of the photo decoded larger, where the
+          caller has its bytes) and embedded by the query network: the one whose products it
+          matches most clearly is the first object
     the first object's vector: its cut-out mixed with the same box pooled from the map; where
           it leads for showing the photo's kind, its pages show that kind first
 
@@ -20,7 +21,7 @@ A plain product photo (one object on white, like the catalog's) gets no object s
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -138,13 +139,20 @@ class ObjectFinder:
         np.minimum.at(self._product_hubness, owners, hubness)  # (P,) a product's best image
 
     def find(
-        self, image: np.ndarray, k: int = 5, regions: Regions | None = None, kind: str = ""
+        self,
+        image: np.ndarray,
+        k: int = 5,
+        regions: Regions | None = None,
+        kind: str = "",
+        sharp: Callable[[], np.ndarray] | None = None,
     ) -> list[DetectedObject]:
         """The photo's objects, most prominent first; [] for a plain product photo.
         `regions`: the encoder's regions of `image`, when the caller already has them.
         `kind`: what the photo shows as its whole-photo search reads it (`photo_kind`): the
         first of the map's boxes labelled so leads (a table among chairs, not a chair), and
-        keeps that label and shows that kind first where its cut-out reads as another."""
+        keeps that label and shows that kind first where its cut-out reads as another.
+        `sharp`: the same photo decoded larger, asked for only when a map box is cut out: the
+        first object is cut out of it, not out of `image` (boxes stay in `image`'s pixels)."""
         if looks_like_product_photo(image):
             return []
         regions = self.encoder.regions(image) if regions is None else regions
@@ -175,7 +183,9 @@ class ObjectFinder:
                 chosen.insert(0, agreeing)
         own = None if lead is None else (len(order) - 1, lead)  # object 1's own forward pass
         if own is None and self.cut_outs and chosen:
-            i, cut = self._clearest_cut_out(image, regions, chosen[: self.cut_outs])
+            source = image if sharp is None else sharp()
+            at = replace(regions, size=source.shape[:2])  # the same boxes in its pixels
+            i, cut = self._clearest_cut_out(source, at, chosen[: self.cut_outs])
             own = (i, _Lead("", regions.cells[i], regions.box(i), cut))
             chosen.remove(i)
             chosen.insert(0, i)  # the clearest cut-out is the first object

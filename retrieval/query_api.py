@@ -35,10 +35,14 @@ class Retrieval(Protocol):
         """Embed an (H, W, 3) uint8 image and search."""
         ...
 
-    def search_objects(self, image: np.ndarray, k: int = 5) -> ObjectsResult:
+    def search_objects(
+        self, image: np.ndarray, k: int = 5, data: bytes | None = None
+    ) -> ObjectsResult:
         """The photo's own result (as `search_image`) and each piece of furniture in it, with
         its box (in `image`'s pixels), label, vector and `k` products; [] objects for a plain
-        product photo, which costs what `search_image` does."""
+        product photo, which costs what `search_image` does. `data`: the bytes `image` was
+        decoded from, if the caller has them: a room's first object is cut out of them decoded
+        larger, sharper (a plain photo never decodes them again)."""
         ...
 
     def search_vector(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:

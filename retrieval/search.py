@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.decode import require_query_side
+from retrieval.decode import is_jpeg, require_query_side
 from retrieval.errors import SnapfindError
 from retrieval.extractor import Extractor, Fingerprint
 from retrieval.index_store import CatalogIndex, ReleaseStamp, open_index, release_stamp
 from retrieval.limits import DEFAULT_LIMITS, ImageLimits
 from retrieval.model_input import decode_for_model
-from retrieval.object_options import DEFAULT_OBJECTS, ObjectOptions
+from retrieval.object_options import CUT_OUT_SOURCE, DEFAULT_OBJECTS, ObjectOptions
 from retrieval.object_search import ObjectSearch
 from retrieval.results import FIRST_PAGE, CatalogInfo, Hit, ObjectsResult, Page, QueryResult
 from retrieval.store_index import StoreIndex
@@ -82,14 +82,29 @@ class SearchService:
         # a reload during extraction does not change this query's index
         return self._search_image(self._index, image, page)
 
-    def search_objects(self, image: np.ndarray, k: int = 5) -> ObjectsResult:
+    def search_objects(
+        self, image: np.ndarray, k: int = 5, data: bytes | None = None
+    ) -> ObjectsResult:
         """The photo searched whole (as `search_image`) and each piece of furniture in it on
-        its own, from one index; a plain product photo gets no object step."""
+        its own, from one index; a plain product photo gets no object step. `data`: the bytes
+        `image` was decoded from, when the caller has them: a room's first object is cut out
+        of them decoded again, larger (CUT_OUT_SOURCE), not out of `image`."""
         index = self._index
         whole = Page(k)
+        sharp = None if data is None else self.cut_out_source(data)
         return self._objects.search(
-            image, index, k, lambda: self._search_image(index, image, whole)
+            image, index, k, lambda: self._search_image(index, image, whole), sharp
         )
+
+    def cut_out_source(self, data: bytes) -> Callable[[], np.ndarray] | None:
+        """What a room's first object is cut out of, decoded only when asked: a JPEG's `data`
+        again at CUT_OUT_SOURCE × the query side (its draft scale keeps that a few ms); None for
+        other formats, which decode whole at any side (the inference thread would pay a huge
+        PNG's full decode), so they are cut out of the pixels already decoded."""
+        if not is_jpeg(data):
+            return None
+        side = CUT_OUT_SOURCE * self.extractor.input_size
+        return lambda: decode_for_model(data, side, self.limits)
 
     def objects_ready(self) -> bool:
         """Whether photos are searched object by object here; builds the object step if it

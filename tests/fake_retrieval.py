@@ -85,8 +85,11 @@ class FakeRetrieval:
         vector = self._vector_of(image)
         return QueryResult(vector, self._rank(vector, page))
 
-    def search_objects(self, image: np.ndarray, k: int = 5) -> ObjectsResult:
-        """A room's products as its objects, boxed left to right; none in a product photo."""
+    def search_objects(
+        self, image: np.ndarray, k: int = 5, data: bytes | None = None
+    ) -> ObjectsResult:
+        """A room's products as its objects, boxed left to right; none in a product photo
+        (`data` plays no part: no cut-outs here)."""
         self.calls.append("search_objects")
         vector = self._vector_of(image)
         whole = QueryResult(vector, self._rank(vector, Page(k)), {"extract": 0.001})

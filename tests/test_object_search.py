@@ -4,6 +4,7 @@ The rooms are tests/synthetic.py's drawn furniture pasted on a wall and floor; t
 the same drawings as catalog photos, so each object's own product must come first.
 """
 
+import io
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from index.build import BuildOptions, build_index
-from retrieval import object_search
+from retrieval import object_search, search
 from retrieval.errors import RuntimeModelError
 from retrieval.index_store import open_index
 from retrieval.regions import RegionEncoder
@@ -71,6 +72,50 @@ def test_a_room_is_searched_whole_and_object_by_object(service: SearchService) -
         over = [o for o in result.objects if _over(o, box)]
         assert over, f"no object over the {kind}: {[o.box for o in result.objects]}"
         assert over[0].result.hits[0].product.id.endswith(kind) and over[0].label == kind
+
+
+def test_a_rooms_first_object_is_cut_out_of_its_bytes_decoded_larger(
+    service: SearchService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the bytes, object 1 is cut out of them decoded at twice the query side (the
+    720×540 photo itself), not out of the 360×270 the product decodes; its box is the same
+    box, still given in the searched pixels. A plain product photo never decodes them again."""
+    room, _ = compose_room(("sofa", "lamp", "rug"))
+    data = jpeg_bytes(Image.fromarray(room), quality=95)
+    image = service.decode(data)
+    cuts: list[tuple[tuple[int, ...], list]] = []
+    cut_out = RegionEncoder.cut_out
+
+    def spied(self: RegionEncoder, source: np.ndarray, boxes: list) -> np.ndarray:
+        cuts.append((source.shape[:2], boxes))
+        return cut_out(self, source, boxes)
+
+    monkeypatch.setattr(RegionEncoder, "cut_out", spied)
+    plain = service.search_objects(image, 2)
+    sharp = service.search_objects(image, 2, data)
+    [(small, [small_box]), (large, [large_box])] = cuts
+    assert small == image.shape[:2] == (270, 360) and large == (540, 720)
+    assert large_box.as_tuple() == tuple(2 * v for v in small_box.as_tuple())
+    assert sharp.objects[0].box == plain.objects[0].box == small_box.as_tuple()
+    assert not np.allclose(sharp.objects[0].result.vector, plain.objects[0].result.vector)
+
+    decoded: list[int] = []
+    decode = search.decode_for_model
+
+    def counted(data: bytes, side: int, limits):
+        decoded.append(side)
+        return decode(data, side, limits)
+
+    monkeypatch.setattr(search, "decode_for_model", counted)
+    product = jpeg_bytes(draw_furniture("lamp"), quality=95)
+    lamp = service.decode(product)
+    assert decoded == [224]  # the product's own decode
+    assert service.search_objects(lamp, 1, product).objects == [] and decoded == [224]
+
+    png = io.BytesIO()
+    Image.fromarray(room).save(png, format="PNG")  # decodes whole at any side: not again
+    assert service.search_objects(service.decode(png.getvalue()), 2, png.getvalue()).objects
+    assert decoded == [224, 224] and cuts[-1][0] == (270, 360)  # box-reduced by 2, cut out of it
 
 
 def test_a_product_photo_costs_a_plain_search_and_a_reload_gets_a_new_finder(
@@ -153,10 +198,11 @@ def test_the_cli_objects_json_goes_through_the_query_api(
     served: list = []  # what search_objects returned, and the size of the pixels it searched
     original = SearchService.search_objects
 
-    def counted(self: SearchService, image: np.ndarray, k: int = 5):
+    def counted(self: SearchService, image: np.ndarray, k: int = 5, data: bytes | None = None):
         asked.append(k)
-        served.append((original(self, image, k), image.shape[:2]))
-        assert np.array_equal(image, self.decode(photo.read_bytes()))  # as the bot decodes
+        served.append((original(self, image, k, data), image.shape[:2]))
+        assert data == photo.read_bytes()  # the bot's call: its pixels and the bytes they came from
+        assert np.array_equal(image, self.decode(data))
         return served[-1][0]
 
     monkeypatch.setattr(SearchService, "search_objects", counted)

@@ -73,16 +73,16 @@ def _as_text(photo: Path, whole: list[Hit], objects: list[FoundObject]) -> str:
     return "\n".join(lines)
 
 
-def _decode(service: SearchService, photo: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """The photo as the bot decodes it (what is searched) and at full size (what the boxes are
-    given in and the sheet shows), or None after saying on stderr why not.
+def _decode(service: SearchService, photo: Path) -> tuple[bytes, np.ndarray, np.ndarray] | None:
+    """The photo's bytes, the photo as the bot decodes it (what is searched) and at full size
+    (what the boxes are given in and the sheet shows), or None after saying on stderr why not.
 
     Searched at full size, 52 of the 60 IKEA rooms got objects of other labels or first
     products than the bot's: a JPEG the bot draft-decodes reaches the region pass through other
     pixels (docs/objects.md, twenty-second pass)."""
     try:
         data = read_image_file(photo, service.limits.max_bytes)  # bounded, regular files only
-        return service.decode(data), decode_image(data, limits=service.limits)
+        return data, service.decode(data), decode_image(data, limits=service.limits)
     except ImageError as error:
         print(f"{photo}: {error.user_message}", file=sys.stderr)
         return None
@@ -113,8 +113,8 @@ def run(service: SearchService, args: argparse.Namespace, settings: Settings) ->
         if decoded is None:
             failures += 1
             continue
-        searched, image = decoded
-        found = service.search_objects(searched, k)
+        data, searched, image = decoded
+        found = service.search_objects(searched, k, data)  # as the bot asks
         whole, objects = _only(service, found, Page(k, args.category))
         objects = _in_photo(objects, searched, image)
         print(_as_json(photo, whole, objects) if args.json else _as_text(photo, whole, objects))

@@ -42,7 +42,7 @@ class Retrieval(Protocol):
         its box (in `image`'s pixels), label, vector and `k` products; [] objects for a plain
         product photo, which costs what `search_image` does. `data`: the bytes `image` was
         decoded from, if the caller has them: a room's first object is cut out of them decoded
-        larger, sharper (a plain photo never decodes them again)."""
+        larger, sharper (a JPEG's; a plain photo never decodes them again)."""
         ...
 
     def search_vector(self, vector: np.ndarray, page: Page = FIRST_PAGE) -> list[Hit]:

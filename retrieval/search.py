@@ -88,7 +88,7 @@ class SearchService:
         """The photo searched whole (as `search_image`) and each piece of furniture in it on
         its own, from one index; a plain product photo gets no object step. `data`: the bytes
         `image` was decoded from, when the caller has them: a room's first object is cut out
-        of them decoded again, larger (CUT_OUT_SOURCE), not out of `image`."""
+        of them decoded again, larger (`cut_out_source`: a JPEG's), not out of `image`."""
         index = self._index
         whole = Page(k)
         sharp = None if data is None else self.cut_out_source(data)

@@ -113,7 +113,7 @@ def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
     and all objects interleaved; the photo decoded as the product decodes it."""
 
     def rank(data: bytes, k: int) -> dict[str, list[str]]:
-        found = finder.find(service.decode(data), k, sharp=larger(service, data))
+        found = finder.find(service.decode(data), k, sharp=service.cut_out_source(data))
         if not found:  # a product photo: the whole-photo search, as the product does
             whole = [h.product.id for h in service.search_bytes(data, Page(k)).hits]
             return dict.fromkeys((FIRST, PLAIN, PRESS, INTERLEAVED), whole)
@@ -147,7 +147,7 @@ def first_album(search: ObjectSearch, service: SearchService) -> Ranker:
             service.index,
             k,
             lambda: service.search_image(image, whole),
-            larger(service, data),
+            service.cut_out_source(data),
         )
         return {"": [h.product.id for h in found.first.hits]}
 
@@ -171,7 +171,7 @@ def every_button(
             service.index,
             page.k,
             lambda: service.search_image(image, page),
-            larger(service, data),
+            service.cut_out_source(data),
         )
         shown = [found.first.hits] + [
             search.rank(item.result.vector, service.index, page, item.kind) for item in found.shown
@@ -196,18 +196,12 @@ def first_album_of(finder: ObjectFinder, service: SearchService) -> Ranker:
         whole = service.index.search(regions.whole, Page(k))
         if probe is None or probe.shows_room(regions.scene):
             kind = room_kind(regions.whole, service.index, QueryResult(regions.whole, whole))
-            found = finder.find(image, k, regions, kind, larger(service, data))
+            found = finder.find(image, k, regions, kind, service.cut_out_source(data))
             if len(found) >= MIN_OBJECTS:
                 return {FIRST: [h.product.id for h in found[0].hits]}
         return {FIRST: [h.product.id for h in whole]}
 
     return rank
-
-
-def larger(service: SearchService, data: bytes) -> Callable[[], np.ndarray] | None:
-    """What a room's first object is cut out of, as `search_objects` has it when the bot
-    gives it the photo's bytes."""
-    return service.cut_out_source(data)
 
 
 def first_only(rank: Ranker) -> Ranker:
@@ -225,7 +219,7 @@ def detector_pooled(finder: ObjectFinder, service: SearchService) -> Ranker:
         regions = finder.encoder.regions(image)
         found = finder.detector.detect(image)
         if not found.labels:
-            first = finder.find(image, k, regions, sharp=larger(service, data))
+            first = finder.find(image, k, regions, sharp=service.cut_out_source(data))
             return {FIRST: [h.product.id for h in first[0].hits] if first else []}
         cells = cells_of(found.boxes[:1], regions.content.shape[:2])
         vector = replace(regions, cells=cells).vectors()[0]
@@ -236,7 +230,7 @@ def detector_pooled(finder: ObjectFinder, service: SearchService) -> Ranker:
 
 def object_step(finder: ObjectFinder, service: SearchService) -> Callable[[bytes, int], object]:
     """What the object step costs: decode (as the product does) and find, no whole query."""
-    return lambda data, k: finder.find(service.decode(data), k, sharp=larger(service, data))
+    return lambda data, k: finder.find(service.decode(data), k, sharp=service.cut_out_source(data))
 
 
 def served_before(finder: ObjectFinder, service: SearchService) -> Callable[[bytes, int], object]:
@@ -262,7 +256,7 @@ def served(search: ObjectSearch, service: SearchService) -> Callable[[bytes, int
             service.index,
             k,
             lambda: service.search_image(image, whole),
-            larger(service, data),
+            service.cut_out_source(data),
         )
 
     return serve

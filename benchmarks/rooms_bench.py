@@ -266,8 +266,7 @@ FIRST, PLAIN, INTERLEAVED = "first object", "first object, plain search", "inter
 PRESS = "first object, press (hubness re-rank)"
 DRAWN_WAYS = (FIRST, INTERLEAVED)  # what --draws scores again: the album sent, every button
 POOLED = "objects, map boxes only (SNAPFIND_OBJECT_CUT_OUT=false)"
-DETECTED = "objects, detector box cut out and mixed + map boxes (SNAPFIND_OBJECT_DETECTOR)"
-DETECTED_ALONE = "objects, detector box cut out alone, as in the fifth pass (first)"
+DETECTED = "objects, detector box cut out + map boxes (SNAPFIND_OBJECT_DETECTOR)"
 DETECTED_POOLED = "objects, detector box pooled from the map (first)"
 _ON = {n: " (SNAPFIND_OBJECT_CUT_OUT)" if n == CUT_OUTS else "" for n in SERVED_CUT}
 CUT = f"objects, map's first box cut out, mixed with it pooled (1 query forward){_ON[1]}"
@@ -286,7 +285,6 @@ def object_finders(
     return {
         POOLED: make(),
         DETECTED: detected,
-        DETECTED_ALONE: make(detector=detector, cut_out_weight=1.0),
         DETECTED_POOLED: detected,
         CUT: make(cut_outs=1),
         CUT_ALONE: make(cut_outs=1, cut_out_weight=1.0),
@@ -299,8 +297,7 @@ def object_rankers(finders: dict[str, ObjectFinder], service: SearchService) -> 
     """The object variants' rankings; bench-only variants give their first object alone."""
     rankers = {name: objects(finder, service) for name, finder in finders.items()}
     rankers[DETECTED_POOLED] = detector_pooled(finders[DETECTED_POOLED], service)
-    for name in (DETECTED_ALONE, EITHER):
-        rankers[name] = first_only(rankers[name])
+    rankers[EITHER] = first_only(rankers[EITHER])
     rankers[SERVED_FIRST] = first_album_of(finders[CUT], service)
     return rankers
 

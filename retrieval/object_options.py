@@ -5,7 +5,7 @@ The first object's album is what a shopper sees at once, so it gets a forward pa
 its box cut out of the photo and embedded by the query network, mixed with the box pooled from
 the map (on rooms_bench, first-object hit@5 0.164 → 0.198 over 7 pseudo-room draws for one
 forward more, docs/objects.md). The shipped detector can pick that box instead of the region
-map (a better box for chairs and tables, about 1.4x a query more), so it is the operator's
+map (a better box for chairs and tables, about one query more), so it is the operator's
 choice.
 """
 

@@ -4,11 +4,12 @@
           ─▶ keep the best boxes that do not overlap (NMS) ─▶ index search per box ─▶ label
     image ─▶ detector (chairs, tables, desks) ─▶ its most probable box, cut out and embedded
           by the query network: the first object, when there is one
-    or the map's best `cut_outs` boxes, each cut out (of the photo decoded larger, where the
-          caller has its bytes) and embedded by the query network: the one whose products it
-          matches most clearly is the first object
-    the first object's vector: its cut-out mixed with the same box pooled from the map; where
-          it leads for showing the photo's kind, its pages show that kind first
+    or the map's best `cut_outs` boxes, each cut out and embedded by the query network: the
+          one whose products it matches most clearly is the first object
+    either cut out of the photo decoded larger, where the caller has its bytes
+    the first object's vector: the detector's box cut out alone; the map's mixed with the
+          same box pooled from the map; where it leads for showing the photo's kind, its
+          pages show that kind first
 
 A box scores high when it matches some product far better than the catalog's hub pictures
 would explain (CSLS against the index's region hubness, `index/region_hubness.py`) and better
@@ -93,9 +94,9 @@ class ObjectFinder:
     map's best `cut_outs` boxes are cut out of the photo and embedded by the query network
     too (one batch, `cut_outs` query forwards); the one whose products it matches most
     clearly (2·cos − hubness) becomes the first object; 0 keeps every object pooled from the
-    map. `cut_out_weight`: the first object's vector (the detector's box or the map's) is
-    this much its cut-out and the rest the same box pooled from the map (1: the cut-out
-    alone). Built once per index; blocking, like `SearchService`.
+    map. `cut_out_weight`: a first object cut out of the map's boxes has a vector this much
+    its cut-out and the rest the same box pooled from the map (1: the cut-out alone); the
+    detector's box is its cut-out alone. Built once per index; blocking, like `SearchService`.
     """
 
     def __init__(
@@ -151,12 +152,13 @@ class ObjectFinder:
         `kind`: what the photo shows as its whole-photo search reads it (`photo_kind`): the
         first of the map's boxes labelled so leads (a table among chairs, not a chair), and
         keeps that label and shows that kind first where its cut-out reads as another.
-        `sharp`: the same photo decoded larger, asked for only when a map box is cut out: the
-        first object is cut out of it, not out of `image` (boxes stay in `image`'s pixels)."""
+        `sharp`: the same photo decoded larger, asked for only when the first object is cut
+        out (the detector's box or a map box): it is cut out of that, not out of `image`
+        (boxes stay in `image`'s pixels)."""
         if looks_like_product_photo(image):
             return []
         regions = self.encoder.regions(image) if regions is None else regions
-        lead = self._lead(image, regions)
+        lead = self._lead(image, regions, sharp)
         if lead is not None:  # the detection is a candidate too: the map's boxes over it go
             regions = replace(regions, cells=np.concatenate([regions.cells, lead.cells[None]]))
         with self._threads.limit(limits=1, user_api="blas"):  # oversubscribed beside TensorFlow
@@ -189,7 +191,7 @@ class ObjectFinder:
             own = (i, _Lead("", regions.cells[i], regions.box(i), cut))
             chosen.remove(i)
             chosen.insert(0, i)  # the clearest cut-out is the first object
-        if own is not None:
+        if own is not None and lead is None:  # the map's box: mixed with itself pooled
             own = (own[0], self._mixed(own[1], vectors[own[0]], typical))
         found = []
         for i in chosen:
@@ -207,19 +209,24 @@ class ObjectFinder:
             found.append(DetectedObject(box, float(scores[i]), label, named, vector, hits, led))
         return found
 
-    def _lead(self, image: np.ndarray, regions: Regions) -> "_Lead | None":
-        """The detector's most probable box; None without a detector or a detection."""
+    def _lead(
+        self, image: np.ndarray, regions: Regions, sharp: Callable[[], np.ndarray] | None
+    ) -> "_Lead | None":
+        """The detector's most probable box, cut out of `sharp()` where given (as the map's
+        first box is) and searched alone, not mixed with the box pooled: its box is tight,
+        and out of the larger decode its cut-out alone found more (first-object hit@5 over 7
+        pseudo-room draws: 0.243 mixed, out of the product's decode; 0.286 mixed, 0.310
+        alone, out of the larger: docs/objects.md, twenty-third pass). None without a
+        detector or a detection."""
         if self.detector is None:
             return None
         found = self.detector.detect(image)
         if not found.labels:
             return None
-        height, width = image.shape[:2]
-        x0, y0, x1, y1 = (found.boxes[0] * [width, height, width, height]).round().astype(int)
-        x0, y0 = min(x0, width - MIN_CROP), min(y0, height - MIN_CROP)
-        box = Box(int(x0), int(y0), int(max(x1, x0 + MIN_CROP)), int(max(y1, y0 + MIN_CROP)))
-        vector = self.encoder.cut_out(image, [box])[0]
+        source = image if sharp is None else sharp()
+        vector = self.encoder.cut_out(source, [_pixel_box(found.boxes[0], source.shape[:2])])[0]
         cells = cells_of(found.boxes[:1], regions.content.shape[:2])[0]
+        box = _pixel_box(found.boxes[0], image.shape[:2])
         return _Lead(found.labels[0].lower(), cells, box, vector)
 
     def _clearest_cut_out(
@@ -247,9 +254,9 @@ class ObjectFinder:
 
         The cut-out sees the object sharp and alone; the pooled box sees it among what
         surrounds it, which a product photographed in a room shares. Mixed, they put a room
-        product in object 1's top 5 more often than the cut-out alone, the map's box and the
-        detector's alike (rooms_bench, sixth pass: docs/objects.md); growing the box before
-        cutting it out lost instead."""
+        product in object 1's top 5 more often than the map box's cut-out alone (rooms_bench,
+        sixth and twenty-third passes: docs/objects.md); growing the box before cutting it
+        out lost instead."""
         share = self.cut_out_weight
         vector = share * lead.vector + (1 - share) * pooled
         vector = (vector / np.linalg.norm(vector)).astype(np.float32)
@@ -355,6 +362,15 @@ def kind_of(categories: Sequence[str]) -> str:
     """A product's kind: its first category ("" for none, or for a catch-all bin such as
     IKEA's `other`, which names no kind)."""
     return "" if not categories or categories[0] in CATCH_ALL else categories[0]
+
+
+def _pixel_box(fractions: np.ndarray, size: tuple[int, int]) -> Box:
+    """A detector's (4,) box as fractions (left, top, right, bottom) in the pixels of a photo
+    of `size` (height, width), at least MIN_CROP a side and inside it."""
+    height, width = size
+    x0, y0, x1, y1 = (fractions * [width, height, width, height]).round().astype(int)
+    x0, y0 = min(x0, width - MIN_CROP), min(y0, height - MIN_CROP)
+    return Box(int(x0), int(y0), int(max(x1, x0 + MIN_CROP)), int(max(y1, y0 + MIN_CROP)))
 
 
 def _label(hits: list[Hit]) -> str:

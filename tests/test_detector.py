@@ -3,7 +3,6 @@ synthetic room (skipped where ../shared is absent), real Lite0 features."""
 
 import csv
 import hashlib
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,8 @@ from index.build import BuildOptions, build_index
 from retrieval.detector import MODEL, SIDE, Detector, _decode, anchors
 from retrieval.index_store import CatalogIndex, open_index
 from retrieval.object_options import ObjectOptions
-from retrieval.objects import CUT_OUT_WEIGHT, ObjectFinder
-from retrieval.regions import Box, cells_of, region_encoder_for
+from retrieval.objects import ObjectFinder
+from retrieval.regions import Box, RegionEncoder, cells_of, region_encoder_for
 from retrieval.search import SearchService
 from tests.synthetic import compose_room, draw_furniture
 
@@ -111,12 +110,37 @@ def test_the_detected_chair_is_the_first_object_and_finds_its_product(
     assert first.label == "chair" and first.box.iou(truth) >= 0.5
     assert first.hits[0].product.id.endswith(CHAIRS[0])
     cut = room[first.box.top : first.box.bottom, first.box.left : first.box.right]
-    regions = encoder.regions(room)  # the detected box pooled from the map: the mix's rest
-    cells = cells_of(detector.detect(room).boxes[:1], regions.content.shape[:2])
-    mixed = CUT_OUT_WEIGHT * lite0_extractor.embed_one(cut)
-    mixed += (1 - CUT_OUT_WEIGHT) * replace(regions, cells=cells).vectors()[0]
-    assert np.allclose(first.vector, mixed / np.linalg.norm(mixed), atol=1e-5)
+    assert np.allclose(first.vector, lite0_extractor.embed_one(cut), atol=1e-5)  # alone
     assert any(o.hits[0].product.id.endswith("sofa") for o in found[1:])  # the map's still
+
+
+@needs_ikea
+def test_the_detected_chair_is_cut_out_of_the_photo_decoded_larger(
+    chair_index: CatalogIndex, lite0_extractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the photo decoded larger (`sharp`), the detector still looks at the searched
+    pixels, but its chair is cut out of the larger decode: the same box there, scaled; the
+    box reported stays in the searched pixels."""
+    room, truth = _room_with(_chair_photos()[CHAIRS[0]])
+    small = np.asarray(Image.fromarray(room).resize((360, 270), Image.Resampling.LANCZOS))
+    cuts: list[tuple[tuple[int, ...], list[Box]]] = []
+    cut_out = RegionEncoder.cut_out
+
+    def spied(self: RegionEncoder, source: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        cuts.append((source.shape[:2], boxes))
+        return cut_out(self, source, boxes)
+
+    monkeypatch.setattr(RegionEncoder, "cut_out", spied)
+    finder = ObjectFinder(region_encoder_for(lite0_extractor), chair_index, detector=Detector(1))
+
+    first = finder.find(small, k=3, sharp=lambda: room)[0]
+
+    [(shape, [large])] = cuts
+    assert shape == room.shape[:2] and first.label == "chair"
+    assert first.box.iou(Box(*(v // 2 for v in truth.as_tuple()))) >= 0.5
+    doubled = [2 * v for v in first.box.as_tuple()]
+    assert np.abs(np.subtract(large.as_tuple(), doubled)).max() <= 1  # rounding only
+    assert first.hits[0].product.id.endswith(CHAIRS[0])
 
 
 @needs_ikea

@@ -274,6 +274,7 @@ CUT_ALONE = "objects, map's first box cut out alone, as in the fifth pass (1 que
 BEST_TWO = f"objects, map's best 2 boxes cut out, the clearest first (2 forwards){_ON[2]}"
 EITHER = "objects, detector, else as SNAPFIND_OBJECT_CUT_OUT (both on)"
 SERVED_FIRST = "first album as served (room probe, then the default's first object, or the photo)"
+SERVED_FIRST_DETECTED = "first album as served with the detector (SNAPFIND_OBJECT_DETECTOR)"
 
 
 def object_finders(
@@ -299,6 +300,7 @@ def object_rankers(finders: dict[str, ObjectFinder], service: SearchService) -> 
     rankers[DETECTED_POOLED] = detector_pooled(finders[DETECTED_POOLED], service)
     rankers[EITHER] = first_only(rankers[EITHER])
     rankers[SERVED_FIRST] = first_album_of(finders[CUT], service)
+    rankers[SERVED_FIRST_DETECTED] = first_album_of(finders[EITHER], service)
     return rankers
 
 
@@ -371,6 +373,7 @@ def main() -> int:
         **{name: object_step(finder, service) for name, finder in finders.items()},
         DETECTED_POOLED: variants[DETECTED_POOLED],
         SERVED_FIRST: variants[SERVED_FIRST],
+        SERVED_FIRST_DETECTED: variants[SERVED_FIRST_DETECTED],
         f"{SERVED_FIRST} (ObjectSearch)": variants[f"{SERVED_FIRST} (ObjectSearch)"],
         "detector alone": lambda data, k: detector.detect(service.decode(data)),
         SERVED_BEFORE: served_before(finders[POOLED], service),

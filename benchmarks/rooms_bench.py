@@ -10,8 +10,9 @@ its vector, the same vector re-ranked against the hub pictures as a press on its
 (`search_object_vector`: no photo needed), and the objects' lists interleaved (first of object
 1, first of object 2, ...: a tap on every button); bench-only variants by their first object
 alone. The first album as served is the bot's decision on top: the index's room probe, then
-the default's first object where the photo shows a room with two objects or more, else the
-whole photo's album (through `ObjectSearch.search` itself, and replayed for other draws).
+the default's first object (or the detector's, in a row of its own) where the photo shows a
+room with two objects or more, else the whole photo's album (through `ObjectSearch.search`
+itself, and replayed for other draws).
 Under the table, every album the served reply offers (the first, each object's button, Whole
 photo): how often some album's first page holds a product of the room.
 `--draws` scores every object variant's first object and interleaved list again over other

@@ -54,9 +54,9 @@ from retrieval.detector import Detector
 from retrieval.loading import load_service
 from retrieval.object_options import CUT_OUTS, ObjectOptions
 from retrieval.object_search import ObjectSearch, room_kind
-from retrieval.objects import ObjectFinder, looks_like_product_photo
+from retrieval.objects import DetectedObject, ObjectFinder, looks_like_product_photo
 from retrieval.regions import cells_of, region_encoder_for
-from retrieval.results import MIN_OBJECTS, Page, QueryResult
+from retrieval.results import MIN_OBJECTS, ObjectsResult, Page, QueryResult
 from retrieval.search import SearchService
 from retrieval.settings import Settings
 
@@ -109,12 +109,39 @@ def grid(service: SearchService) -> Ranker:
     return rank
 
 
+def object_step(
+    finder: ObjectFinder, service: SearchService
+) -> Callable[[bytes, int], list[DetectedObject]]:
+    """What the object step costs: decode (as the product does) and find, no whole query."""
+    return lambda data, k: finder.find(service.decode(data), k, sharp=service.cut_out_source(data))
+
+
+def served(search: ObjectSearch, service: SearchService) -> Callable[[bytes, int], ObjectsResult]:
+    """A room photo as `search_objects` serves it, with or without the detector: the
+    product's own `ObjectSearch.search`."""
+
+    def serve(data: bytes, k: int) -> ObjectsResult:
+        image = service.decode(data)
+        whole = Page(k)
+        return search.search(
+            image,
+            service.index,
+            k,
+            lambda: service.search_image(image, whole),
+            service.cut_out_source(data),
+        )
+
+    return serve
+
+
 def objects(finder: ObjectFinder, service: SearchService) -> Ranker:
     """The first object's list, the same object searched plainly and as a press re-ranks it,
     and all objects interleaved; the photo decoded as the product decodes it."""
 
+    step = object_step(finder, service)
+
     def rank(data: bytes, k: int) -> dict[str, list[str]]:
-        found = finder.find(service.decode(data), k, sharp=service.cut_out_source(data))
+        found = step(data, k)
         if not found:  # a product photo: the whole-photo search, as the product does
             whole = [h.product.id for h in service.search_bytes(data, Page(k)).hits]
             return dict.fromkeys((FIRST, PLAIN, PRESS, INTERLEAVED), whole)
@@ -140,17 +167,10 @@ def first_album(search: ObjectSearch, service: SearchService) -> Ranker:
     object's album where the room probe sees a room with MIN_OBJECTS objects or more, else the
     whole photo's (`ObjectsResult.first`)."""
 
+    serve = served(search, service)
+
     def rank(data: bytes, k: int) -> dict[str, list[str]]:
-        image = service.decode(data)
-        whole = Page(k)
-        found = search.search(
-            image,
-            service.index,
-            k,
-            lambda: service.search_image(image, whole),
-            service.cut_out_source(data),
-        )
-        return {"": [h.product.id for h in found.first.hits]}
+        return {"": [h.product.id for h in serve(data, k).first.hits]}
 
     return rank
 
@@ -164,16 +184,11 @@ def every_button(
     Each list is the first two pages (10): hit@5 asks whether some album's first page holds a
     product of the room, hit@10 whether its More does."""
 
+    serve = served(search, service)
+
     def albums(data: bytes) -> list[list[str]]:
-        image = service.decode(data)
         page = Page(PAGE)  # two pages of 5
-        found = search.search(
-            image,
-            service.index,
-            page.k,
-            lambda: service.search_image(image, page),
-            service.cut_out_source(data),
-        )
+        found = serve(data, page.k)
         shown = [found.first.hits] + [
             search.rank(item.result.vector, service.index, page, item.kind) for item in found.shown
         ]
@@ -229,11 +244,6 @@ def detector_pooled(finder: ObjectFinder, service: SearchService) -> Ranker:
     return rank
 
 
-def object_step(finder: ObjectFinder, service: SearchService) -> Callable[[bytes, int], object]:
-    """What the object step costs: decode (as the product does) and find, no whole query."""
-    return lambda data, k: finder.find(service.decode(data), k, sharp=service.cut_out_source(data))
-
-
 def served_before(finder: ObjectFinder, service: SearchService) -> Callable[[bytes, int], object]:
     """A room photo as served before this session: the whole query's forward, then the object
     step's (two forwards)."""
@@ -241,24 +251,6 @@ def served_before(finder: ObjectFinder, service: SearchService) -> Callable[[byt
     def serve(data: bytes, k: int) -> object:
         image = service.decode(data)
         return service.search_image(image, Page(k)), finder.find(image, k)
-
-    return serve
-
-
-def served(search: ObjectSearch, service: SearchService) -> Callable[[bytes, int], object]:
-    """A room photo as `search_objects` serves it, with or without the detector: the
-    product's own `ObjectSearch.search`."""
-
-    def serve(data: bytes, k: int) -> object:
-        image = service.decode(data)
-        whole = Page(k)
-        return search.search(
-            image,
-            service.index,
-            k,
-            lambda: service.search_image(image, whole),
-            service.cut_out_source(data),
-        )
 
     return serve
 

@@ -3,7 +3,8 @@
     image ─▶ regions (one forward pass, hundreds of boxes) ─▶ score each box against the catalog
           ─▶ keep the best boxes that do not overlap (NMS) ─▶ index search per box ─▶ label
     image ─▶ detector (chairs, tables, desks) ─▶ its most probable box, cut out and embedded
-          by the query network: the first object, when there is one
+          by the query network: the first object, where it is sure of it and the photo does
+          not read as another kind that a map box shows
     or the map's best `cut_outs` boxes, each cut out and embedded by the query network: the
           one whose products it matches most clearly is the first object
     either cut out of the photo decoded larger, where the caller has its bytes
@@ -52,6 +53,9 @@ MIN_CROP = 8  # a detected box's smallest side, in pixels, when it is cut out
 CUT_OUT_WEIGHT = 0.7  # the cut-out's share of object 1's vector, the pooled box's the rest:
 # first-object hit@5 0.184 → 0.198 over 7 pseudo-room draws, 0.217 → 0.267 on the shipped one
 # (rooms_bench, docs/objects.md sixth pass)
+LEAD_SCORE = 0.5  # the detector's box is object 1 only this sure of its class; below, the map's
+# cut-out found more: first album as served 0.293 → 0.360 over 7 pseudo-room draws, 0.267 →
+# 0.350 on the index's (docs/objects.md, twenty-fourth pass)
 
 
 @dataclass(frozen=True)
@@ -88,15 +92,16 @@ class ObjectFinder:
     `hubness`: (P,) per whole picture (indexed crops play no part in rooms: they would match
     boxes as parts of products); None takes the one stored in the index
     (`CatalogIndex.region_hubness`), and an index built without it (or zeros) corrects only
-    with the photo itself. `detector`: its most probable chair, table or desk is the first
-    object, searched by its own forward pass of the cut-out box (a box pooled from the map
-    found its product less often: docs/objects.md). `cut_outs`: without a detection, the
-    map's best `cut_outs` boxes are cut out of the photo and embedded by the query network
-    too (one batch, `cut_outs` query forwards); the one whose products it matches most
-    clearly (2·cos − hubness) becomes the first object; 0 keeps every object pooled from the
-    map. `cut_out_weight`: a first object cut out of the map's boxes has a vector this much
-    its cut-out and the rest the same box pooled from the map (1: the cut-out alone); the
-    detector's box is its cut-out alone. Built once per index; blocking, like `SearchService`.
+    with the photo itself. `detector`: its most probable chair, table or desk, at LEAD_SCORE
+    or above, is the first object, searched by its own forward pass of the cut-out box (a box
+    pooled from the map found its product less often: docs/objects.md). `cut_outs`: without
+    such a detection, the map's best `cut_outs` boxes are cut out of the photo and embedded
+    by the query network too (one batch, `cut_outs` query forwards); the one whose products
+    it matches most clearly (2·cos − hubness) becomes the first object; 0 keeps every object
+    pooled from the map. `cut_out_weight`: a first object cut out of the map's boxes has a
+    vector this much its cut-out and the rest the same box pooled from the map (1: the
+    cut-out alone); the detector's box is its cut-out alone. Built once per index; blocking,
+    like `SearchService`.
     """
 
     def __init__(
@@ -151,22 +156,25 @@ class ObjectFinder:
         `regions`: the encoder's regions of `image`, when the caller already has them.
         `kind`: what the photo shows as its whole-photo search reads it (`photo_kind`): the
         first of the map's boxes labelled so leads (a table among chairs, not a chair), and
-        keeps that label and shows that kind first where its cut-out reads as another.
+        keeps that label and shows that kind first where its cut-out reads as another; a
+        detection of another kind does not lead.
         `sharp`: the same photo decoded larger, asked for only when the first object is cut
         out (the detector's box or a map box): it is cut out of that, not out of `image`
         (boxes stay in `image`'s pixels)."""
         if looks_like_product_photo(image):
             return []
         regions = self.encoder.regions(image) if regions is None else regions
-        lead = self._lead(image, regions, sharp)
-        if lead is not None:  # the detection is a candidate too: the map's boxes over it go
-            regions = replace(regions, cells=np.concatenate([regions.cells, lead.cells[None]]))
+        detected = self._detected(image)
+        if detected is not None:  # the detection is a candidate too: the map's boxes over it go
+            cells = cells_of(detected[1][None], regions.content.shape[:2])
+            regions = replace(regions, cells=np.concatenate([regions.cells, cells]))
         with self._threads.limit(limits=1, user_api="blas"):  # oversubscribed beside TensorFlow
             scores, best, typical = self._score(regions.projected(self._basis))
         order = scores.copy()
         order[regions.flat()] = -np.inf  # wall, floor, ceiling: never an object
-        if lead is not None:
-            order[-1] = np.inf  # detected furniture first
+        lead_at = len(order) - 1 if detected is not None else None  # the detection's box
+        if lead_at is not None:
+            order[lead_at] = np.inf  # detected furniture first
         chosen = non_max_suppression(regions.cells, order, NMS_IOU, self.max_objects, best)
         chosen = [i for i in chosen if order[i] > -np.inf]
         vectors = dict(zip(chosen, regions.vectors(chosen), strict=True))  # one pooling pass
@@ -178,20 +186,23 @@ class ObjectFinder:
             return pooled[i]
 
         agreeing = None  # the box that leads for showing the photo's kind
-        if kind and lead is None:
-            agreeing = next((i for i in chosen if pooled_of(i)[2] == kind), None)
-            if agreeing is not None:
+        if kind and (detected is None or detected[0] != kind):
+            agreeing = next((i for i in chosen if i != lead_at and pooled_of(i)[2] == kind), None)
+            if agreeing is not None:  # a detection of another kind stays, pooled as the rest
                 chosen.remove(agreeing)
                 chosen.insert(0, agreeing)
-        own = None if lead is None else (len(order) - 1, lead)  # object 1's own forward pass
+                lead_at = None
+        own = None  # object 1's own forward pass
+        if lead_at is not None:
+            own = (lead_at, self._lead(detected, image, sharp))
         if own is None and self.cut_outs and chosen:
             source = image if sharp is None else sharp()
             at = replace(regions, size=source.shape[:2])  # the same boxes in its pixels
             i, cut = self._clearest_cut_out(source, at, chosen[: self.cut_outs])
-            own = (i, _Lead("", regions.cells[i], regions.box(i), cut))
+            own = (i, _Lead("", regions.box(i), cut))
             chosen.remove(i)
             chosen.insert(0, i)  # the clearest cut-out is the first object
-        if own is not None and lead is None:  # the map's box: mixed with itself pooled
+        if own is not None and lead_at is None:  # the map's box: mixed with itself pooled
             own = (own[0], self._mixed(own[1], vectors[own[0]], typical))
         found = []
         for i in chosen:
@@ -209,25 +220,32 @@ class ObjectFinder:
             found.append(DetectedObject(box, float(scores[i]), label, named, vector, hits, led))
         return found
 
-    def _lead(
-        self, image: np.ndarray, regions: Regions, sharp: Callable[[], np.ndarray] | None
-    ) -> "_Lead | None":
-        """The detector's most probable box, cut out of `sharp()` where given (as the map's
-        first box is) and searched alone, not mixed with the box pooled: its box is tight,
-        and out of the larger decode its cut-out alone found more (first-object hit@5 over 7
-        pseudo-room draws: 0.243 mixed, out of the product's decode; 0.286 mixed, 0.310
-        alone, out of the larger: docs/objects.md, twenty-third pass). None without a
-        detector or a detection."""
+    def _detected(self, image: np.ndarray) -> tuple[str, np.ndarray] | None:
+        """The detector's most probable piece, its class and (4,) box as fractions, where it
+        is LEAD_SCORE sure of it: a less sure box was the wrong piece more often than the
+        map's first box (twenty-fourth pass). None without a detector."""
         if self.detector is None:
             return None
         found = self.detector.detect(image)
-        if not found.labels:
+        if not found.labels or found.scores[0] < LEAD_SCORE:
             return None
+        return found.labels[0].lower(), found.boxes[0]
+
+    def _lead(
+        self,
+        detected: tuple[str, np.ndarray],
+        image: np.ndarray,
+        sharp: Callable[[], np.ndarray] | None,
+    ) -> "_Lead":
+        """The detected piece cut out of `sharp()` where given (as the map's first box is)
+        and searched alone, not mixed with the box pooled: its box is tight, and out of the
+        larger decode its cut-out alone found more (first-object hit@5 over 7 pseudo-room
+        draws: 0.243 mixed, out of the product's decode; 0.286 mixed, 0.310 alone, out of
+        the larger: docs/objects.md, twenty-third pass)."""
+        label, fractions = detected
         source = image if sharp is None else sharp()
-        vector = self.encoder.cut_out(source, [_pixel_box(found.boxes[0], source.shape[:2])])[0]
-        cells = cells_of(found.boxes[:1], regions.content.shape[:2])[0]
-        box = _pixel_box(found.boxes[0], image.shape[:2])
-        return _Lead(found.labels[0].lower(), cells, box, vector)
+        vector = self.encoder.cut_out(source, [_pixel_box(fractions, source.shape[:2])])[0]
+        return _Lead(label, _pixel_box(fractions, image.shape[:2]), vector)
 
     def _clearest_cut_out(
         self, image: np.ndarray, regions: Regions, boxes: list[int]
@@ -342,12 +360,10 @@ class ObjectFinder:
 @dataclass(frozen=True)
 class _Lead:
     """Object 1's box, cut out and embedded by the query network: the detector's (with its
-    class) or the map's clearest (label "": its products' category); its content cells, its
-    pixels, the vector, and the photo's term its first album is ranked with (None: none, as
-    a press)."""
+    class) or the map's clearest (label "": its products' category); its pixels, the vector,
+    and the photo's term its first album is ranked with (None: none, as a press)."""
 
     label: str
-    cells: np.ndarray  # (4,) int
     box: Box
     vector: np.ndarray  # (D,)
     photo: np.ndarray | None = None  # (P,) the photo's term for its album; None: none

@@ -55,9 +55,9 @@ class Settings(BaseSettings):
     )
     object_detector: bool = Field(
         DEFAULT_OBJECTS.detect,
-        description="Room photos: the shipped chair/table detector picks the first object, cut "
-        "out and embedded on its own (better first album for rooms, about +1.4x a query; worse "
-        "for shoppers' photos of one bed or sofa that look like rooms: docs/objects.md).",
+        description="Room photos: the shipped chair/table detector picks the first object where "
+        "it is sure of it, cut out and embedded on its own (better first album for rooms, about "
+        "one query more: docs/objects.md).",
     )
     object_cut_out: bool = Field(
         DEFAULT_OBJECTS.cut_outs > 0,

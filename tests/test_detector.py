@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from index.build import BuildOptions, build_index
-from retrieval.detector import MODEL, SIDE, Detector, _decode, anchors
+from retrieval.detector import MODEL, SIDE, Detections, Detector, _decode, anchors
 from retrieval.index_store import CatalogIndex, open_index
 from retrieval.object_options import ObjectOptions
-from retrieval.objects import ObjectFinder
+from retrieval.objects import LEAD_SCORE, ObjectFinder
 from retrieval.regions import Box, RegionEncoder, cells_of, region_encoder_for
 from retrieval.search import SearchService
 from tests.synthetic import compose_room, draw_furniture
@@ -141,6 +141,42 @@ def test_the_detected_chair_is_cut_out_of_the_photo_decoded_larger(
     doubled = [2 * v for v in first.box.as_tuple()]
     assert np.abs(np.subtract(large.as_tuple(), doubled)).max() <= 1  # rounding only
     assert first.hits[0].product.id.endswith(CHAIRS[0])
+
+
+class _Found:
+    """A detector that finds one `label`, at `box` (fractions) and `score`."""
+
+    def __init__(self, box: np.ndarray, score: float, label: str = "Chair") -> None:
+        self.found = Detections(box[None].astype(np.float32), np.float32([score]), [label])
+
+    def detect(self, image: np.ndarray) -> Detections:
+        return self.found
+
+
+@needs_ikea
+def test_a_detection_leads_only_when_sure_and_of_the_kind_the_photo_shows(
+    chair_index: CatalogIndex, lite0_extractor
+) -> None:
+    """Below LEAD_SCORE, or of another kind than the photo reads as where one of the map's
+    boxes shows that kind, the detector's box was the wrong piece more often: object 1 is
+    then the one found without a detector."""
+    room, truth = _room_with(_chair_photos()[CHAIRS[0]])
+    height, width = room.shape[:2]
+    fractions = np.divide(truth.as_tuple(), [width, height, width, height])
+    encoder = region_encoder_for(lite0_extractor)
+
+    def first(detector: _Found | None, kind: str = "") -> tuple[Box, np.ndarray]:
+        finder = ObjectFinder(encoder, chair_index, detector=detector, cut_outs=1)
+        found = finder.find(room, 3, kind=kind)
+        return found[0].box, found[0].vector
+
+    sure, unsure = _Found(fractions, LEAD_SCORE), _Found(fractions, LEAD_SCORE - 0.01)
+    table = _Found(fractions, LEAD_SCORE, "Table")  # every map box here reads as a chair
+    without, chair = first(None), first(None, "chair")
+
+    assert first(sure)[0] == first(sure, "chair")[0] == first(table)[0] == truth != without[0]
+    assert first(unsure)[0] == without[0] and np.allclose(first(unsure)[1], without[1])
+    assert first(table, "chair")[0] == chair[0] and np.allclose(first(table, "chair")[1], chair[1])
 
 
 @needs_ikea

@@ -156,8 +156,8 @@ class ObjectFinder:
         `regions`: the encoder's regions of `image`, when the caller already has them.
         `kind`: what the photo shows as its whole-photo search reads it (`photo_kind`): the
         first of the map's boxes labelled so leads (a table among chairs, not a chair), and
-        keeps that label and shows that kind first where its cut-out reads as another; a
-        detection of another kind does not lead.
+        keeps that label and shows that kind first where its cut-out reads as another; it
+        leads before a detection of another kind too (which stays, pooled as the rest).
         `sharp`: the same photo decoded larger, asked for only when the first object is cut
         out (the detector's box or a map box): it is cut out of that, not out of `image`
         (boxes stay in `image`'s pixels)."""

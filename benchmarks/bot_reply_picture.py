@@ -130,6 +130,7 @@ def main() -> int:
     parser.add_argument("--index", type=Path, help="a published Lite0 index (default: drawings)")
     parser.add_argument("--room", type=Path, help="the room photo to send (with --index)")
     args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # benchmarks/out/ is not in a clone
     extractor = Extractor("efficientnet-lite0", "imagenet")
     with tempfile.TemporaryDirectory() as folder:
         index_dir, room = args.index, args.room.read_bytes() if args.room else None
